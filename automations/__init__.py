@@ -1,0 +1,1 @@
+"""Caretaker: infrastructure automations for AWS, run as Lambda functions."""

@@ -1,0 +1,33 @@
+"""Exceptions raised by Caretaker's runtime. Every one derives from `CaretakerError`."""
+
+from __future__ import annotations
+
+
+class CaretakerError(Exception):
+    """Base class for every error Caretaker raises on purpose."""
+
+
+class SettingError(CaretakerError):
+    """A setting's value is not valid. The message names the variable, the value and what is allowed."""
+
+    def __init__(self, env_name: str, value: str, allowed: str) -> None:
+        self.env_name = env_name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{env_name} must be {allowed}, got {value!r}")
+
+
+class SettingsError(CaretakerError):
+    """One or more settings are invalid (all of them are listed)."""
+
+    def __init__(self, errors: list[SettingError]) -> None:
+        self.errors = errors
+        super().__init__("invalid settings: " + "; ".join(str(e) for e in errors))
+
+
+class StateLogError(CaretakerError):
+    """The state log cannot be read or written. Nothing is changed in AWS when this is raised."""
+
+
+class EventError(CaretakerError):
+    """The triggering event is not of the shape the handler needs."""

@@ -1,0 +1,356 @@
+"""Declarations: the one place a Lambda function is described.
+
+A handler module declares a `FunctionSpec` next to its handler. Declaring does no
+I/O: it only builds frozen value objects. Templates, IAM policies, template
+parameters and manifest entries are all derived from these objects by
+`templates/` and `build.py`; the runtime reads the same objects to parse settings.
+
+This module imports only the standard library so that it can be loaded inside
+Lambda without any build-time dependency.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from automations.core.errors import SettingError
+
+SettingKind = Literal["int", "float", "str", "bool", "list"]
+Mode = Literal["enforce", "audit", "off"]
+MODES: tuple[Mode, ...] = ("enforce", "audit", "off")
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_SETTING_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def pascal(name: str) -> str:
+    """`ebs-snapshots` / `retention_count` -> `EbsSnapshots` / `RetentionCount`."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name) if part)
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An EventBridge `rate(...)` schedule."""
+
+    value: int
+    unit: Literal["minute", "minutes", "hour", "hours", "day", "days"]
+
+    def __post_init__(self) -> None:
+        if self.value < 1:
+            raise ValueError(f"rate value must be >= 1, got {self.value}")
+        singular = self.unit.rstrip("s")
+        if (self.value == 1) != (self.unit == singular):
+            raise ValueError(f"rate({self.value} {self.unit}): use the singular unit only for 1")
+
+    @property
+    def expression(self) -> str:
+        return f"rate({self.value} {self.unit})"
+
+
+@dataclass(frozen=True)
+class Cron:
+    """An EventBridge `cron(...)` schedule (six fields, UTC)."""
+
+    fields: str
+
+    def __post_init__(self) -> None:
+        if len(self.fields.split()) != 6:
+            raise ValueError(f"cron needs 6 fields, got {self.fields!r}")
+
+    @property
+    def expression(self) -> str:
+        return f"cron({self.fields})"
+
+
+@dataclass(frozen=True)
+class CloudTrail:
+    """Management events recorded by CloudTrail and delivered through EventBridge.
+
+    The pattern filters on source, event source and event name, and drops calls that
+    failed (`errorCode` present): a failed call changed nothing.
+    """
+
+    source: str  # e.g. "aws.ec2"
+    event_source: str  # e.g. "ec2.amazonaws.com"
+    names: tuple[str, ...]
+    detail: Mapping[str, Any] = field(default_factory=dict)  # extra content filters on `detail`
+
+    def pattern(self) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "eventSource": [self.event_source],
+            "eventName": sorted(self.names),
+            "errorCode": [{"exists": False}],
+        }
+        detail.update(self.detail)
+        return {
+            "source": [self.source],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": detail,
+        }
+
+
+@dataclass(frozen=True)
+class EventPattern:
+    """Any other EventBridge pattern (for example console sign-in events)."""
+
+    value: Mapping[str, Any]
+
+    def pattern(self) -> dict[str, Any]:
+        return dict(self.value)
+
+
+@dataclass(frozen=True)
+class CustomResource:
+    """A CloudFormation custom resource provider (`Custom::Name`)."""
+
+    resource_type: str
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^Custom::[A-Za-z0-9]+$", self.resource_type):
+            raise ValueError(f"custom resource type must look like Custom::Name, got {self.resource_type!r}")
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A Secrets Manager rotation function."""
+
+
+Schedule = Rate | Cron
+Trigger = Rate | Cron | CloudTrail | EventPattern | CustomResource | Rotation
+
+
+def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
+    """The manifest form of a trigger (see DESIGN.md)."""
+    match trigger:
+        case Rate() | Cron():
+            return {"type": "schedule", "expression": trigger.expression}
+        case CloudTrail() | EventPattern():
+            return {"type": "event", "pattern": trigger.pattern()}
+        case CustomResource():
+            return {"type": "custom_resource", "resource_type": trigger.resource_type}
+        case Rotation():
+            return {"type": "rotation"}
+    raise TypeError(f"unknown trigger {trigger!r}")
+
+
+# --------------------------------------------------------------------------- permissions
+
+#: Resource placeholders a permission may use. Templates bind each to a value
+#: (`Fn::Sub` variables); `${AWS::Partition}`, `${AWS::Region}` and
+#: `${AWS::AccountId}` are CloudFormation pseudo parameters.
+RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "DeadLetterQueueArn", "LogGroupArn", "FunctionArn")
+
+
+@dataclass(frozen=True)
+class Permission:
+    """IAM actions and the resources they are scoped to (Fn::Sub strings)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ("*",)
+    why: str = ""
+    #: an IAM Condition block, e.g. {"StringEquals": {"aws:ResourceTag/caretaker:automation": "x"}}
+    condition: Mapping[str, Mapping[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.actions:
+            raise ValueError("a permission needs at least one action")
+        for action in self.actions:
+            if not re.match(r"^[a-z0-9-]+:[A-Za-z0-9*]+$", action):
+                raise ValueError(f"malformed IAM action {action!r}")
+        for resource in self.resources:
+            for var in re.findall(r"\$\{([^}]+)\}", resource):
+                if not var.startswith("AWS::") and var not in RESOURCE_VARIABLES:
+                    raise ValueError(f"unknown resource variable ${{{var}}} in {resource!r}")
+
+
+#: What every function may do on Caretaker's own resources. Added to each role.
+BASELINE_PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+         "dynamodb:BatchWriteItem", "dynamodb:Query"),
+        ("${StateTableArn}", "${StateTableArn}/index/*"),
+        why="state log, run-time mode override, idempotency records",
+    ),
+    Permission(("sns:Publish",), ("${AlertTopicArn}",), why="notifications"),
+    Permission(("sqs:SendMessage",), ("${DeadLetterQueueArn}",), why="dead-letter queue"),
+    Permission(("logs:CreateLogStream", "logs:PutLogEvents"), ("${LogGroupArn}",), why="own log group"),
+)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A typed, validated setting, delivered as `CARETAKER_<NAME>` from a template parameter."""
+
+    name: str
+    kind: SettingKind
+    default: Any
+    description: str
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    #: a regular expression a str value must match in full (also the parameter's AllowedPattern)
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _SETTING_RE.match(self.name):
+            raise ValueError(f"setting names are snake_case, got {self.name!r}")
+        # the default must itself be valid: fail at declaration, not in production
+        self.parse(self.render(self.default))
+
+    @property
+    def env_name(self) -> str:
+        return "CARETAKER_" + self.name.upper()
+
+    def render(self, value: Any) -> str:
+        """The string form of a value, as it travels in a parameter / env variable."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "list":
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    def describe_allowed(self) -> str:
+        if self.allowed is not None:
+            return "one of " + ", ".join(repr(a) for a in self.allowed)
+        if self.pattern is not None:
+            return f"a string matching {self.pattern}"
+        noun = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "list": "a comma-separated list", "str": "a string"}[self.kind]
+        if self.minimum is not None and self.maximum is not None:
+            return f"{noun} from {_num(self.minimum)} to {_num(self.maximum)}"
+        if self.minimum is not None:
+            return f"{noun} >= {_num(self.minimum)}"
+        if self.maximum is not None:
+            return f"{noun} <= {_num(self.maximum)}"
+        return noun
+
+    def parse(self, raw: str) -> Any:
+        """Convert and validate; raise `SettingError` naming setting, value and what is allowed."""
+        text = raw.strip()
+        value: Any
+        try:
+            if self.kind == "int":
+                if not re.fullmatch(r"[+-]?\d+", text):
+                    raise ValueError
+                value = int(text)
+            elif self.kind == "float":
+                value = float(text)
+                if value != value:  # NaN
+                    raise ValueError
+            elif self.kind == "bool":
+                if text.lower() not in _TRUE | _FALSE:
+                    raise ValueError
+                value = text.lower() in _TRUE
+            elif self.kind == "list":
+                value = tuple(part.strip() for part in text.split(",") if part.strip())
+            else:
+                value = text
+        except ValueError:
+            raise SettingError(self.env_name, raw, self.describe_allowed()) from None
+        if self.pattern is not None:
+            items = value if self.kind == "list" else (value,)
+            if any(not re.fullmatch(self.pattern, str(item)) for item in items):
+                raise SettingError(self.env_name, raw, self.describe_allowed())
+        if self.allowed is not None:
+            items = value if self.kind == "list" else (value,)
+            if any(str(item) not in self.allowed for item in items):
+                raise SettingError(self.env_name, raw, self.describe_allowed())
+        if self.kind in ("int", "float") and (
+            (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+        ):
+            raise SettingError(self.env_name, raw, self.describe_allowed())
+        return value
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def common_settings(default_mode: Mode) -> tuple[Setting, ...]:
+    """Settings every function has."""
+    return (
+        Setting("mode", "str", default_mode,
+                "enforce = act, audit = dry-run (log what would be done), off = do nothing. "
+                "A run-time override in the state table wins.",
+                allowed=MODES),
+        Setting("state_ttl_days", "int", 90,
+                "Days action records stay in the state log before DynamoDB TTL removes them.",
+                minimum=1, maximum=3650),
+    )
+
+
+# --------------------------------------------------------------------------- function
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything about one Lambda function; everything else is derived from it."""
+
+    name: str
+    description: str
+    handler: str  # dotted path: "automations.scheduled.ebs_snapshots.handler"
+    trigger: Trigger
+    permissions: tuple[Permission, ...]
+    default_mode: Mode
+    settings: tuple[Setting, ...] = ()
+    timeout: int = 300
+    memory: int = 256
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"function names are kebab-case, got {self.name!r}")
+        if self.default_mode not in MODES:
+            raise ValueError(f"{self.name}: default_mode must be one of {MODES}")
+        if not 1 <= self.timeout <= 900:
+            raise ValueError(f"{self.name}: timeout must be 1..900 s, got {self.timeout}")
+        if not 128 <= self.memory <= 10240:
+            raise ValueError(f"{self.name}: memory must be 128..10240 MB, got {self.memory}")
+        if not self.permissions:
+            raise ValueError(f"{self.name}: declare the IAM permissions the handler needs")
+        names = [s.name for s in self.all_settings]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"{self.name}: settings declared twice: {sorted(duplicates)}")
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def function_name(self) -> str:
+        """The deployed Lambda function name."""
+        return f"caretaker-{self.name}"
+
+    @property
+    def logical_id(self) -> str:
+        return pascal(self.name) + "Function"
+
+    @property
+    def all_settings(self) -> tuple[Setting, ...]:
+        return common_settings(self.default_mode) + self.settings
+
+    def setting(self, name: str) -> Setting:
+        for setting in self.all_settings:
+            if setting.name == name:
+                return setting
+        raise KeyError(f"{self.name} declares no setting {name!r}")
+
+    @property
+    def all_permissions(self) -> tuple[Permission, ...]:
+        return BASELINE_PERMISSIONS + self.permissions
+
+    @property
+    def declared_actions(self) -> frozenset[str]:
+        return frozenset(a for p in self.permissions for a in p.actions)

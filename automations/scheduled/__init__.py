@@ -1,0 +1,1 @@
+"""Scheduled automations: cleanup, snapshots, credential rotation."""

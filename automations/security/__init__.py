@@ -1,0 +1,1 @@
+"""Reactive security automations on CloudTrail events."""

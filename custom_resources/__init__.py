@@ -1,0 +1,1 @@
+"""CloudFormation custom resource providers (crhelper)."""
