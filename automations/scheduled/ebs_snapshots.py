@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import (
+    AUTOMATION_TAG,
+    RUN_ID_TAG,
+    copyable_tags,
+    is_protected,
+    tag_map,
+    tag_matches,
+)
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
+from automations.scheduled.retention import Retention, decide
 
 NAME = "ebs-snapshots"
 _EC2 = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}"
@@ -26,7 +42,11 @@ SPEC = register(FunctionSpec(
                    (f"{_EC2}:volume/*", f"{_EC2}:instance/*", _SNAPSHOTS)),
         Permission(("ec2:CreateTags",), (_SNAPSHOTS,),
                    condition={"StringEquals": {"ec2:CreateAction": ["CreateSnapshot", "CreateSnapshots",
-                                                                    "CopySnapshot"]}}),
+                                                                    "CopySnapshot"]}},
+                   why="tag snapshots while creating them"),
+        Permission(("ec2:CreateTags",), (_SNAPSHOTS,),
+                   condition={"StringEquals": {"aws:ResourceTag/caretaker:automation": NAME}},
+                   why="complete the copied volume tags on its own snapshots (CopyTagsFromSource gaps)"),
         Permission(("ec2:CopySnapshot",), (_SNAPSHOTS,)),
         Permission(("ec2:DeleteSnapshot",), (_SNAPSHOTS,),
                    condition={"StringEquals": {"aws:ResourceTag/caretaker:automation": NAME}},
@@ -53,5 +73,286 @@ SPEC = register(FunctionSpec(
 ))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    raise NotImplementedError
+
+VOLUME_TAG = "caretaker:volume-id"
+EXPIRES_TAG = "caretaker:expires-on"
+SOURCE_SNAPSHOT_TAG = "caretaker:source-snapshot"
+SOURCE_REGION_TAG = "caretaker:source-region"
+_GONE = ("InvalidSnapshot.NotFound",)
+
+
+@dataclass
+class Volume:
+    volume_id: str
+    tags: dict[str, str]
+    state: str
+    instance_id: str | None
+
+
+@dataclass
+class Plan:
+    """What this run will snapshot: whole instances (crash-consistent) and single volumes."""
+
+    instances: dict[str, tuple[bool, list[Volume]]] = field(default_factory=dict)  # id -> (exclude boot, vols)
+    singles: list[tuple[Volume, str]] = field(default_factory=list)  # (volume, why single)
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Snapshot the tagged volumes, then prune (and copy, then prune the copies) by retention."""
+    settings = run.settings
+    now = run.clock()
+    ec2 = run.clients("ec2")
+    policy = Retention(settings["retention_count"], settings["max_age_days"], settings["keep_daily"],
+                       settings["keep_weekly"], settings["keep_monthly"])
+
+    volumes = select_volumes(run, ec2)
+    plan = plan_snapshots(volumes, instance_volumes(ec2, {v.instance_id for v in volumes if v.instance_id}))
+    created = take_snapshots(run, ec2, plan, now)
+    deleted = prune(run, ec2, policy, now)
+
+    copied = copies_deleted = 0
+    target = settings["copy_region"]
+    if target and target != run.clients.region:
+        target_ec2 = run.clients("ec2", target)
+        copied = copy_snapshots(run, ec2, target_ec2, target, now)
+        copies_deleted = prune(run, target_ec2, policy, now, group_tag=VOLUME_TAG)
+    return {"volumes_selected": len(volumes), "snapshots_created": created, "snapshots_deleted": deleted,
+            "snapshots_copied": copied, "copies_deleted": copies_deleted}
+
+
+# ---------------------------------------------------------------------- selection
+
+
+def select_volumes(run: Run, ec2: Any) -> list[Volume]:
+    """Volumes carrying the backup tag with an accepted value; protected ones are skipped."""
+    key, values = run.settings["backup_tag_key"], run.settings["backup_tag_values"]
+    selected: list[Volume] = []
+    pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "tag-key", "Values": [key]}])
+    for page in pages:
+        for raw in page.get("Volumes", []):
+            tags = tag_map(raw.get("Tags"))
+            volume_id = raw["VolumeId"]
+            if not tag_matches(tags, key, values):
+                continue
+            if is_protected(tags):
+                run.skip(volume_id, "create-snapshot", "protected: tagged caretaker:protect=true")
+                continue
+            if raw.get("State") not in ("available", "in-use"):
+                run.skip(volume_id, "create-snapshot", f"volume state is {raw.get('State')!r}")
+                continue
+            attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attached", "attaching")]
+            instance_id = attached[0]["InstanceId"] if len(attached) == 1 else None
+            selected.append(Volume(volume_id, tags, raw["State"], instance_id))
+    return selected
+
+
+def instance_volumes(ec2: Any, instance_ids: set[str | None]) -> dict[str, tuple[str | None, set[str]]]:
+    """instance id -> (root volume id, every attached volume id), one paginated call for all."""
+    ids = sorted(i for i in instance_ids if i)
+    found: dict[str, tuple[str | None, set[str]]] = {}
+    for start in range(0, len(ids), 1000):
+        pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=ids[start:start + 1000])
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    root_name = instance.get("RootDeviceName")
+                    root: str | None = None
+                    attached: set[str] = set()
+                    for mapping in instance.get("BlockDeviceMappings", []):
+                        volume_id = mapping.get("Ebs", {}).get("VolumeId")
+                        if volume_id:
+                            attached.add(volume_id)
+                            if mapping.get("DeviceName") == root_name:
+                                root = volume_id
+                    found[instance["InstanceId"]] = (root, attached)
+    return found
+
+
+def plan_snapshots(volumes: Iterable[Volume], instances: Mapping[str, tuple[str | None, set[str]]]) -> Plan:
+    """Group an instance's volumes into one crash-consistent CreateSnapshots call when the
+    selection covers all of them (or all but the boot volume); otherwise snapshot one by one."""
+    plan = Plan()
+    by_instance: dict[str, list[Volume]] = defaultdict(list)
+    for volume in volumes:
+        if volume.instance_id and volume.instance_id in instances:
+            by_instance[volume.instance_id].append(volume)
+        else:
+            plan.singles.append((volume, "not attached"))
+    for instance_id, selected in sorted(by_instance.items()):
+        root, attached = instances[instance_id]
+        chosen = {v.volume_id for v in selected}
+        if chosen == attached:
+            plan.instances[instance_id] = (False, selected)
+        elif root is not None and chosen == attached - {root}:
+            plan.instances[instance_id] = (True, selected)
+        else:
+            why = "only some of the instance's volumes are tagged: not crash-consistent with the others"
+            plan.singles.extend((v, why) for v in selected)
+    return plan
+
+
+# ---------------------------------------------------------------------- creation
+
+
+def _caretaker_tags(run: Run, now: datetime, volume_id: str | None) -> dict[str, str]:
+    max_age = run.settings["max_age_days"]
+    tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: run.run_id,
+            EXPIRES_TAG: (now + timedelta(days=max_age)).date().isoformat() if max_age else "never"}
+    if volume_id:
+        tags[VOLUME_TAG] = volume_id
+    return tags
+
+
+def _tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
+
+
+def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
+    created = 0
+    for instance_id, (exclude_boot, volumes) in plan.instances.items():
+        created += _snapshot_instance(run, ec2, instance_id, exclude_boot, volumes, now)
+    for volume, why in plan.singles:
+        tags = {**copyable_tags(volume.tags), **_caretaker_tags(run, now, volume.volume_id)}
+        result = run.act(
+            volume.volume_id, "create-snapshot", f"tagged {run.settings['backup_tag_key']}; {why}",
+            lambda v=volume, t=tags: ec2.create_snapshot(  # type: ignore[misc]
+                VolumeId=v.volume_id, Description=f"Caretaker {NAME} {run.run_id}", TagSpecifications=_tag_spec(t)),
+            result_details=lambda r: {"snapshot_id": r["SnapshotId"]},
+        )
+        if result is not None:
+            created += 1
+    return created
+
+
+def _snapshot_instance(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
+                       now: datetime) -> int:
+    by_id = {v.volume_id: v for v in volumes}
+    reason = (f"tagged {run.settings['backup_tag_key']}; all volumes of {instance_id}"
+              f"{' but the boot volume' if exclude_boot else ''}, crash-consistent")
+    result = run.act_many(
+        [(v.volume_id, reason, {"instance_id": instance_id}) for v in volumes], "create-snapshot",
+        lambda: ec2.create_snapshots(
+            InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": exclude_boot},
+            Description=f"Caretaker {NAME} {run.run_id}", CopyTagsFromSource="volume",
+            TagSpecifications=_tag_spec(_caretaker_tags(run, now, None))),
+        outcome_details=lambda r: {s["VolumeId"]: {"snapshot_id": s["SnapshotId"]} for s in r.get("Snapshots", [])},
+    )
+    if result is None:
+        return 0
+    snapshots = result.get("Snapshots", [])
+    for snapshot in snapshots:
+        volume = by_id.get(snapshot.get("VolumeId", ""))
+        if volume is None:
+            continue
+        # CopyTagsFromSource is not honoured everywhere (emulators, older partitions): complete the tags.
+        wanted = {**copyable_tags(volume.tags), VOLUME_TAG: volume.volume_id}
+        have = tag_map(snapshot.get("Tags"))
+        missing = {k: v for k, v in wanted.items() if have.get(k) != v}
+        if missing:
+            try:
+                ec2.create_tags(Resources=[snapshot["SnapshotId"]],
+                                Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())])
+            except ClientError as exc:
+                run.log.warning("could not complete snapshot tags", extra={
+                    "snapshot_id": snapshot["SnapshotId"], "error": str(exc)})
+    return len(snapshots)
+
+
+# ---------------------------------------------------------------------- pruning
+
+
+def images_snapshots(ec2: Any) -> set[str]:
+    """Snapshot ids used by the account's AMIs (built once per run)."""
+    used: set[str] = set()
+    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
+        for image in page.get("Images", []):
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot_id:
+                    used.add(snapshot_id)
+    return used
+
+
+def own_snapshots(ec2: Any) -> list[dict[str, Any]]:
+    """Snapshots this automation made (by its tag), owned by this account."""
+    pages = ec2.get_paginator("describe_snapshots").paginate(
+        OwnerIds=["self"], Filters=[{"Name": f"tag:{AUTOMATION_TAG}", "Values": [NAME]}])
+    return [s for page in pages for s in page.get("Snapshots", [])]
+
+
+def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str | None = None) -> int:
+    """Delete this automation's snapshots past retention, per source volume.
+
+    Never one it did not make (tag filter + IAM condition), one an AMI uses, or a protected one.
+    """
+    used_by_images = images_snapshots(ec2)
+    groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for snapshot in own_snapshots(ec2):
+        tags = tag_map(snapshot.get("Tags"))
+        snapshot_id = snapshot["SnapshotId"]
+        if tags.get(AUTOMATION_TAG) != NAME:
+            continue
+        if is_protected(tags):
+            run.skip(snapshot_id, "delete-snapshot", "protected: tagged caretaker:protect=true")
+            continue
+        if snapshot_id in used_by_images:
+            run.skip(snapshot_id, "delete-snapshot", "used by an AMI")
+            continue
+        volume = tags.get(group_tag) if group_tag else tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+        if snapshot.get("State") != "completed":
+            continue  # pending snapshots are neither deleted nor counted
+        groups[volume or "unknown"].append((snapshot_id, snapshot["StartTime"]))
+
+    deleted = 0
+    for volume_id, snapshots in sorted(groups.items()):
+        decision = decide(snapshots, policy, now)
+        for snapshot_id, why in sorted(decision.delete.items()):
+            result = run.act(snapshot_id, "delete-snapshot", f"{why} (volume {volume_id})",
+                             lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
+                             details={"volume_id": volume_id})
+            if result is not None:
+                deleted += 1
+    return deleted
+
+
+def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
+    try:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _GONE:
+            return {"already_gone": True}  # already gone counts as done
+        raise
+    return {"deleted": True}
+
+
+# ---------------------------------------------------------------------- cross-region copies
+
+
+def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now: datetime) -> int:
+    """Copy every completed, unprotected snapshot of ours that has no copy in the target region yet.
+
+    Pending snapshots are copied by a later run, once complete.
+    """
+    copied_already = {tag_map(s.get("Tags")).get(SOURCE_SNAPSHOT_TAG) for s in own_snapshots(target_ec2)}
+    source_region = run.clients.region
+    copied = 0
+    for snapshot in sorted(own_snapshots(ec2), key=lambda s: s["SnapshotId"]):
+        snapshot_id = snapshot["SnapshotId"]
+        tags = tag_map(snapshot.get("Tags"))
+        if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
+            continue
+        volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+        copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
+                     SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
+        result = run.act(
+            snapshot_id, "copy-snapshot", f"no copy in {target_region} yet",
+            lambda s=snapshot_id, t=copy_tags: target_ec2.copy_snapshot(  # type: ignore[misc]
+                SourceRegion=source_region, SourceSnapshotId=s, TagSpecifications=_tag_spec(t),
+                Description=f"Caretaker {NAME} copy of {s} from {source_region}"),
+            details={"target_region": target_region},
+            result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]},
+        )
+        if result is not None:
+            copied += 1
+    return copied

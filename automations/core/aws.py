@@ -1,0 +1,59 @@
+"""AWS clients: created lazily, cached, with botocore's adaptive retry mode.
+
+No client is created at import time. `AWS_ENDPOINT_URL` (honoured by boto3 itself)
+points every client at an emulator in tests and the demo.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+#: Bound on attempts per call (first try included); throttled calls are retried, never dropped
+#: before this bound, and the adaptive mode also rate-limits the client when throttled.
+MAX_ATTEMPTS = 10
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 60
+
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": MAX_ATTEMPTS, "mode": "adaptive"},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+    user_agent_extra="caretaker",
+)
+
+
+class Clients:
+    """A per-invocation cache of boto3 clients keyed by (service, region).
+
+    Pass a `boto3.session.Session` to inject credentials, region or botocore event
+    hooks (tests use this to inject faults).
+    """
+
+    def __init__(self, session: boto3.session.Session | None = None, config: Config | None = None) -> None:
+        self._session = session
+        self._config = config or CLIENT_CONFIG
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = boto3.session.Session()
+        return self._session
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name or "us-east-1"
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self.session.client(service, region_name=region, config=self._config)
+                self._clients[key] = client
+            return client

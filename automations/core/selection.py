@@ -1,0 +1,39 @@
+"""Resource selection helpers shared by automations: tags, protection, age."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+PROTECT_TAG = "caretaker:protect"
+AUTOMATION_TAG = "caretaker:automation"
+RUN_ID_TAG = "caretaker:run-id"
+
+
+def tag_map(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
+    """AWS `[{"Key": k, "Value": v}]` -> `{k: v}`."""
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
+
+
+def is_protected(tags: Mapping[str, str]) -> bool:
+    """`caretaker:protect=true` (any case) protects a resource from every automation."""
+    return tags.get(PROTECT_TAG, "").strip().lower() == "true"
+
+
+def tag_matches(tags: Mapping[str, str], key: str, values: Iterable[str]) -> bool:
+    """True when the tag is present with one of the accepted values (case-insensitive)."""
+    if key not in tags:
+        return False
+    accepted = {v.strip().lower() for v in values}
+    return tags[key].strip().lower() in accepted
+
+
+def older_than(created: datetime, now: datetime, days: float) -> bool:
+    return now - created > timedelta(days=days)
+
+
+def copyable_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags that may be copied to a derived resource: `aws:` tags are reserved and Caretaker's
+    own bookkeeping tags are rewritten by the copier."""
+    return {k: v for k, v in tags.items() if not k.startswith("aws:") and not k.startswith("caretaker:")}

@@ -1,0 +1,351 @@
+"""The DynamoDB state log: runs, actions (write-ahead), run-time configuration.
+
+One table; keys in `state_schema` and docs/state-log.md. The DynamoDB client is
+injected. Write-ahead `planned` records are written at once (durable before the
+action); outcomes and skips are buffered and written with BatchWriteItem.
+Any failure to write raises `StateLogError`: callers must then not act.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automations.core import state_schema as schema
+from automations.core.errors import StateLogError
+
+BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
+MAX_UNPROCESSED_RETRIES = 8
+UNPROCESSED_BACKOFF_S = 0.05
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(at: datetime) -> str:
+    """ISO 8601 UTC with a Z suffix and millisecond precision."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def new_run_id(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _new_action_id(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(_ddb_value(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _ddb_value(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Mapping):
+        return {str(k): _ddb_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_ddb_value(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_ddb_value(v) for v in sorted(value)]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """A `planned` action, written before the AWS call it announces."""
+
+    action_id: str
+    resource_id: str
+    action: str
+    reason: str
+    at: str
+    dry_run: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunCounts:
+    planned: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"planned": self.planned, "succeeded": self.succeeded, "failed": self.failed,
+                "skipped": self.skipped}
+
+
+class StateLog:
+    """Writes one run's records. Thread-safe: actions may run concurrently."""
+
+    def __init__(
+        self,
+        table: str,
+        client: Any,
+        *,
+        automation: str,
+        run_id: str,
+        ttl_days: int = 90,
+        clock: Clock = utcnow,
+    ) -> None:
+        if not table:
+            raise StateLogError("CARETAKER_STATE_TABLE is not set: there is nowhere to record actions, "
+                                "so Caretaker will not act")
+        self.table = table
+        self.client = client
+        self.automation = automation
+        self.run_id = run_id
+        self.ttl_days = ttl_days
+        self.clock = clock
+        self.counts = RunCounts()
+        self.dynamodb_calls = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ low level
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        self.dynamodb_calls += 1
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StateLogError(f"state table {self.table!r} cannot be used ({operation}): {exc}") from exc
+
+    def _expires_at(self, at: datetime) -> int:
+        return int((at + timedelta(days=self.ttl_days)).timestamp())
+
+    def _action_item(self, *, action_id: str, phase: int, resource_id: str, action: str, outcome: str,
+                     reason: str, dry_run: bool, at: datetime, details: Mapping[str, Any] | None) -> dict[str, Any]:
+        stamp = iso(at)
+        return {
+            schema.PARTITION_KEY: f"RUN#{self.run_id}",
+            schema.SORT_KEY: f"ACT#{action_id}#{phase}",
+            schema.BY_RESOURCE_PK: f"RES#{resource_id}",
+            schema.BY_RESOURCE_SK: f"{stamp}#{self.run_id}#{phase}",
+            schema.TTL_ATTRIBUTE: self._expires_at(at),
+            "type": "action",
+            "automation": self.automation,
+            "run_id": self.run_id,
+            "action_id": action_id,
+            "resource_id": resource_id,
+            "action": action,
+            "outcome": outcome,
+            "dry_run": dry_run,
+            "reason": reason,
+            "at": stamp,
+            "details": dict(details) if details else None,
+        }
+
+    # ------------------------------------------------------------------ config
+
+    def mode_override(self) -> dict[str, Any] | None:
+        """The run-time mode override for this automation (or for all: `*`), if any.
+
+        One Query per invocation. The specific override wins over the global one.
+        """
+        response = self._call(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": "CONFIG"}, ":prefix": {"S": "MODE#"}},
+            ConsistentRead=True,
+        )
+        found = {item["sk"]: item for item in map(deserialize, response.get("Items", []))}
+        return found.get(f"MODE#{self.automation}") or found.get("MODE#*")
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, **attributes: Any) -> None:
+        at = self.clock()
+        stamp = iso(at)
+        item = {
+            schema.PARTITION_KEY: f"RUN#{self.run_id}",
+            schema.SORT_KEY: "SUMMARY",
+            schema.RUNS_BY_DAY_PK: f"RUNS#{stamp[:10]}",
+            schema.RUNS_BY_DAY_SK: f"{stamp}#{self.run_id}",
+            schema.TTL_ATTRIBUTE: self._expires_at(at),
+            "type": "run",
+            "automation": self.automation,
+            "run_id": self.run_id,
+            "status": "running",
+            "started_at": stamp,
+            "at": stamp,
+            **attributes,
+        }
+        self._call("put_item", TableName=self.table, Item=serialize(item))
+
+    def finish_run(self, status: str, **attributes: Any) -> None:
+        self.flush()
+        values = {"status": status, "ended_at": iso(self.clock()), **self.counts.as_dict(), **attributes}
+        values = {k: v for k, v in values.items() if v is not None}
+        names = {f"#a{i}": k for i, k in enumerate(values)}
+        self._call(
+            "update_item",
+            TableName=self.table,
+            Key=serialize({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": _SERIALIZER.serialize(_ddb_value(v))
+                                       for i, v in enumerate(values.values())},
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    def plan(self, resource_id: str, action: str, reason: str, *, dry_run: bool,
+             details: Mapping[str, Any] | None = None) -> ActionRecord:
+        """Write a `planned` record now (durable before the action)."""
+        return self.plan_many([(resource_id, reason, details)], action, dry_run=dry_run)[0]
+
+    def plan_many(self, targets: Sequence[tuple[str, str, Mapping[str, Any] | None]], action: str, *,
+                  dry_run: bool) -> list[ActionRecord]:
+        """Write `planned` records for several resources acted on by one call; durable on return."""
+        at = self.clock()
+        records = [ActionRecord(_new_action_id(at), rid, action, reason, iso(at), dry_run, details or {})
+                   for rid, reason, details in targets]
+        items = [self._action_item(action_id=r.action_id, phase=1, resource_id=r.resource_id, action=action,
+                                   outcome="planned", reason=r.reason, dry_run=dry_run, at=at,
+                                   details=r.details) for r in records]
+        if len(items) == 1:
+            self._call("put_item", TableName=self.table, Item=serialize(items[0]))
+        else:
+            self._batch_write(items)
+        with self._lock:
+            for _ in records:
+                self.counts.add("planned")
+        return records
+
+    def outcome(self, record: ActionRecord, outcome: str, reason: str | None = None,
+                details: Mapping[str, Any] | None = None) -> None:
+        """Record what happened to a planned action (buffered)."""
+        if outcome not in ("succeeded", "failed", "skipped"):
+            raise ValueError(f"not an outcome: {outcome!r}")
+        merged = {**record.details, **(details or {})}
+        item = self._action_item(action_id=record.action_id, phase=2, resource_id=record.resource_id,
+                                 action=record.action, outcome=outcome, reason=reason or record.reason,
+                                 dry_run=record.dry_run, at=self.clock(), details=merged)
+        self._buffered(item, outcome)
+
+    def skip(self, resource_id: str, action: str, reason: str, details: Mapping[str, Any] | None = None,
+             *, dry_run: bool = False) -> None:
+        """Record a resource that was considered and deliberately left alone (buffered)."""
+        at = self.clock()
+        item = self._action_item(action_id=_new_action_id(at), phase=2, resource_id=resource_id, action=action,
+                                 outcome="skipped", reason=reason, dry_run=dry_run, at=at, details=details)
+        self._buffered(item, "skipped")
+
+    def _buffered(self, item: dict[str, Any], outcome: str) -> None:
+        with self._lock:
+            self.counts.add(outcome)
+            self._buffer.append(item)
+            ready = len(self._buffer) >= BATCH_SIZE
+        if ready:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            items, self._buffer = self._buffer, []
+        if items:
+            self._batch_write(items)
+
+    def _batch_write(self, items: Iterable[dict[str, Any]]) -> None:
+        pending = [{"PutRequest": {"Item": serialize(item)}} for item in items]
+        for start in range(0, len(pending), BATCH_SIZE):
+            requests = pending[start:start + BATCH_SIZE]
+            for attempt in range(MAX_UNPROCESSED_RETRIES + 1):
+                response = self._call("batch_write_item", RequestItems={self.table: requests})
+                requests = response.get("UnprocessedItems", {}).get(self.table, [])
+                if not requests:
+                    break
+                time.sleep(UNPROCESSED_BACKOFF_S * (2 ** attempt))
+            else:
+                raise StateLogError(f"state table {self.table!r}: {len(requests)} records stayed unprocessed "
+                                    f"after {MAX_UNPROCESSED_RETRIES} retries")
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _query_all(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("query").paginate(**kwargs):
+        items.extend(deserialize(i) for i in page.get("Items", []))
+    return items
+
+
+def run_items(client: Any, table: str, run_id: str) -> list[dict[str, Any]]:
+    """A run's summary and all its action records, in order."""
+    return _query_all(client, TableName=table, KeyConditionExpression="pk = :pk",
+                      ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}})
+
+
+def resource_history(client: Any, table: str, resource_id: str) -> list[dict[str, Any]]:
+    """Everything Caretaker recorded about one resource, oldest first."""
+    return _query_all(client, TableName=table, IndexName=schema.BY_RESOURCE_INDEX,
+                      KeyConditionExpression="gsi2pk = :pk",
+                      ExpressionAttributeValues={":pk": {"S": f"RES#{resource_id}"}})
+
+
+def runs_since(client: Any, table: str, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Run summaries started at or after `since`, oldest first (one Query per day)."""
+    until = until or utcnow()
+    runs: list[dict[str, Any]] = []
+    day = since.astimezone(UTC).date()
+    while day <= until.astimezone(UTC).date():
+        runs.extend(_query_all(
+            client, TableName=table, IndexName=schema.RUNS_BY_DAY_INDEX,
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk >= :since",
+            ExpressionAttributeValues={":pk": {"S": f"RUNS#{day.isoformat()}"}, ":since": {"S": iso(since)}},
+        ))
+        day += timedelta(days=1)
+    return runs
+
+
+def set_mode_override(client: Any, table: str, automation: str, mode: str | None, *, by: str,
+                      reason: str, clock: Clock = utcnow) -> None:
+    """Set (or with mode=None, clear) the run-time mode of one automation or of all (`*`)."""
+    key = {schema.PARTITION_KEY: "CONFIG", schema.SORT_KEY: f"MODE#{automation}"}
+    try:
+        if mode is None:
+            client.delete_item(TableName=table, Key=serialize(key))
+        else:
+            client.put_item(TableName=table, Item=serialize(
+                {**key, "type": "config", "mode": mode, "set_by": by, "reason": reason, "at": iso(clock())}))
+    except (ClientError, BotoCoreError) as exc:
+        raise StateLogError(f"state table {table!r} cannot be written: {exc}") from exc
