@@ -171,6 +171,10 @@ class Permission:
                     raise ValueError(f"unknown resource variable ${{{var}}} in {resource!r}")
 
 
+#: The IAM path of every role Caretaker creates. Reactive rules recognise the events their own
+#: roles cause by it (`:role/caretaker/` in the session issuer's ARN), so they never react to them.
+ROLE_PATH = "/caretaker/"
+
 #: What every function may do on Caretaker's own resources. Added to each role.
 BASELINE_PERMISSIONS: tuple[Permission, ...] = (
     Permission(

@@ -27,6 +27,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # hundreds of public AMIs per region: slow
     for key in [k for k in __import__("os").environ if k.startswith("CARETAKER_")]:
         monkeypatch.delenv(key)
     clear_cache()
@@ -105,8 +106,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The handler's clock, also used by moto's EBS model so snapshot start times follow it."""
+    import moto.ec2.models.elastic_block_store as ebs_model
+
+    test_clock = Clock()
+    monkeypatch.setattr(ebs_model, "utcnow", lambda: test_clock.now.astimezone(UTC).replace(tzinfo=None))
+    return test_clock
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""`python -m automations`: the operator CLI (invoke, report, mode, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automations.core.errors import CaretakerError
+from automations.core.spec import MODES
+
+DEFAULT_DIST = Path("dist")
+CORE_STACK = "caretaker-core"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m automations", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    invoke = commands.add_parser("invoke", help="run a function from its built artifact, as Lambda would")
+    invoke.add_argument("name", help="function name (manifest `name`, e.g. ebs-snapshots)")
+    invoke.add_argument("--event", type=Path, help="event JSON file (default: a realistic event for the trigger)")
+    invoke.add_argument("--dry-run", action="store_true", help="force audit mode: log, change nothing")
+    invoke.add_argument("--dist", type=Path, default=DEFAULT_DIST, help="build output folder (default: dist)")
+
+    report = commands.add_parser("report", help="runs and actions from the state log")
+    report.add_argument("--run", dest="run_id", help="one run's actions")
+    report.add_argument("--resource", dest="resource_id", help="one resource's history")
+    report.add_argument("--since", default="24h", help="runs started since (30m, 24h, 7d or ISO time; default 24h)")
+    report.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
+
+    mode = commands.add_parser("mode", help="switch an automation's mode at run time (no deploy)")
+    mode.add_argument("name", help="function name, or * for all")
+    mode.add_argument("mode", choices=[*MODES, "clear"])
+    mode.add_argument("--reason", required=True, help="why (recorded with the override)")
+    mode.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
+
+    demo = commands.add_parser("demo", help="build, deploy into an embedded emulator, snapshot, report")
+    demo.add_argument("--keep-dist", action="store_true", help="build into ./dist instead of a temporary folder")
+    return root
+
+
+def state_table(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if os.environ.get("CARETAKER_STATE_TABLE"):
+        return os.environ["CARETAKER_STATE_TABLE"]
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=CORE_STACK)["Stacks"]
+    except (ClientError, BotoCoreError) as exc:
+        raise CaretakerError(f"no state table: pass --table, set CARETAKER_STATE_TABLE or deploy {CORE_STACK} "
+                             f"({exc})") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    if "StateTableName" not in outputs:
+        raise CaretakerError(f"{CORE_STACK} has no StateTableName output")
+    return outputs["StateTableName"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "invoke":
+            from automations.cli.invoke import invoke
+
+            event = json.loads(args.event.read_text()) if args.event else None
+            outcome = invoke(args.name, dist=args.dist, event=event, dry_run=args.dry_run)
+            print(f"environment: {outcome.environment_source}", file=sys.stderr)
+            print(json.dumps(outcome.result if outcome.ok else outcome.error, indent=2, default=str))
+            return outcome.exit_code
+        if args.command == "report":
+            from automations.cli.report import parse_since, report
+
+            report(boto3.client("dynamodb"), state_table(args.table), run_id=args.run_id,
+                   resource_id=args.resource_id, since=parse_since(args.since))
+            return 0
+        if args.command == "mode":
+            from automations.core.state_log import set_mode_override
+
+            who = os.environ.get("USER", "operator")
+            set_mode_override(boto3.client("dynamodb"), state_table(args.table), args.name,
+                              None if args.mode == "clear" else args.mode, by=who, reason=args.reason)
+            print(f"{args.name}: mode {'override cleared' if args.mode == 'clear' else args.mode} ({args.reason})")
+            return 0
+        if args.command == "demo":
+            from automations.cli.demo import demo
+
+            return demo(keep_dist=args.keep_dist)
+    except (CaretakerError, ValueError, OSError, ClientError, BotoCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 1

@@ -1,0 +1,78 @@
+"""`python build.py [--out DIR] [--no-lint]` and `python build.py deploy ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from builder.errors import BuilderError, LintError
+from builder.manifest import MANIFEST_NAME
+from builder.pipeline import DEFAULT_OUT, BuildResult, build
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="build.py",
+        description="Build Caretaker into dist/ (artifacts, templates, manifest.json), or deploy a build.",
+    )
+    root.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: dist/)")
+    root.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    commands = root.add_subparsers(dest="command", metavar="{deploy}")
+    deploy = commands.add_parser(
+        "deploy", help="upload artifacts and templates, then create or update every stack",
+        description="Deploy dist/ (building it first when dist/manifest.json is missing). Uses the "
+                    "usual AWS credentials and honours AWS_ENDPOINT_URL.",
+    )
+    deploy.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="the build directory (default: dist/)")
+    deploy.add_argument("--no-lint", action="store_true", default=argparse.SUPPRESS,
+                        help="skip cfn-lint if a build is needed")
+    deploy.add_argument("--bucket", required=True, help="S3 bucket for artifacts and templates")
+    deploy.add_argument("--create-bucket", action="store_true", help="create the bucket if it does not exist")
+    deploy.add_argument("--prefix", default="", help="S3 key prefix (ArtifactPrefix), e.g. caretaker/")
+    deploy.add_argument("--region", default=None, help="AWS region (default: from the environment/profile)")
+    deploy.add_argument("--parameter", action="append", default=[], metavar="Stack.Key=Value",
+                        help="override a template parameter of one stack (repeatable)")
+    return root
+
+
+def _summary(result: BuildResult, seconds: float, linted: bool) -> str:
+    functions = len(result.manifest["functions"])
+    return (f"built {result.dist}: {result.code.name}, {result.layer.name}, {len(result.templates)} templates, "
+            f"{functions} function(s), lint {'ok' if linted else 'skipped'} in {seconds:.2f} s")
+
+
+def run(args: argparse.Namespace) -> None:
+    out: Path = args.out
+    if args.command is None or not (out / MANIFEST_NAME).exists():
+        started = time.perf_counter()
+        result = build(out, lint=not args.no_lint)
+        print(_summary(result, time.perf_counter() - started, not args.no_lint))
+    if args.command == "deploy":
+        from builder.deploy import deploy, parse_parameter_overrides  # boto3 only when deploying
+
+        deploy(out, args.bucket, prefix=args.prefix, region=args.region, create_bucket=args.create_bucket,
+               parameters=parse_parameter_overrides(args.parameter))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        run(args)
+    except LintError as error:
+        for finding in error.findings:
+            print(finding, file=sys.stderr)
+        print(f"build.py: {error}", file=sys.stderr)
+        return 1
+    except BuilderError as error:
+        print("build.py: " + " ".join(str(error).split()), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("build.py: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the contract is one line, whatever failed (I/O, AWS credentials...)
+        reason = " ".join(str(error).split())
+        print(f"build.py: {type(error).__name__}: {reason}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,86 @@
+"""`dist/manifest.json`: what was built, as DESIGN.md specifies (stable, sorted keys, no timestamps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from automations.core.spec import Permission, trigger_manifest
+from builder.artifacts import Artifact
+from templates import names
+from templates.functions import FunctionResources
+from templates.stacks import StackDef
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+TEMPLATES_DIR = "templates"
+ARTIFACTS_DIR = "artifacts"
+
+
+def template_path(stack: StackDef) -> str:
+    """Where a stack's template lives, relative to dist/."""
+    return f"{TEMPLATES_DIR}/{stack.name}.yaml"
+
+
+def artifact_path(artifact: Artifact) -> str:
+    return f"{ARTIFACTS_DIR}/{artifact.name}"
+
+
+def permission_entry(permission: Permission) -> dict[str, Any]:
+    entry: dict[str, Any] = {"actions": list(permission.actions), "resources": list(permission.resources)}
+    if permission.condition:
+        entry["condition"] = {op: dict(values) for op, values in permission.condition.items()}
+    return entry
+
+
+def function_entry(stack: StackDef, resources: FunctionResources, code: Artifact, layer: Artifact) -> dict[str, Any]:
+    spec = resources.spec
+    return {
+        "name": spec.name,
+        "function_name": spec.function_name,
+        "description": spec.description,
+        "stack": stack.name,
+        "logical_id": spec.logical_id,
+        "handler": spec.handler,
+        "runtime": names.RUNTIME,
+        "architecture": names.ARCHITECTURE,
+        "artifact": artifact_path(code),
+        "layers": [artifact_path(layer)],
+        "timeout": spec.timeout,
+        "memory": spec.memory,
+        "environment": {var.name: var.default for var in resources.environment},
+        "permissions": [permission_entry(p) for p in spec.all_permissions],
+        "trigger": trigger_manifest(spec.trigger),
+    }
+
+
+def build_manifest(stacks: list[StackDef], code: Artifact, layer: Artifact) -> dict[str, Any]:
+    """The manifest of one build: stacks in deployment order, functions in stack then name order."""
+    return {
+        "version": MANIFEST_VERSION,
+        "artifacts": [
+            {"path": artifact_path(a), "sha256": a.sha256} for a in (code, layer)
+        ],
+        "stacks": [
+            {"name": s.name, "template": template_path(s), "parameters": dict(s.parameters)} for s in stacks
+        ],
+        "functions": [
+            function_entry(s, resources, code, layer) for s in stacks for resources in s.functions
+        ],
+    }
+
+
+def dumps(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def write_manifest(dist: Path, manifest: dict[str, Any]) -> Path:
+    path = dist / MANIFEST_NAME
+    path.write_text(dumps(manifest))
+    return path
+
+
+def read_manifest(dist: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((dist / MANIFEST_NAME).read_text())
+    return data

@@ -1,0 +1,74 @@
+"""One build: artifacts, then templates, then lint, then the manifest (written last, only on success)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder import lint as linting
+from builder.artifacts import Artifact, build_code_artifact, build_layer_artifact
+from builder.errors import LintError
+from builder.manifest import ARTIFACTS_DIR, MANIFEST_NAME, TEMPLATES_DIR, build_manifest, template_path, write_manifest
+from templates.stacks import render_all, render_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = "requirements-lambda.txt"
+DEFAULT_OUT = PROJECT_ROOT / "dist"
+
+
+@dataclass
+class BuildResult:
+    dist: Path
+    code: Artifact
+    layer: Artifact
+    templates: list[Path]
+    manifest: dict[str, Any]
+    #: seconds spent per phase: artifacts, render, lint
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _remove_stale(directory: Path, pattern: str, keep: set[str]) -> None:
+    for path in directory.glob(pattern):
+        if path.name not in keep:
+            path.unlink()
+
+
+def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_ROOT) -> BuildResult:
+    """Build everything into `out`; raise `BuildError` (one-line message) when anything is wrong.
+
+    `lint=False` skips cfn-lint (tests that build many times; the lint test does not).
+    """
+    timings: dict[str, float] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_NAME).unlink(missing_ok=True)  # a manifest exists only for a complete build
+
+    started = time.perf_counter()
+    artifacts_dir = out / ARTIFACTS_DIR
+    code = build_code_artifact(root, artifacts_dir)
+    layer = build_layer_artifact(root / REQUIREMENTS, artifacts_dir)
+    _remove_stale(artifacts_dir, "caretaker-*.zip", {code.name, layer.name})
+    timings["artifacts"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    stacks = render_all(code.name, layer.name)
+    templates: list[Path] = []
+    for stack in stacks:
+        path = out / template_path(stack)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_yaml(stack.template))
+        templates.append(path)
+    _remove_stale(out / TEMPLATES_DIR, "*.yaml", {p.name for p in templates})
+    timings["render"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if lint:
+        findings = linting.lint_files(templates)
+        if findings:
+            raise LintError([str(finding) for finding in findings])
+    timings["lint"] = time.perf_counter() - started
+
+    manifest = build_manifest(stacks, code, layer)
+    write_manifest(out, manifest)
+    return BuildResult(dist=out, code=code, layer=layer, templates=templates, manifest=manifest, timings=timings)

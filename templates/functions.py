@@ -1,0 +1,197 @@
+"""Everything one function needs, derived only from its `FunctionSpec`.
+
+Per function: an IAM role with an inline policy (`spec.all_permissions`), a log group, a
+dead-letter queue, the Lambda function, its async-invoke configuration, an Errors alarm,
+one template parameter per setting, and its trigger (see `templates.triggers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from troposphere import AWSHelperFn, AWSObject, GetAtt, ImportValue, Join, Output, Parameter, Ref, Sub, Template
+from troposphere.awslambda import (
+    Code,
+    DeadLetterConfig,
+    DestinationConfig,
+    Environment,
+    EventInvokeConfig,
+    Function,
+    LoggingConfig,
+    OnFailure,
+)
+from troposphere.cloudwatch import Alarm, MetricDimension
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+from troposphere.sqs import Queue
+
+from automations.core.spec import ROLE_PATH, FunctionSpec, pascal
+from templates import names
+from templates.parameters import setting_parameter
+from templates.policies import Binding, assume_role_document, policy_document
+from templates.triggers import render_trigger
+
+SERVICE_NAME = "caretaker"
+METRICS_NAMESPACE = "Caretaker"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+MAX_ASYNC_RETRIES = 2
+ALARM_PERIOD_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SharedParameters:
+    """Parameters every function stack has."""
+
+    core_stack: Parameter
+    bucket: Parameter
+    prefix: Parameter
+    log_retention: Parameter
+    layer: Parameter
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: its template value and its manifest default (a string)."""
+
+    name: str
+    value: AWSHelperFn | str
+    default: str
+
+
+@dataclass(frozen=True)
+class FunctionResources:
+    """The template objects made for one function (tests and the manifest look them up here)."""
+
+    spec: FunctionSpec
+    role: Role
+    log_group: LogGroup
+    dead_letter_queue: Queue
+    function: Function
+    invoke_config: EventInvokeConfig
+    alarm: Alarm
+    trigger: list[AWSObject]
+    setting_parameters: dict[str, Parameter]
+    environment: list[EnvVar]
+
+
+def core_import(core_stack: Parameter, output: str) -> ImportValue:
+    """`Fn::ImportValue: !Sub "${CoreStackName}-<output>"`."""
+    return ImportValue(Sub("${" + core_stack.title + "}-" + output))
+
+
+def log_group_name(spec: FunctionSpec) -> str:
+    return f"/aws/lambda/{spec.function_name}"
+
+
+def function_arn(spec: FunctionSpec) -> Join:
+    """The function's ARN built from its fixed name: binding GetAtt would make role and function a cycle."""
+    return Join("", ["arn:", Ref("AWS::Partition"), ":lambda:", Ref("AWS::Region"), ":",
+                     Ref("AWS::AccountId"), ":function:", spec.function_name])
+
+
+def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: LogGroup,
+                    dead_letter_queue: Queue) -> dict[str, Binding]:
+    """Values of the `spec.RESOURCE_VARIABLES` placeholders for this function."""
+    return {
+        "StateTableArn": core_import(shared.core_stack, names.STATE_TABLE_ARN),
+        "AlertTopicArn": core_import(shared.core_stack, names.ALERT_TOPIC_ARN),
+        "DeadLetterQueueArn": GetAtt(dead_letter_queue, "Arn"),
+        "LogGroupArn": GetAtt(log_group, "Arn"),
+        "FunctionArn": function_arn(spec),
+    }
+
+
+def environment(spec: FunctionSpec, shared: SharedParameters,
+                setting_parameters: dict[str, Parameter]) -> list[EnvVar]:
+    """The function's environment. The state table and topic defaults are resolved at invoke time."""
+    env = [
+        EnvVar("CARETAKER_FUNCTION", spec.name, spec.name),
+        EnvVar("CARETAKER_STATE_TABLE", core_import(shared.core_stack, names.STATE_TABLE_NAME), ""),
+        EnvVar("CARETAKER_ALERT_TOPIC_ARN", core_import(shared.core_stack, names.ALERT_TOPIC_ARN), ""),
+        EnvVar("POWERTOOLS_SERVICE_NAME", SERVICE_NAME, SERVICE_NAME),
+        EnvVar("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE, METRICS_NAMESPACE),
+    ]
+    for setting in spec.all_settings:
+        env.append(EnvVar(setting.env_name, Ref(setting_parameters[setting.name]),
+                          setting.render(setting.default)))
+    return env
+
+
+def _role(spec: FunctionSpec, bindings: dict[str, Binding]) -> Role:
+    return Role(
+        f"{pascal(spec.name)}Role",
+        Description=f"Execution role of {spec.function_name}",
+        Path=ROLE_PATH,  # reactive rules recognise (and ignore) what Caretaker's own roles do by this path
+        AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
+        Policies=[Policy(PolicyName=spec.function_name,
+                         PolicyDocument=policy_document(spec.all_permissions, bindings))],
+    )
+
+
+def _alarm(spec: FunctionSpec, shared: SharedParameters, function: Function) -> Alarm:
+    return Alarm(
+        f"{pascal(spec.name)}ErrorsAlarm",
+        AlarmName=f"{spec.function_name}-errors",
+        AlarmDescription=f"{spec.function_name} reported an error (invocation failed or timed out).",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[MetricDimension(Name="FunctionName", Value=Ref(function))],
+        Statistic="Sum",
+        Period=ALARM_PERIOD_SECONDS,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[core_import(shared.core_stack, names.ALERT_TOPIC_ARN)],
+    )
+
+
+def add_function(template: Template, spec: FunctionSpec, shared: SharedParameters,
+                 code_artifact_name: str) -> FunctionResources:
+    """Add one function and everything derived from it to `template`."""
+    prefix = pascal(spec.name)
+    setting_parameters = {
+        setting.name: template.add_parameter(setting_parameter(spec, setting)) for setting in spec.all_settings
+    }
+    log_group = template.add_resource(LogGroup(
+        f"{prefix}LogGroup", LogGroupName=log_group_name(spec), RetentionInDays=Ref(shared.log_retention),
+    ))
+    dead_letter_queue = template.add_resource(Queue(
+        f"{prefix}DeadLetterQueue", SqsManagedSseEnabled=True, MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
+    ))
+    role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue)))
+    env = environment(spec, shared, setting_parameters)
+    function = template.add_resource(Function(
+        spec.logical_id,
+        FunctionName=spec.function_name,
+        Description=spec.description[:256],
+        Runtime=names.RUNTIME,
+        Architectures=[names.ARCHITECTURE],
+        Handler=spec.handler,
+        Timeout=spec.timeout,
+        MemorySize=spec.memory,
+        Role=GetAtt(role, "Arn"),
+        Code=Code(S3Bucket=Ref(shared.bucket), S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
+        Layers=[Ref(shared.layer)],
+        Environment=Environment(Variables={var.name: var.value for var in env}),
+        DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dead_letter_queue, "Arn")),
+        # The name, not Ref: DependsOn orders creation, and a Ref next to it would be redundant (W3005).
+        LoggingConfig=LoggingConfig(LogGroup=log_group_name(spec)),
+        DependsOn=[log_group],
+    ))
+    invoke_config = template.add_resource(EventInvokeConfig(
+        f"{prefix}EventInvokeConfig",
+        FunctionName=Ref(function),
+        Qualifier="$LATEST",
+        MaximumRetryAttempts=MAX_ASYNC_RETRIES,
+        DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dead_letter_queue, "Arn"))),
+    ))
+    alarm = template.add_resource(_alarm(spec, shared, function))
+    trigger = render_trigger(template, spec, function)
+    template.add_output(Output(f"{prefix}FunctionArn", Description=f"ARN of {spec.function_name}",
+                               Value=GetAtt(function, "Arn")))
+    return FunctionResources(
+        spec=spec, role=role, log_group=log_group, dead_letter_queue=dead_letter_queue, function=function,
+        invoke_config=invoke_config, alarm=alarm, trigger=trigger,
+        setting_parameters=setting_parameters, environment=env,
+    )

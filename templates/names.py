@@ -1,0 +1,43 @@
+"""Stack names, output names and the runtime/architecture every function shares.
+
+Deploy uses these stack names by default; cross-stack imports are built from them
+(`${CoreStackName}-<Output>`), so they are part of the deployment contract.
+"""
+
+from __future__ import annotations
+
+STACK_PREFIX = "caretaker"
+CORE_STACK_NAME = f"{STACK_PREFIX}-core"
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+
+#: Outputs of the core stack, each exported as `${AWS::StackName}-<name>`.
+STATE_TABLE_NAME = "StateTableName"
+STATE_TABLE_ARN = "StateTableArn"
+ALERT_TOPIC_ARN = "AlertTopicArn"
+DEPENDENCY_LAYER_ARN = "DependencyLayerArn"
+CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, DEPENDENCY_LAYER_ARN)
+
+#: SSM parameter (written by the core stack) that holds the current layer version ARN. Function stacks
+#: read it through an `AWS::SSM::Parameter::Value<String>` parameter instead of `Fn::ImportValue`:
+#: CloudFormation refuses to change an export another stack imports, and the layer ARN changes with
+#: every dependency update.
+LAYER_SSM_SUFFIX = "/dependency-layer-arn"
+DEPENDENCY_LAYER_PARAMETER = "DependencyLayerParameter"
+
+
+def layer_ssm_name(core_stack_name: str = CORE_STACK_NAME) -> str:
+    return f"/{core_stack_name}{LAYER_SSM_SUFFIX}"
+
+
+#: Template parameters shared by the stacks that hold Lambda code.
+ARTIFACT_BUCKET = "ArtifactBucket"
+ARTIFACT_PREFIX = "ArtifactPrefix"
+CORE_STACK_PARAMETER = "CoreStackName"
+LOG_RETENTION_DAYS = "LogRetentionDays"
+
+
+def function_stack_name(stack_key: str) -> str:
+    """`scheduled` -> `caretaker-scheduled` (the key is a value of `registry.HANDLER_PACKAGES`)."""
+    return f"{STACK_PREFIX}-{stack_key}"

@@ -1,0 +1,101 @@
+"""Template parameters: the shared ones (artifacts, core stack, log retention) and one per setting."""
+
+from __future__ import annotations
+
+from troposphere import Parameter, Template
+
+from automations.core.spec import FunctionSpec, Schedule, Setting, pascal
+from templates import names
+
+#: The values CloudWatch Logs accepts for a log group's RetentionInDays.
+LOG_RETENTION_VALUES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                        1096, 1827, 2192, 2557, 2922, 3288, 3653)
+DEFAULT_LOG_RETENTION_DAYS = 30
+
+
+def add_artifact_parameters(template: Template) -> tuple[Parameter, Parameter]:
+    """`ArtifactBucket` and `ArtifactPrefix`: every artifact's S3 key is the prefix + its file name."""
+    bucket = template.add_parameter(Parameter(
+        names.ARTIFACT_BUCKET, Type="String", MinLength=3, MaxLength=63,
+        AllowedPattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+        Description="S3 bucket holding the build artifacts (dist/artifacts/*.zip).",
+    ))
+    prefix = template.add_parameter(Parameter(
+        names.ARTIFACT_PREFIX, Type="String", Default="",
+        Description="Key prefix of the artifacts in ArtifactBucket (include a trailing slash).",
+    ))
+    return bucket, prefix
+
+
+def add_core_stack_parameter(template: Template) -> Parameter:
+    return template.add_parameter(Parameter(
+        names.CORE_STACK_PARAMETER, Type="String", Default=names.CORE_STACK_NAME,
+        AllowedPattern=r"^[A-Za-z][A-Za-z0-9-]*$", MaxLength=128,
+        Description="Name of the deployed core stack whose exports (state table, alert topic, layer) "
+                    "this stack imports.",
+    ))
+
+
+def add_layer_parameter(template: Template) -> Parameter:
+    """The layer version ARN, read from the SSM parameter the core stack writes (see `names`)."""
+    return template.add_parameter(Parameter(
+        names.DEPENDENCY_LAYER_PARAMETER, Type="AWS::SSM::Parameter::Value<String>",
+        Default=names.layer_ssm_name(),
+        Description="SSM parameter holding the dependency layer version ARN, written by the core stack "
+                    "(/<CoreStackName>/dependency-layer-arn).",
+    ))
+
+
+def add_log_retention_parameter(template: Template) -> Parameter:
+    return template.add_parameter(Parameter(
+        names.LOG_RETENTION_DAYS, Type="Number", Default=str(DEFAULT_LOG_RETENTION_DAYS),
+        AllowedValues=[str(v) for v in LOG_RETENTION_VALUES],
+        Description="Days CloudWatch Logs keeps each function's logs.",
+    ))
+
+
+def schedule_parameter_name(spec: FunctionSpec) -> str:
+    return f"{pascal(spec.name)}Schedule"
+
+
+def add_schedule_parameter(template: Template, spec: FunctionSpec, schedule: Schedule) -> Parameter:
+    return template.add_parameter(Parameter(
+        schedule_parameter_name(spec), Type="String", Default=schedule.expression,
+        AllowedPattern=r"^(rate|cron)\(.+\)$",
+        Description=f"EventBridge schedule of {spec.function_name} (rate(...) or cron(...), UTC).",
+    ))
+
+
+def setting_parameter_name(spec: FunctionSpec, setting: Setting) -> str:
+    """`ebs-snapshots` + `retention_count` -> `EbsSnapshotsRetentionCount`."""
+    return pascal(spec.name) + pascal(setting.name)
+
+
+def setting_parameter(spec: FunctionSpec, setting: Setting) -> Parameter:
+    """The parameter that carries one setting; its constraints mirror the setting's validation."""
+    props: dict[str, object] = {
+        "Default": setting.render(setting.default),
+        "Description": f"{spec.function_name}: {setting.description}"[:4000],
+    }
+    if setting.kind in ("int", "float"):
+        props["Type"] = "Number"
+        if setting.minimum is not None:
+            props["MinValue"] = _number(setting.minimum)
+        if setting.maximum is not None:
+            props["MaxValue"] = _number(setting.maximum)
+    elif setting.kind == "bool":
+        props["Type"] = "String"
+        props["AllowedValues"] = ["true", "false"]
+    elif setting.kind == "list":
+        props["Type"] = "String"  # comma-separated; the runtime validates each item
+    else:
+        props["Type"] = "String"
+        if setting.allowed is not None:
+            props["AllowedValues"] = list(setting.allowed)
+        if setting.pattern is not None:
+            props["AllowedPattern"] = setting.pattern
+    return Parameter(setting_parameter_name(spec, setting), **props)
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value

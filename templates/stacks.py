@@ -1,0 +1,75 @@
+"""The stacks in deployment order: the core stack, then one stack per handler package with functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from troposphere import Template
+
+from automations.core import registry
+from automations.core.spec import FunctionSpec
+from templates import names
+from templates.core_stack import core_template
+from templates.functions import FunctionResources, SharedParameters, add_function
+from templates.parameters import (
+    add_artifact_parameters,
+    add_core_stack_parameter,
+    add_layer_parameter,
+    add_log_retention_parameter,
+)
+
+
+@dataclass(frozen=True)
+class StackDef:
+    """One stack: its default name, its template, its parameters with defaults (None = no default)."""
+
+    name: str
+    template: Template
+    parameters: dict[str, str | None]
+    functions: list[FunctionResources] = field(default_factory=list)
+
+
+def parameter_defaults(template: Template) -> dict[str, str | None]:
+    defaults: dict[str, str | None] = {}
+    for name, parameter in template.parameters.items():
+        default = parameter.properties.get("Default")
+        defaults[name] = None if default is None else str(default)
+    return defaults
+
+
+def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_name: str) -> StackDef:
+    """The template of one handler package's stack."""
+    name = names.function_stack_name(stack_key)
+    template = Template(Description=f"Caretaker {stack_key} functions: " + ", ".join(s.name for s in specs))
+    core_stack = add_core_stack_parameter(template)
+    bucket, prefix = add_artifact_parameters(template)
+    shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix,
+                              log_retention=add_log_retention_parameter(template),
+                              layer=add_layer_parameter(template))
+    functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
+    return StackDef(name=name, template=template, parameters=parameter_defaults(template), functions=functions)
+
+
+def specs_by_stack(specs: list[FunctionSpec]) -> dict[str, list[FunctionSpec]]:
+    """Registered functions grouped by stack key, in `HANDLER_PACKAGES` order, empty stacks left out."""
+    grouped: dict[str, list[FunctionSpec]] = {key: [] for key in registry.HANDLER_PACKAGES.values()}
+    for spec in specs:
+        key = registry.stack_of(spec)
+        if key is None:
+            raise ValueError(f"{spec.name}: {spec.handler} is not in a handler package")
+        grouped[key].append(spec)
+    return {key: members for key, members in grouped.items() if members}
+
+
+def render_all(code_artifact_name: str, layer_artifact_name: str) -> list[StackDef]:
+    """Every stack, in deployment order (core first). Arguments are artifact file names."""
+    core = core_template(layer_artifact_name)
+    stacks = [StackDef(name=names.CORE_STACK_NAME, template=core, parameters=parameter_defaults(core))]
+    for key, specs in specs_by_stack(registry.discover()).items():
+        stacks.append(function_template(key, specs, code_artifact_name))
+    return stacks
+
+
+def render_yaml(template: Template) -> str:
+    """The template as YAML in long form (`Fn::Sub`, not `!Sub`): any YAML parser reads it."""
+    return template.to_yaml(long_form=True)

@@ -1,0 +1,336 @@
+"""EBS snapshots: selection, crash-consistent groups, retention, copies, dry-run and failure paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from automations.core.errors import SettingsError, StateLogError
+from automations.core.state_log import run_items, set_mode_override
+from automations.scheduled.ebs_snapshots import handler
+from tests.automations.aws_hooks import HookedClients
+from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
+
+BACKUP = {"caretaker:backup": "true"}
+
+
+def ec2(region: str = REGION) -> Any:
+    return boto3.client("ec2", region_name=region)
+
+
+def volume(tags: dict[str, str] | None = None, size: int = 8) -> str:
+    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+    return str(ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=size, TagSpecifications=spec)["VolumeId"])
+
+
+def tag(resource_id: str, tags: dict[str, str]) -> None:
+    ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+def our_snapshots(region: str = REGION) -> list[dict[str, Any]]:
+    return ec2(region).describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:caretaker:automation", "Values": ["ebs-snapshots"]}])["Snapshots"]
+
+
+def tags_of(snapshot: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
+
+
+def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **env: str) -> dict[str, Any]:
+    import os
+
+    environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
+    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or HookedClients(),
+                          clock=clock)
+
+
+def items(table: str, run_id: str) -> list[dict[str, Any]]:
+    return [i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "action"]
+
+
+def summary(table: str, run_id: str) -> dict[str, Any]:
+    return next(i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "run")
+
+
+def instance_with_volumes(data_volumes: int) -> tuple[str, str, list[str]]:
+    """An instance with its root volume and n attached data volumes: (instance, root, data)."""
+    client = ec2()
+    image_id = client.register_image(Name="base", RootDeviceName="/dev/sda1")["ImageId"]
+    instance = client.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                                    Placement={"AvailabilityZone": f"{REGION}a"})["Instances"][0]
+    instance_id = instance["InstanceId"]
+    root = client.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    data = []
+    for n in range(data_volumes):
+        vol = volume()
+        client.attach_volume(VolumeId=vol, InstanceId=instance_id, Device=f"/dev/sd{'fghij'[n]}")
+        data.append(vol)
+    return instance_id, root, data
+
+
+# ---------------------------------------------------------------------- selection and creation
+
+
+def test_snapshots_tagged_volumes_with_their_tags_and_caretaker_tags(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    tagged = volume({**BACKUP, "Name": "db-data", "team": "payments"})
+    volume({"Name": "scratch"})  # untagged: ignored
+    other_value = volume({"caretaker:backup": "never"})  # tag with a value that is not accepted
+
+    result = run(clock, lambda_context)
+
+    snapshots = our_snapshots()
+    assert [s["VolumeId"] for s in snapshots] == [tagged]
+    tags = tags_of(snapshots[0])
+    assert tags["Name"] == "db-data" and tags["team"] == "payments"
+    assert tags["caretaker:automation"] == "ebs-snapshots"
+    assert tags["caretaker:run-id"] == result["run_id"]
+    assert tags["caretaker:volume-id"] == tagged
+    assert tags["caretaker:expires-on"] == (clock.now.date().fromordinal(clock.now.date().toordinal() + 35)).isoformat()
+    assert result["status"] == "ok" and result["snapshots_created"] == 1
+    records = items(state_table, result["run_id"])
+    assert [(r["resource_id"], r["outcome"]) for r in records] == [(tagged, "planned"), (tagged, "succeeded")]
+    assert records[1]["details"]["snapshot_id"] == snapshots[0]["SnapshotId"]
+    assert other_value not in {r["resource_id"] for r in records}
+
+
+def test_tag_values_match_case_insensitively_and_are_a_setting(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    weekly = volume({"caretaker:backup": "Weekly"})
+    daily = volume({"caretaker:backup": "DAILY"})
+    run(clock, lambda_context, backup_tag_values="weekly")
+    assert [s["VolumeId"] for s in our_snapshots()] == [weekly]
+    assert daily
+
+
+def test_protected_volume_is_skipped_and_recorded(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    protected = volume({**BACKUP, "caretaker:protect": "true"})
+    result = run(clock, lambda_context)
+    assert our_snapshots() == []
+    [record] = items(state_table, result["run_id"])
+    assert (record["resource_id"], record["outcome"]) == (protected, "skipped")
+    assert "protect" in record["reason"]
+
+
+def test_all_volumes_of_an_instance_are_snapshotted_together(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    instance_id, root, data = instance_with_volumes(2)
+    for vol in [root, *data]:
+        tag(vol, BACKUP)
+    clients = HookedClients()
+    result = run(clock, lambda_context, clients)
+    assert clients.count("ec2")["CreateSnapshots"] == 1
+    assert clients.count("ec2")["CreateSnapshot"] == 0
+    assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted([root, *data])
+    succeeded = [r for r in items(state_table, result["run_id"]) if r["outcome"] == "succeeded"]
+    assert all(r["details"]["instance_id"] == instance_id and r["details"]["snapshot_id"] for r in succeeded)
+
+
+def test_data_volumes_without_the_boot_volume_are_still_one_group(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    _, _root, data = instance_with_volumes(2)
+    for vol in data:
+        tag(vol, {**BACKUP, "Name": f"data-{vol}"})
+    clients = HookedClients()
+    run(clock, lambda_context, clients)
+    [call] = [body for svc, op, body in clients.calls if op == "CreateSnapshots"]
+    assert call["InstanceSpecification"]["ExcludeBootVolume"] is True
+    snapshots = our_snapshots()
+    assert sorted(s["VolumeId"] for s in snapshots) == sorted(data)
+    assert all(tags_of(s)["Name"] == f"data-{s['VolumeId']}" for s in snapshots)  # per-volume tags completed
+
+
+def test_partly_tagged_instance_is_snapshotted_volume_by_volume(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    _, root, data = instance_with_volumes(2)
+    tag(root, BACKUP)
+    tag(data[0], BACKUP)
+    clients = HookedClients()
+    result = run(clock, lambda_context, clients)
+    assert clients.count("ec2")["CreateSnapshots"] == 0
+    assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted([root, data[0]])
+    planned = [r for r in items(state_table, result["run_id"]) if r["outcome"] == "planned"]
+    assert all("not crash-consistent" in r["reason"] for r in planned)
+
+
+# ---------------------------------------------------------------------- retention
+
+
+def test_prunes_beyond_the_newest_n_per_volume(state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    for _ in range(4):
+        run(clock, lambda_context, retention_count="3")
+    assert len(our_snapshots()) == 3
+
+
+def test_prunes_everything_past_max_age_and_keeps_the_fresh_one(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vol = volume(BACKUP)
+    run(clock, lambda_context)
+    first = {s["SnapshotId"] for s in our_snapshots()}
+    clock.advance(days=40)
+    result = run(clock, lambda_context, max_age_days="35")
+    remaining = our_snapshots()
+    assert len(remaining) == 1 and remaining[0]["SnapshotId"] not in first
+    deleted = [r for r in items(state_table, result["run_id"]) if r["action"] == "delete-snapshot"]
+    assert [(r["resource_id"], r["outcome"]) for r in deleted] == [(first.pop(), "planned"), (deleted[0]["resource_id"],
+                                                                                              "succeeded")]
+    assert "older than 35 days" in deleted[0]["reason"] and vol in deleted[0]["reason"]
+
+
+def test_never_deletes_snapshots_it_did_not_make_nor_protected_nor_ami_ones(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vol = volume(BACKUP)
+    foreign = ec2().create_snapshot(VolumeId=vol, Description="made by someone else")["SnapshotId"]
+    run(clock, lambda_context)
+    run(clock, lambda_context)
+    protected, behind_ami = (s["SnapshotId"] for s in our_snapshots())
+    tag(protected, {"caretaker:protect": "true"})
+    image_id = ec2().register_image(Name="golden", RootDeviceName="/dev/sda1")["ImageId"]
+    image_snapshot = ec2().describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+        "SnapshotId"]
+    tag(image_snapshot, {"caretaker:automation": "ebs-snapshots", "caretaker:volume-id": vol})
+    clock.advance(days=100)
+
+    result = run(clock, lambda_context, backup_tag_key="nothing-is-tagged-so")
+
+    remaining = {s["SnapshotId"] for s in ec2().describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert {foreign, protected, image_snapshot} <= remaining
+    assert behind_ami not in remaining  # the unprotected, AMI-free one past max age is gone
+    skipped = {r["resource_id"]: r["reason"] for r in items(state_table, result["run_id"]) if r["outcome"] == "skipped"}
+    assert skipped[protected].startswith("protected") and skipped[image_snapshot] == "used by an AMI"
+
+
+def test_snapshot_already_gone_counts_as_deleted(state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    run(clock, lambda_context)
+    clock.advance(days=40)
+    clients = HookedClients()
+    clients.fail("ec2", "DeleteSnapshot", code="InvalidSnapshot.NotFound")
+    result = run(clock, lambda_context, clients)
+    assert result["status"] == "ok"
+    assert result["snapshots_deleted"] == 1
+
+
+# ---------------------------------------------------------------------- cross-region copies
+
+
+def test_copies_to_a_second_region_once_and_prunes_there(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vol = volume({**BACKUP, "Name": "db"})
+    first = run(clock, lambda_context, copy_region="us-west-2")
+    copies = our_snapshots("us-west-2")
+    assert len(copies) == 1 and first["snapshots_copied"] == 1
+    source = our_snapshots()[0]
+    copy_tags = tags_of(copies[0])
+    assert copy_tags["caretaker:source-snapshot"] == source["SnapshotId"]
+    assert copy_tags["caretaker:volume-id"] == vol and copy_tags["Name"] == "db"
+
+    second = run(clock, lambda_context, copy_region="us-west-2")
+    assert second["snapshots_copied"] == 1  # only the new snapshot; the first is not copied again
+    assert len(our_snapshots("us-west-2")) == 2
+
+    clock.advance(days=40)
+    third = run(clock, lambda_context, copy_region="us-west-2", max_age_days="35")
+    assert third["copies_deleted"] == 2
+    assert len(our_snapshots("us-west-2")) == 1
+
+
+# ---------------------------------------------------------------------- modes
+
+
+def test_dry_run_records_the_plan_and_changes_nothing(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vol = volume(BACKUP)
+    run(clock, lambda_context)
+    clock.advance(days=40)
+    result = run(clock, lambda_context, mode="audit")
+    assert len(our_snapshots()) == 1  # no new snapshot, the old one not deleted
+    records = items(state_table, result["run_id"])
+    assert {(r["action"], r["outcome"], r["dry_run"]) for r in records} == {
+        ("create-snapshot", "planned", True), ("delete-snapshot", "planned", True)}
+    assert vol in {r["resource_id"] for r in records}
+    assert summary(state_table, result["run_id"])["mode"] == "audit"
+
+
+def test_state_table_override_switches_the_mode_without_a_deploy(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    set_mode_override(boto3.client("dynamodb"), state_table, "ebs-snapshots", "off", by="oncall", reason="incident")
+    result = run(clock, lambda_context)
+    assert result["status"] == "off"
+    assert our_snapshots() == []
+    assert summary(state_table, result["run_id"])["mode_source"] == "override:ebs-snapshots"
+
+
+# ---------------------------------------------------------------------- failure paths
+
+
+def test_one_failing_volume_does_not_stop_the_others(
+        state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext) -> None:
+    good = [volume(BACKUP) for _ in range(2)]
+    bad = volume(BACKUP)
+    clients = HookedClients()
+    clients.fail("ec2", "CreateSnapshot", code="AccessDenied", when=lambda body: body.get("VolumeId") == bad)
+    result = run(clock, lambda_context, clients)
+    assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted(good)
+    assert result["status"] == "partial"
+    run_summary = summary(state_table, result["run_id"])
+    assert (run_summary["status"], run_summary["succeeded"], run_summary["failed"]) == ("partial", 2, 1)
+    [failed] = [r for r in items(state_table, result["run_id"]) if r["outcome"] == "failed"]
+    assert failed["resource_id"] == bad and failed["reason"].startswith("AccessDenied")
+    [message] = alerts.messages()
+    assert "partial" in message["Subject"]
+
+
+def test_unreachable_state_table_means_nothing_is_touched(
+        monkeypatch: pytest.MonkeyPatch, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    monkeypatch.setenv("CARETAKER_STATE_TABLE", "missing-table")
+    clients = HookedClients()
+    with pytest.raises(StateLogError, match="missing-table"):
+        run(clock, lambda_context, clients)
+    assert our_snapshots() == []
+    assert not {"CreateSnapshot", "CreateSnapshots", "DeleteSnapshot"} & set(clients.count("ec2"))
+
+
+def test_state_log_failing_mid_run_stops_before_the_next_action(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    run(clock, lambda_context)
+    clock.advance(days=40)
+    clients = HookedClients()
+    clients.fail("dynamodb", "PutItem", code="ResourceNotFoundException",
+                 when=lambda body: "delete-snapshot" in str(body))
+    with pytest.raises(StateLogError):
+        run(clock, lambda_context, clients)
+    assert clients.count("ec2")["DeleteSnapshot"] == 0
+    assert len(our_snapshots()) == 2  # the new one was taken; the old one was not deleted
+
+
+def test_invalid_setting_fails_the_run_with_a_clear_message(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    with pytest.raises(SettingsError, match="CARETAKER_RETENTION_COUNT must be an integer from 1 to 1000, got '0'"):
+        run(clock, lambda_context, retention_count="0")
+    assert our_snapshots() == []
+    runs = [i for i in boto3.client("dynamodb").scan(TableName=state_table)["Items"] if i["sk"]["S"] == "SUMMARY"]
+    assert runs and runs[0]["status"]["S"] == "failed" and "RETENTION_COUNT" in runs[0]["error"]["S"]
+
+
+def test_scheduled_event_with_extra_fields_is_accepted_and_other_events_rejected(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    volume(BACKUP)
+    event = {**scheduled_event(), "unexpected": {"nested": True}}
+    assert handler.invoke(event, lambda_context, clients=HookedClients(), clock=clock)["status"] == "ok"
+    from automations.core.errors import EventError
+
+    with pytest.raises(EventError, match="Scheduled Event"):
+        handler.invoke({"detail-type": "AWS API Call via CloudTrail"}, lambda_context, clients=HookedClients(),
+                       clock=clock)
+    with pytest.raises(EventError, match="JSON object"):
+        handler.invoke(["not", "an", "object"], lambda_context, clients=HookedClients(), clock=clock)

@@ -1,0 +1,41 @@
+"""Session-wide fixtures and reporting shared by every test directory.
+
+`built_dist`: one build per session (per xdist worker), without lint (one test lints).
+The terminal summary lists the resource types moto's CloudFormation skipped during deploy
+(see tests/integration): CREATE_COMPLETE proves nothing about those.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.pipeline import BuildResult, build
+
+#: user_properties key under which integration tests report moto's skipped resource types.
+MOTO_SKIPPED_PROPERTY = "moto_skipped_resource_types"
+
+
+@pytest.fixture(scope="session")
+def build_result(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The result of one full build (no lint) into a per-session temporary directory."""
+    return build(tmp_path_factory.mktemp("dist"), lint=False)
+
+
+@pytest.fixture(scope="session")
+def built_dist(build_result: BuildResult) -> Path:
+    """Path of a dist/ built once per session: artifacts/, templates/, manifest.json."""
+    return build_result.dist
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped: set[str] = set()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == MOTO_SKIPPED_PROPERTY and value:
+                    skipped.update(str(value).split(","))
+    if skipped:
+        terminalreporter.write_sep("-", "moto CloudFormation")
+        terminalreporter.write_line("moto skipped these resource types: " + ", ".join(sorted(skipped)))

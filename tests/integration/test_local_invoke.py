@@ -1,0 +1,89 @@
+"""Local invoke: the snapshot function runs from its built artifact, with the deployed environment,
+against the deployed stacks in the emulator, and leaves snapshots in EC2 and records in the state log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from automations.cli.invoke import RUNNER, InvokeError, invoke
+from automations.core.state_log import run_items
+from builder.deploy import Outputs
+
+REGION = "us-east-1"
+
+
+def volume(tags: dict[str, str]) -> str:
+    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+    return str(boto3.client("ec2", region_name=REGION).create_volume(
+        AvailabilityZone=f"{REGION}a", Size=4, TagSpecifications=spec)["VolumeId"])
+
+
+def snapshots_of(volume_id: str) -> list[dict[str, Any]]:
+    return boto3.client("ec2", region_name=REGION).describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [volume_id]}])["Snapshots"]
+
+
+def table(deployed: Outputs) -> str:
+    return deployed["caretaker-core"]["StateTableName"]
+
+
+def test_snapshot_function_runs_from_the_artifact_with_the_deployed_environment(
+        deployed: Outputs, built_dist: Path) -> None:
+    tagged = volume({"caretaker:backup": "true", "Name": "it-tagged"})
+    protected = volume({"caretaker:backup": "true", "caretaker:protect": "true"})
+    untagged = volume({"Name": "it-untagged"})
+
+    outcome = invoke("ebs-snapshots", dist=built_dist, capture=True)
+
+    assert outcome.ok, outcome.error
+    assert outcome.environment_source == "deployed function"
+    assert outcome.exit_code == 0
+    assert outcome.result["status"] == "ok"
+    [snapshot] = snapshots_of(tagged)
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["caretaker:run-id"] == outcome.result["run_id"]
+    assert snapshots_of(protected) == [] and snapshots_of(untagged) == []
+    items = run_items(boto3.client("dynamodb", region_name=REGION), table(deployed), outcome.result["run_id"])
+    by_resource = {(i.get("resource_id"), i.get("outcome")) for i in items}
+    assert {(tagged, "planned"), (tagged, "succeeded"), (protected, "skipped")} <= by_resource
+    assert any(i["type"] == "run" and i["status"] == "ok" for i in items)
+
+
+def test_dry_run_invoke_changes_nothing_and_says_what_it_would_do(deployed: Outputs, built_dist: Path) -> None:
+    tagged = volume({"caretaker:backup": "true", "Name": "it-dry-run"})
+    outcome = invoke("ebs-snapshots", dist=built_dist, dry_run=True, capture=True)
+    assert outcome.ok, outcome.error
+    assert outcome.result["mode"] == "audit"
+    assert snapshots_of(tagged) == []
+    items = run_items(boto3.client("dynamodb", region_name=REGION), table(deployed), outcome.result["run_id"])
+    planned = [i for i in items if i.get("resource_id") == tagged]
+    assert [(i["outcome"], i["dry_run"]) for i in planned] == [("planned", True)]
+
+
+def test_unknown_function_and_missing_event_are_clear_errors(deployed: Outputs, built_dist: Path) -> None:
+    with pytest.raises(InvokeError, match="no function named 'nope'"):
+        invoke("nope", dist=built_dist)
+    event_driven = next(f["name"] for f in json.loads((built_dist / "manifest.json").read_text())["functions"]
+                        if f["trigger"]["type"] != "schedule")
+    with pytest.raises(InvokeError, match="--event"):
+        invoke(event_driven, dist=built_dist)
+
+
+def test_runner_refuses_modules_the_lambda_runtime_lacks(tmp_path: Path, built_dist: Path) -> None:
+    """troposphere is installed here, but neither in the artifact, its layer nor the Lambda runtime."""
+    code = tmp_path / "code"
+    (code / "probe").mkdir(parents=True)
+    (code / "probe" / "__init__.py").write_text("import troposphere\ndef handler(event, context):\n    return 1\n")
+    request = {"code_dir": str(code), "layer_dirs": [], "handler": "probe.handler", "event": {}, "timeout": 3,
+               "memory": 128, "function_name": "probe", "result_path": str(tmp_path / "result.json")}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    completed = subprocess.run([sys.executable, "-I", str(RUNNER), str(tmp_path / "request.json")], check=False)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert completed.returncode == 1 and result["ok"] is False
+    assert result["errorType"] == "ModuleNotFoundError" and "Lambda runtime" in result["errorMessage"]

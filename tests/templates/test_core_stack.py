@@ -1,0 +1,74 @@
+"""The core stack: state table, alert topic, dependency layer and their exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automations.core import state_schema
+from templates.core_stack import core_template
+
+
+@pytest.fixture(scope="module")
+def core() -> dict[str, Any]:
+    data: dict[str, Any] = core_template("caretaker-deps-abcdef012345.zip").to_dict()
+    return data
+
+
+def test_state_table_is_on_demand_recoverable_encrypted_and_expiring(core: dict[str, Any]) -> None:
+    table = core["Resources"]["StateTable"]
+    props = table["Properties"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": state_schema.TTL_ATTRIBUTE, "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
+                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
+
+
+def test_state_table_indexes_follow_state_schema(core: dict[str, Any]) -> None:
+    props = core["Resources"]["StateTable"]["Properties"]
+    indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {name for name, _, _ in state_schema.INDEXES}
+    for name, pk, sk in state_schema.INDEXES:
+        assert indexes[name]["KeySchema"] == [{"AttributeName": pk, "KeyType": "HASH"},
+                                              {"AttributeName": sk, "KeyType": "RANGE"}]
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
+    declared = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    keys = {"pk", "sk"} | {a for _, pk, sk in state_schema.INDEXES for a in (pk, sk)}
+    assert declared == dict.fromkeys(keys, "S")
+
+
+def test_alert_topic_is_encrypted(core: dict[str, Any]) -> None:
+    assert core["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+def test_layer_comes_from_the_artifact_bucket_for_arm64(core: dict[str, Any]) -> None:
+    props = core["Resources"]["DependencyLayer"]["Properties"]
+    assert props["Content"] == {"S3Bucket": {"Ref": "ArtifactBucket"},
+                                "S3Key": {"Fn::Join": ["", [{"Ref": "ArtifactPrefix"},
+                                                            "caretaker-deps-abcdef012345.zip"]]}}
+    assert props["CompatibleRuntimes"] == ["python3.13"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any]) -> None:
+    """Function stacks read it at deploy time: an imported export could never change (new layer versions)."""
+    parameter = core["Resources"]["DependencyLayerArnParameter"]
+    assert parameter["Type"] == "AWS::SSM::Parameter"
+    assert parameter["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/dependency-layer-arn"}
+    assert parameter["Properties"]["Value"] == {"Ref": "DependencyLayer"}
+
+
+def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
+    outputs = core["Outputs"]
+    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "DependencyLayerArn"}
+    for name, output in outputs.items():
+        assert output["Export"] == {"Name": {"Fn::Sub": "${AWS::StackName}-" + name}}
+
+
+def test_parameters_are_the_artifact_location(core: dict[str, Any]) -> None:
+    assert set(core["Parameters"]) == {"ArtifactBucket", "ArtifactPrefix"}
+    assert core["Parameters"]["ArtifactPrefix"]["Default"] == ""

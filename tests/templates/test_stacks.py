@@ -1,0 +1,37 @@
+"""The list of stacks: core first, then one per handler package that has functions."""
+
+from __future__ import annotations
+
+from automations.core import registry
+from templates.stacks import render_all, specs_by_stack
+from tests.templates.helpers import EXAMPLE_TRIGGERS, example_spec
+
+
+def test_core_comes_first_then_the_handler_packages_with_functions() -> None:
+    stacks = render_all("code.zip", "deps.zip")
+    assert stacks[0].name == "caretaker-core"
+    assert not stacks[0].functions
+    expected = [f"caretaker-{key}" for key in registry.HANDLER_PACKAGES.values()
+                if any(registry.stack_of(s) == key for s in registry.discover())]
+    assert [s.name for s in stacks[1:]] == expected
+    for stack in stacks[1:]:
+        assert stack.functions
+        assert all(f"caretaker-{registry.stack_of(f.spec)}" == stack.name for f in stack.functions)
+
+
+def test_every_registered_function_is_in_exactly_one_stack() -> None:
+    stacks = render_all("code.zip", "deps.zip")
+    placed = [f.spec.name for s in stacks for f in s.functions]
+    assert sorted(placed) == [s.name for s in registry.discover()]
+
+
+def test_functions_group_by_package_in_handler_package_order() -> None:
+    specs = [example_spec(key) for key in EXAMPLE_TRIGGERS]
+    grouped = specs_by_stack(specs)
+    assert list(grouped) == ["scheduled", "security", "custom-resources"]
+    assert [s.name for s in grouped["custom-resources"]] == ["example-custom"]
+
+
+def test_stack_parameters_list_defaults() -> None:
+    stacks = render_all("code.zip", "deps.zip")
+    assert stacks[0].parameters == {"ArtifactBucket": None, "ArtifactPrefix": ""}
