@@ -66,13 +66,15 @@ def test_dry_run_invoke_changes_nothing_and_says_what_it_would_do(deployed: Outp
     assert [(i["outcome"], i["dry_run"]) for i in planned] == [("planned", True)]
 
 
-def test_unknown_function_and_missing_event_are_clear_errors(deployed: Outputs, built_dist: Path) -> None:
+def test_unknown_function_and_missing_event_are_clear_errors(
+        deployed: Outputs, built_dist: Path, tmp_path: Path) -> None:
     with pytest.raises(InvokeError, match="no function named 'nope'"):
         invoke("nope", dist=built_dist)
-    event_driven = next(f["name"] for f in json.loads((built_dist / "manifest.json").read_text())["functions"]
-                        if f["trigger"]["type"] != "schedule")
+    manifest = json.loads((built_dist / "manifest.json").read_text())
+    manifest["functions"][0]["trigger"] = {"type": "event", "pattern": {"source": ["aws.ec2"]}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InvokeError, match="--event"):
-        invoke(event_driven, dist=built_dist)
+        invoke(manifest["functions"][0]["name"], dist=tmp_path)
 
 
 def test_runner_refuses_modules_the_lambda_runtime_lacks(tmp_path: Path, built_dist: Path) -> None:
