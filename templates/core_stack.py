@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import Export, GetAtt, Join, Output, Ref, Sub, Template, dynamodb, sns, ssm
+from troposphere import Export, GetAtt, Join, Output, Ref, Sub, Template, dynamodb, kms, sns, ssm
 from troposphere.awslambda import Content, LayerVersion
 
 from automations.core import state_schema
@@ -58,8 +58,33 @@ def state_table() -> dynamodb.Table:
     )
 
 
-def alert_topic() -> sns.Topic:
-    return sns.Topic("AlertTopic", DisplayName="Caretaker alerts", KmsMasterKeyId="alias/aws/sns")
+def alert_key() -> kms.Key:
+    """A customer-managed key for the alert topic.
+
+    CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed `alias/aws/sns`
+    key (its policy cannot be changed), so the topic gets its own key that alarms may use.
+    """
+    return kms.Key(
+        "AlertKey",
+        Description="Caretaker alert topic encryption",
+        EnableKeyRotation=True,
+        KeyPolicy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+                 "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "AlarmsPublishToTheAlertTopic", "Effect": "Allow",
+                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}},
+            ],
+        },
+    )
+
+
+def alert_topic(key: kms.Key) -> sns.Topic:
+    return sns.Topic("AlertTopic", DisplayName="Caretaker alerts", KmsMasterKeyId=Ref(key))
 
 
 def dependency_layer(layer_artifact_name: str, bucket: Ref, prefix: Ref) -> LayerVersion:
@@ -78,7 +103,8 @@ def core_template(layer_artifact_name: str) -> Template:
     template = Template(Description="Caretaker core: state table, alert topic, dependency layer")
     bucket, prefix = add_artifact_parameters(template)
     table = template.add_resource(state_table())
-    topic = template.add_resource(alert_topic())
+    key = template.add_resource(alert_key())
+    topic = template.add_resource(alert_topic(key))
     layer = template.add_resource(dependency_layer(layer_artifact_name, Ref(bucket), Ref(prefix)))
     template.add_resource(ssm.Parameter(
         "DependencyLayerArnParameter",
@@ -90,5 +116,6 @@ def core_template(layer_artifact_name: str) -> Template:
     _export(template, names.STATE_TABLE_NAME, Ref(table), "State log table name (CARETAKER_STATE_TABLE)")
     _export(template, names.STATE_TABLE_ARN, GetAtt(table, "Arn"), "State log table ARN")
     _export(template, names.ALERT_TOPIC_ARN, Ref(topic), "SNS topic for alerts and alarms")
+    _export(template, names.ALERT_KEY_ARN, GetAtt(key, "Arn"), "KMS key of the alert topic (publishers use it)")
     _export(template, names.DEPENDENCY_LAYER_ARN, Ref(layer), "Lambda layer version with the dependencies")
     return template

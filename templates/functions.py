@@ -95,6 +95,7 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
     return {
         "StateTableArn": core_import(shared.core_stack, names.STATE_TABLE_ARN),
         "AlertTopicArn": core_import(shared.core_stack, names.ALERT_TOPIC_ARN),
+        "AlertKeyArn": core_import(shared.core_stack, names.ALERT_KEY_ARN),
         "DeadLetterQueueArn": GetAtt(dead_letter_queue, "Arn"),
         "LogGroupArn": GetAtt(log_group, "Arn"),
         "FunctionArn": function_arn(spec),

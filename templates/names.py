@@ -16,8 +16,9 @@ ARCHITECTURE = "arm64"
 STATE_TABLE_NAME = "StateTableName"
 STATE_TABLE_ARN = "StateTableArn"
 ALERT_TOPIC_ARN = "AlertTopicArn"
+ALERT_KEY_ARN = "AlertKeyArn"
 DEPENDENCY_LAYER_ARN = "DependencyLayerArn"
-CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, DEPENDENCY_LAYER_ARN)
+CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, DEPENDENCY_LAYER_ARN)
 
 #: SSM parameter (written by the core stack) that holds the current layer version ARN. Function stacks
 #: read it through an `AWS::SSM::Parameter::Value<String>` parameter instead of `Fn::ImportValue`:

@@ -146,7 +146,8 @@ def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
 #: Resource placeholders a permission may use. Templates bind each to a value
 #: (`Fn::Sub` variables); `${AWS::Partition}`, `${AWS::Region}` and
 #: `${AWS::AccountId}` are CloudFormation pseudo parameters.
-RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "DeadLetterQueueArn", "LogGroupArn", "FunctionArn")
+RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "AlertKeyArn", "DeadLetterQueueArn", "LogGroupArn",
+                      "FunctionArn")
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ BASELINE_PERMISSIONS: tuple[Permission, ...] = (
         why="state log, run-time mode override, idempotency records",
     ),
     Permission(("sns:Publish",), ("${AlertTopicArn}",), why="notifications"),
+    Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("${AlertKeyArn}",),
+               why="publish to the alert topic, which is encrypted with its own key"),
     Permission(("sqs:SendMessage",), ("${DeadLetterQueueArn}",), why="dead-letter queue"),
     Permission(("logs:CreateLogStream", "logs:PutLogEvents"), ("${LogGroupArn}",), why="own log group"),
 )

@@ -41,8 +41,13 @@ def test_state_table_indexes_follow_state_schema(core: dict[str, Any]) -> None:
     assert declared == dict.fromkeys(keys, "S")
 
 
-def test_alert_topic_is_encrypted(core: dict[str, Any]) -> None:
-    assert core["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+def test_alert_topic_is_encrypted_with_a_key_alarms_may_use(core: dict[str, Any]) -> None:
+    assert core["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertKey"}
+    key = core["Resources"]["AlertKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services
+    assert "AlertKeyArn" in core["Outputs"]
 
 
 def test_layer_comes_from_the_artifact_bucket_for_arm64(core: dict[str, Any]) -> None:
@@ -64,7 +69,7 @@ def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any])
 
 def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
     outputs = core["Outputs"]
-    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "DependencyLayerArn"}
+    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "DependencyLayerArn"}
     for name, output in outputs.items():
         assert output["Export"] == {"Name": {"Fn::Sub": "${AWS::StackName}-" + name}}
 
