@@ -75,8 +75,8 @@ def main(request_path: str) -> int:
         if not callable(handler):
             raise TypeError(f"{request['handler']} is not callable")
         if request.get("import_only"):  # the registry meta-test: where did every module come from?
-            outcome["result"] = {"module": module.__file__,
-                                 "loaded": {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}}
+            loaded = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}
+            outcome["result"] = {"module": module.__file__, "loaded": loaded}
         else:
             outcome["result"] = handler(request["event"], LambdaContext(request))
         outcome["ok"] = True
