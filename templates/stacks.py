@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from troposphere import Template
@@ -17,6 +18,13 @@ from templates.parameters import (
     add_layer_parameter,
     add_log_retention_parameter,
 )
+from templates.security_trail import add_optional_trail
+
+#: Resources a function stack holds besides its functions, by stack key.
+STACK_EXTRAS: dict[str, Callable[[Template], None]] = {
+    # management events reach EventBridge only where a trail is logging: offer one
+    "security": add_optional_trail,
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
                               log_retention=add_log_retention_parameter(template),
                               layer=add_layer_parameter(template))
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
+    extra = STACK_EXTRAS.get(stack_key)
+    if extra is not None:
+        extra(template)
     return StackDef(name=name, template=template, parameters=parameter_defaults(template), functions=functions)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from automations.core import registry
 from templates.stacks import render_all, specs_by_stack
 from tests.templates.helpers import EXAMPLE_TRIGGERS, example_spec
@@ -35,3 +37,17 @@ def test_functions_group_by_package_in_handler_package_order() -> None:
 def test_stack_parameters_list_defaults() -> None:
     stacks = render_all("code.zip", "deps.zip")
     assert stacks[0].parameters == {"ArtifactBucket": None, "ArtifactPrefix": ""}
+
+
+def test_security_stack_offers_an_optional_trail_off_by_default() -> None:
+    from templates.stacks import STACK_EXTRAS, function_template
+
+    specs = [s for s in registry.discover() if registry.stack_of(s) == "security"]
+    if not specs:
+        pytest.skip("no security rule registered")
+    stack = function_template("security", specs, "caretaker-code-000000000000.zip")
+    rendered = stack.template.to_dict()
+    assert rendered["Parameters"]["CreateTrail"]["Default"] == "false"
+    trails = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::CloudTrail::Trail"]
+    assert len(trails) == 1 and trails[0]["Condition"] == "CreateTrailCondition"
+    assert set(STACK_EXTRAS) <= set(registry.HANDLER_PACKAGES.values())

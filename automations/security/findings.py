@@ -1,0 +1,210 @@
+"""CloudTrail events as the security rules read them: who did what, where and when.
+
+`parse_event` turns an EventBridge envelope around a CloudTrail record into a
+`CloudTrailEvent`, or raises `BadEventError` naming what is missing. Nothing here
+calls AWS. `finding()` is the record of one event that goes on the state-log item
+and in the notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from automations.core.spec import ROLE_PATH
+from automations.security.errors import BadEventError
+
+API_CALL = "AWS API Call via CloudTrail"
+CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
+#: In a session issuer's ARN: `arn:aws:iam::123456789012:role/caretaker/caretaker-sg-open-world`.
+OWN_ROLE_MARKER = ":role" + ROLE_PATH
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """`userIdentity`: who made the call. Every field is "" when the record does not carry it."""
+
+    type: str
+    arn: str
+    principal_id: str
+    account_id: str
+    access_key_id: str
+    session_issuer_arn: str  # for assumed roles: the role (with its path), not the session
+    user_name: str
+    invoked_by: str
+
+    @classmethod
+    def from_identity(cls, identity: Mapping[str, Any]) -> Actor:
+        issuer = _mapping(_mapping(identity.get("sessionContext")).get("sessionIssuer"))
+        return cls(
+            type=_text(identity.get("type")),
+            arn=_text(identity.get("arn")),
+            principal_id=_text(identity.get("principalId")),
+            account_id=_text(identity.get("accountId")),
+            access_key_id=_text(identity.get("accessKeyId")),
+            session_issuer_arn=_text(issuer.get("arn")),
+            user_name=_text(identity.get("userName")),
+            invoked_by=_text(identity.get("invokedBy")),
+        )
+
+    @property
+    def arns(self) -> tuple[str, ...]:
+        """The ARNs that identify the actor: its own, and its session issuer's."""
+        return tuple(a for a in (self.arn, self.session_issuer_arn) if a)
+
+    @property
+    def label(self) -> str:
+        return self.session_issuer_arn or self.arn or self.principal_id or self.type or "unknown"
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in {
+            "type": self.type, "arn": self.arn, "principal_id": self.principal_id,
+            "account_id": self.account_id, "access_key_id": self.access_key_id,
+            "session_issuer_arn": self.session_issuer_arn, "user_name": self.user_name,
+            "invoked_by": self.invoked_by,
+        }.items() if v}
+
+
+@dataclass(frozen=True)
+class CloudTrailEvent:
+    """One CloudTrail record inside its EventBridge envelope."""
+
+    id: str  # the envelope id: the same for every delivery of one event (idempotency key)
+    detail_type: str
+    source: str
+    account: str
+    region: str
+    name: str
+    event_source: str
+    time: str
+    actor: Actor
+    source_ip: str
+    user_agent: str
+    request: Mapping[str, Any]  # requestParameters ({} when the record has none)
+    response: Mapping[str, Any]  # responseElements ({} when the record has none)
+    cloudtrail_event_id: str
+    error_code: str
+    detail: Mapping[str, Any]
+
+    @property
+    def partition(self) -> str:
+        for arn in (*self.actor.arns, _text(self.response.get("trailARN"))):
+            parts = arn.split(":")
+            if len(parts) > 2 and parts[0] == "arn" and parts[1]:
+                return parts[1]
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        return "aws-us-gov" if self.region.startswith("us-gov-") else "aws"
+
+    def param(self, *path: str) -> Any:
+        """A required value of requestParameters; `BadEventError` names the missing path."""
+        return require(self.request, "requestParameters", *path)
+
+    def param_text(self, *path: str) -> str:
+        value = self.param(*path)
+        if not isinstance(value, str) or not value:
+            raise BadEventError(f"requestParameters.{'.'.join(path)} is not a non-empty string: {value!r}")
+        return value
+
+    def summary(self) -> dict[str, Any]:
+        """Who, where, when: what every finding says about the event (never the whole record)."""
+        return {
+            "event": {k: v for k, v in {
+                "id": self.id, "cloudtrail_event_id": self.cloudtrail_event_id, "name": self.name,
+                "source": self.event_source or self.source, "detail_type": self.detail_type, "time": self.time,
+                "region": self.region, "account": self.account, "error_code": self.error_code,
+            }.items() if v},
+            "actor": self.actor.as_dict(),
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+        }
+
+
+def require(data: Mapping[str, Any], label: str, *path: str) -> Any:
+    """`data[path[0]][path[1]]...`, or `BadEventError` naming the first missing step."""
+    value: Any = data
+    walked = [label]
+    for step in path:
+        walked.append(step)
+        if not isinstance(value, Mapping) or value.get(step) is None:
+            raise BadEventError(f"{'.'.join(walked)} is missing")
+        value = value[step]
+    return value
+
+
+def parse_event(event: Mapping[str, Any]) -> CloudTrailEvent:
+    """Read the fields every rule relies on; raise `BadEventError` when one is missing."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise BadEventError("the event has no detail object")
+    envelope_id = _text(event.get("id"))
+    if not envelope_id:
+        raise BadEventError("the event has no id")
+    name = _text(detail.get("eventName"))
+    if not name:
+        raise BadEventError("detail.eventName is missing")
+    identity = detail.get("userIdentity")
+    if not isinstance(identity, Mapping):
+        raise BadEventError("detail.userIdentity is missing")
+    region = _text(detail.get("awsRegion")) or _text(event.get("region"))
+    if not region:
+        raise BadEventError("the event names no region (detail.awsRegion)")
+    request = detail.get("requestParameters")
+    response = detail.get("responseElements")
+    return CloudTrailEvent(
+        id=envelope_id,
+        detail_type=_text(event.get("detail-type")),
+        source=_text(event.get("source")),
+        account=_text(detail.get("recipientAccountId")) or _text(event.get("account")),
+        region=region,
+        name=name,
+        event_source=_text(detail.get("eventSource")),
+        time=_text(detail.get("eventTime")) or _text(event.get("time")),
+        actor=Actor.from_identity(identity),
+        source_ip=_text(detail.get("sourceIPAddress")),
+        user_agent=_text(detail.get("userAgent")),
+        request=_mapping(request),
+        response=_mapping(response),
+        cloudtrail_event_id=_text(detail.get("eventID")),
+        error_code=_text(detail.get("errorCode")),
+        detail=detail,
+    )
+
+
+def matching_arn(actor: Actor, patterns: Iterable[str]) -> str | None:
+    """The first of the actor's ARNs matching one of the (fnmatch) patterns, if any."""
+    patterns = [p for p in patterns if p]
+    for arn in actor.arns:
+        if any(fnmatchcase(arn, pattern) for pattern in patterns):
+            return arn
+    return None
+
+
+def caretaker_cause(actor: Actor, ignored: Sequence[str]) -> str | None:
+    """Why the event is Caretaker's own doing (and must be ignored), or None.
+
+    Caretaker's roles all live under `ROLE_PATH`; an assumed-role session's own ARN
+    (`assumed-role/<name>/<session>`) carries no path, so the session issuer is checked.
+    """
+    for arn in actor.arns:
+        if OWN_ROLE_MARKER in arn:
+            return f"caused by Caretaker's own role {arn}"
+    listed = matching_arn(actor, ignored)
+    if listed:
+        return f"caused by {listed}, listed in ignore_principal_arns"
+    return None
+
+
+def tag_dict(tags: Iterable[Mapping[str, Any]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    """`[{"Key": k, "Value": v}]` (or KMS's TagKey/TagValue) -> `{k: v}`."""
+    return {str(t[key]): str(t.get(value, "")) for t in tags or () if key in t}

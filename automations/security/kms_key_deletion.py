@@ -1,0 +1,90 @@
+"""A KMS key scheduled for deletion: cancel the deletion (and re-enable the key, which cancelling
+leaves disabled). Always notified."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.spec import CloudTrail, FunctionSpec, Permission
+from automations.security.errors import ResourceGoneError
+from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.reactive import (
+    Decision,
+    Remediate,
+    Skip,
+    error_code,
+    protected,
+    respond,
+    security_settings,
+)
+
+NAME = "kms-key-deletion"
+ACTION = "cancel-key-deletion"
+PENDING = ("PendingDeletion", "PendingReplicaDeletion")
+_KEYS = "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
+_GONE = ("NotFoundException",)
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Cancels the scheduled deletion of a KMS key and re-enables it; always notifies.",
+    handler=__name__ + ".handler",
+    trigger=CloudTrail("aws.kms", "kms.amazonaws.com", ("ScheduleKeyDeletion",)),
+    default_mode="enforce",  # cancelling a deletion only keeps what exists
+    timeout=60,
+    memory=256,
+    permissions=(
+        Permission(("kms:DescribeKey", "kms:ListResourceTags"), (_KEYS,),
+                   why="the key's current state and its protect tag"),
+        Permission(("kms:CancelKeyDeletion", "kms:EnableKey"), (_KEYS,),
+                   why="cancel the deletion; cancelling leaves the key disabled, so enable it again"),
+    ),
+    settings=security_settings(),
+))
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Cancel a pending key deletion and re-enable the key."""
+    return respond(run, event, decide)
+
+
+def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    key_id = event.param_text("keyId")
+    kms = run.clients("kms", event.region)
+    try:
+        metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    except ClientError as exc:
+        if error_code(exc) in _GONE:
+            raise ResourceGoneError(key_id, f"KMS key {key_id} no longer exists") from None
+        raise
+    key_arn = str(metadata.get("Arn") or key_id)
+    state = str(metadata.get("KeyState", ""))
+    details = {"key_id": metadata.get("KeyId", key_id), "key_arn": key_arn, "key_state": state,
+               "deletion_date": event.response.get("deletionDate") or metadata.get("DeletionDate"),
+               "pending_window_in_days": event.request.get("pendingWindowInDays"),
+               "description": metadata.get("Description") or None}
+    headline = f"KMS key {details['key_id']} was scheduled for deletion"
+    if state not in PENDING:
+        return Skip(key_arn, ACTION, f"the key is no longer pending deletion (state {state})", details,
+                    notify=True, headline=headline)
+    key = str(metadata.get("KeyId") or key_id)
+    tags = tag_dict(kms.list_resource_tags(KeyId=key).get("Tags"), key="TagKey", value="TagValue")
+    guarded = protected(key_arn, ACTION, tags, headline, details)
+    if guarded:
+        return guarded
+    return Remediate(key_arn, ACTION, headline, "cancel the key deletion and re-enable the key",
+                     lambda: cancel_deletion(kms, key), details, result_details=lambda r: r)
+
+
+def cancel_deletion(kms: Any, key: str) -> dict[str, Any]:
+    kms.cancel_key_deletion(KeyId=key)
+    state = kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
+    if state == "Disabled":
+        kms.enable_key(KeyId=key)
+        return {"cancelled": True, "re_enabled": True}
+    return {"cancelled": True, "re_enabled": False, "key_state": state}

@@ -1,0 +1,128 @@
+"""A bucket made public (or able to be): re-apply the full bucket-level Block Public Access configuration.
+
+Re-applying the block neutralises a public ACL (IgnorePublicAcls) and a public policy
+(RestrictPublicBuckets) without rewriting either, so nothing the owner wrote is lost.
+A bucket carrying the allow tag (setting `allow_public_tag`) is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.security.errors import ResourceGoneError
+from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.reactive import (
+    Decision,
+    Remediate,
+    Skip,
+    error_code,
+    protected,
+    respond,
+    security_settings,
+)
+
+NAME = "s3-public-bucket"
+ACTION = "block-public-access"
+FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+FULL_BLOCK: Mapping[str, bool] = {flag: True for flag in FLAGS}
+_BUCKETS = "arn:${AWS::Partition}:s3:::*"
+
+
+def weakening_filter() -> dict[str, Any]:
+    """PutBucketPublicAccessBlock only when a flag is false or left out (left out means false);
+    the other calls always pass, as their records have no PublicAccessBlockConfiguration."""
+    alternatives: list[dict[str, Any]] = []
+    for flag in FLAGS:
+        for matcher in (False, {"exists": False}):
+            alternatives.append({"requestParameters": {"PublicAccessBlockConfiguration": {flag: [matcher]}}})
+    return {"$or": alternatives}
+
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Re-applies a bucket's full Block Public Access configuration when a call weakened it.",
+    handler=__name__ + ".handler",
+    trigger=CloudTrail("aws.s3", "s3.amazonaws.com",
+                       ("PutBucketAcl", "PutBucketPolicy", "DeleteBucketPublicAccessBlock",
+                        "PutBucketPublicAccessBlock"),
+                       detail=weakening_filter()),
+    default_mode="enforce",  # re-applying the block only restores protection
+    timeout=60,
+    memory=256,
+    permissions=(
+        Permission(("s3:GetBucketTagging", "s3:GetBucketPublicAccessBlock"), (_BUCKETS,),
+                   why="allow tag, protect tag and the bucket's current block configuration"),
+        Permission(("s3:PutBucketPublicAccessBlock",), (_BUCKETS,), why="re-apply the full block"),
+    ),
+    settings=security_settings(
+        Setting("allow_public_tag", "str", "caretaker:allow-public=true",
+                "key=value of the tag that marks a bucket as public on purpose: it is left alone.",
+                pattern=r"[^=]{1,128}=.{0,256}"),
+    ),
+))
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
+    return respond(run, event, decide)
+
+
+def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    bucket = event.param_text("bucketName")
+    s3 = run.clients("s3", event.region)
+    tags = bucket_tags(s3, bucket)
+    allow_key, _, allow_value = str(run.settings["allow_public_tag"]).partition("=")
+    if tags.get(allow_key, "").strip().lower() == allow_value.strip().lower():
+        return Skip(bucket, ACTION, f"the bucket is tagged {allow_key}={allow_value}: public on purpose")
+    before = current_block(s3, bucket)
+    off = [flag for flag in FLAGS if not before.get(flag)]
+    if not off:
+        return Skip(bucket, ACTION, "the bucket already blocks all public access")
+    details: dict[str, Any] = {"bucket": bucket, "before": {flag: bool(before.get(flag)) for flag in FLAGS},
+                               "after": dict(FULL_BLOCK), "flags_off": off}
+    requested = event.request.get("PublicAccessBlockConfiguration")
+    if isinstance(requested, Mapping):
+        details["requested"] = {flag: requested.get(flag) for flag in FLAGS}
+    headline = f"bucket {bucket} may be public after {event.name} (block public access off: {', '.join(off)})"
+    guarded = protected(bucket, ACTION, tags, headline, details)
+    if guarded:
+        return guarded
+    return Remediate(bucket, ACTION, headline, "re-apply the full bucket-level Block Public Access configuration",
+                     lambda: _block(s3, bucket), details)
+
+
+def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
+    try:
+        return tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchTagSet":
+            return {}
+        if code == "NoSuchBucket":
+            raise ResourceGoneError(bucket, f"bucket {bucket} no longer exists") from None
+        raise
+
+
+def current_block(s3: Any, bucket: str) -> Mapping[str, Any]:
+    """The bucket's Block Public Access flags; none at all means every flag is off."""
+    try:
+        config: Mapping[str, Any] = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        return config
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchPublicAccessBlockConfiguration":
+            return {}
+        if code == "NoSuchBucket":
+            raise ResourceGoneError(bucket, f"bucket {bucket} no longer exists") from None
+        raise
+
+
+def _block(s3: Any, bucket: str) -> None:
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict(FULL_BLOCK))

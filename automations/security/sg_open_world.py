@@ -1,0 +1,264 @@
+"""Security group ingress open to the world on a port outside the allow-list: revoke exactly those rules.
+
+The decision is made on the group's current rules (DescribeSecurityGroupRules), not on
+the event: the event may be stale, or already undone. Only the rules the event added or
+changed are considered (by rule id; by protocol, ports and range when the record has no id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import PROTECT_TAG
+from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.reactive import (
+    Decision,
+    Remediate,
+    Skip,
+    error_code,
+    protected,
+    respond,
+    security_settings,
+)
+
+NAME = "sg-open-world"
+ACTION = "revoke-ingress"
+WORLD = ("0.0.0.0/0", "::/0")
+_PORT = r"([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_EC2 = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}"
+_GONE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound")
+_RULE_GONE = ("InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound")
+_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Revokes security group ingress from 0.0.0.0/0 or ::/0 on ports outside an allow-list.",
+    handler=__name__ + ".handler",
+    trigger=CloudTrail("aws.ec2", "ec2.amazonaws.com", ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")),
+    default_mode="enforce",  # revoking world-open ingress only restores protection
+    timeout=60,
+    memory=256,
+    permissions=(
+        Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"),
+                   why="the group's current state; Describe* has no resource-level scoping"),
+        Permission(("ec2:RevokeSecurityGroupIngress",),
+                   (f"{_EC2}:security-group/*", f"{_EC2}:security-group-rule/*"),
+                   condition={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}},
+                   why="revoke the offending rules; never on a group tagged caretaker:protect=true"),
+    ),
+    settings=security_settings(
+        Setting("allowed_ports", "list", ("80", "443"),
+                "TCP/UDP ports (or ranges like 8000-8080) that may stay open to 0.0.0.0/0 and ::/0.",
+                pattern=f"{_PORT}(-{_PORT})?"),
+    ),
+))
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Revoke world-open ingress rules the event added or changed, if they are still there."""
+    return respond(run, event, decide)
+
+
+def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    ec2 = run.clients("ec2", event.region)
+    group = describe_group(ec2, event)
+    group_id = group["GroupId"]
+    rules = current_ingress(ec2, group_id)
+    touched = touched_rule_ids(event)
+    if touched:
+        candidates = [r for r in rules if r["SecurityGroupRuleId"] in touched]
+    else:
+        requested = requested_permissions(event)
+        candidates = [r for r in rules if rule_key(r) in requested]
+    allowed = parse_allowed(run.settings["allowed_ports"])
+    offending = [r for r in candidates if is_world_open(r) and not is_allowed(r, allowed)]
+    details = {"group_id": group_id, "group_name": group.get("GroupName", ""), "vpc_id": group.get("VpcId", ""),
+               "allowed_ports": list(run.settings["allowed_ports"]),
+               "rules": [describe_rule(r) for r in offending]}
+    if not offending:
+        return Skip(group_id, ACTION, "no rule from this event is open to the world on a port outside the "
+                    "allow-list in the group's current state",
+                    {**details, "rules_checked": [describe_rule(r) for r in candidates]})
+    headline = f"{group_id} allows {', '.join(label(r) for r in offending)}"
+    guarded = protected(group_id, ACTION, tag_dict(group.get("Tags")), headline, details)
+    if guarded:
+        return guarded
+    ids = [r["SecurityGroupRuleId"] for r in offending]
+    return Remediate(group_id, ACTION, headline, f"revoke ingress rule(s) {', '.join(ids)}",
+                     lambda: revoke(ec2, group_id, ids), details, result_details=lambda r: r)
+
+
+# ---------------------------------------------------------------------- the event
+
+
+def group_reference(event: CloudTrailEvent) -> tuple[str, str]:
+    """(group id, group name) from either event shape; at least one is set."""
+    request = event.request
+    modify = request.get("ModifySecurityGroupRulesRequest")
+    if isinstance(modify, Mapping):
+        group_id = modify.get("GroupId")
+        if not isinstance(group_id, str) or not group_id:
+            raise BadEventError("requestParameters.ModifySecurityGroupRulesRequest.GroupId is missing")
+        return group_id, ""
+    group_id = request.get("groupId")
+    if isinstance(group_id, str) and group_id:
+        return group_id, ""
+    for item in _items(event.response.get("securityGroupRuleSet")):
+        if isinstance(item.get("groupId"), str):
+            return item["groupId"], ""
+    group_name = request.get("groupName")
+    if isinstance(group_name, str) and group_name:
+        return "", group_name
+    raise BadEventError("requestParameters has neither groupId nor groupName")
+
+
+def touched_rule_ids(event: CloudTrailEvent) -> set[str]:
+    """Rule ids the event names: the rules Authorize created, or the rules Modify changed."""
+    modify = event.request.get("ModifySecurityGroupRulesRequest")
+    if isinstance(modify, Mapping):
+        entries = modify.get("SecurityGroupRule")
+        entries = entries if isinstance(entries, list) else [entries]
+        ids = {e["SecurityGroupRuleId"] for e in entries
+               if isinstance(e, Mapping) and isinstance(e.get("SecurityGroupRuleId"), str)}
+        if not ids:
+            raise BadEventError("requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule "
+                                "names no SecurityGroupRuleId")
+        return ids
+    return {item["securityGroupRuleId"] for item in _items(event.response.get("securityGroupRuleSet"))
+            if isinstance(item.get("securityGroupRuleId"), str) and not item.get("isEgress")}
+
+
+RuleKey = tuple[str, int, int, str]
+
+
+def requested_permissions(event: CloudTrailEvent) -> set[RuleKey]:
+    """(protocol, from, to, cidr) of every range AuthorizeSecurityGroupIngress asked for."""
+    request = event.request
+    permissions = _items(request.get("ipPermissions"))
+    if not permissions and "ipProtocol" in request:  # the single-rule form of the call
+        permissions = [{**request, "ipRanges": {"items": [{"cidrIp": request.get("cidrIp")}]}}]
+    if not permissions:
+        raise BadEventError("requestParameters.ipPermissions.items is missing")
+    keys: set[RuleKey] = set()
+    for permission in permissions:
+        protocol = protocol_name(permission.get("ipProtocol"))
+        low, high = _port(permission.get("fromPort")), _port(permission.get("toPort"))
+        cidrs = [r.get("cidrIp") for r in _items(permission.get("ipRanges"))]
+        cidrs += [r.get("cidrIpv6") for r in _items(permission.get("ipv6Ranges"))]
+        keys.update((protocol, low, high, cidr) for cidr in cidrs if isinstance(cidr, str))
+    return keys
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    """CloudTrail's EC2 lists: `{"items": [...]}` (or a bare list); anything else is empty."""
+    if isinstance(value, Mapping):
+        value = value.get("items")
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _port(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def protocol_name(value: Any) -> str:
+    text = str(value if value is not None else "-1").lower()
+    return _PROTOCOLS.get(text, text)
+
+
+# ---------------------------------------------------------------------- current state
+
+
+def describe_group(ec2: Any, event: CloudTrailEvent) -> Mapping[str, Any]:
+    group_id, group_name = group_reference(event)
+    try:
+        if group_id:
+            groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        else:
+            groups = ec2.describe_security_groups(GroupNames=[group_name])["SecurityGroups"]
+    except ClientError as exc:
+        if error_code(exc) in _GONE:
+            raise ResourceGoneError(group_id or group_name,
+                                    f"security group {group_id or group_name} no longer exists") from None
+        raise
+    if not groups:
+        raise ResourceGoneError(group_id or group_name, f"security group {group_id or group_name} no longer exists")
+    group: Mapping[str, Any] = groups[0]
+    return group
+
+
+def current_ingress(ec2: Any, group_id: str) -> list[Mapping[str, Any]]:
+    pages = ec2.get_paginator("describe_security_group_rules").paginate(
+        Filters=[{"Name": "group-id", "Values": [group_id]}])
+    return [r for page in pages for r in page.get("SecurityGroupRules", []) if not r.get("IsEgress")]
+
+
+def rule_key(rule: Mapping[str, Any]) -> RuleKey:
+    return (protocol_name(rule.get("IpProtocol")), _port(rule.get("FromPort")), _port(rule.get("ToPort")),
+            str(rule.get("CidrIpv4") or rule.get("CidrIpv6") or ""))
+
+
+def is_world_open(rule: Mapping[str, Any]) -> bool:
+    return rule.get("CidrIpv4") in WORLD or rule.get("CidrIpv6") in WORLD
+
+
+def parse_allowed(values: Iterable[str]) -> list[tuple[int, int]]:
+    """"80", "8000-8080" -> [(80, 80), (8000, 8080)]."""
+    ranges: list[tuple[int, int]] = []
+    for value in values:
+        low, _, high = value.partition("-")
+        ranges.append((int(low), int(high or low)))
+    return ranges
+
+
+def is_allowed(rule: Mapping[str, Any], allowed: Sequence[tuple[int, int]]) -> bool:
+    """Only TCP/UDP rules whose whole port range lies inside one allowed range; all-traffic never."""
+    if protocol_name(rule.get("IpProtocol")) not in ("tcp", "udp"):
+        return False
+    low, high = _port(rule.get("FromPort")), _port(rule.get("ToPort"))
+    return low >= 0 and any(a <= low and high <= b for a, b in allowed)
+
+
+def label(rule: Mapping[str, Any]) -> str:
+    protocol = protocol_name(rule.get("IpProtocol"))
+    low, high = _port(rule.get("FromPort")), _port(rule.get("ToPort"))
+    source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    if protocol == "-1":
+        return f"all traffic from {source}"
+    if protocol in ("tcp", "udp"):
+        ports = str(low) if low == high else f"{low}-{high}"
+        return f"{ports}/{protocol} from {source}"
+    return f"{protocol} from {source}"
+
+
+def describe_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    return {"rule_id": rule.get("SecurityGroupRuleId"), "rule": label(rule),
+            "description": rule.get("Description") or None}
+
+
+# ---------------------------------------------------------------------- the remedy
+
+
+def revoke(ec2: Any, group_id: str, rule_ids: list[str]) -> dict[str, Any]:
+    """Revoke by rule id. A rule removed meanwhile is not an error: the others are revoked."""
+    try:
+        ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+        return {"revoked": rule_ids}
+    except ClientError as exc:
+        if error_code(exc) not in _RULE_GONE:
+            raise
+    remaining = [r["SecurityGroupRuleId"] for r in current_ingress(ec2, group_id)
+                 if r["SecurityGroupRuleId"] in rule_ids]
+    if remaining:
+        ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=remaining)
+    return {"revoked": remaining, "already_gone": sorted(set(rule_ids) - set(remaining))}

@@ -1,0 +1,157 @@
+"""Helpers for the security rules' tests: CloudTrail event fixtures, a real EventBridge pattern
+matcher, and the state-log items and notifications a run leaves behind."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automations.core import state_log
+from automations.core.runtime import Entrypoint
+from automations.core.spec import FunctionSpec
+from tests.automations.aws_hooks import HookedClients
+from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "cloudtrail"
+ACCOUNT = "123456789012"
+OWN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/caretaker/caretaker-sg-open-world"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of tests/events/cloudtrail/<name>.json."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """EventBridge's matching, as LocalStack implements it (patterns and events travel as JSON strings)."""
+    from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine
+
+    compiled = EventPatternCompiler().compile_event_pattern(json.dumps(pattern))
+    return bool(EventRuleEngine().evaluate_pattern_on_event(compiled, json.dumps(event)))
+
+
+def from_caretaker(event: dict[str, Any], issuer: str = OWN_ROLE) -> dict[str, Any]:
+    """The same event, as if one of Caretaker's own roles had made the call."""
+    changed = copy.deepcopy(event)
+    role_name = issuer.rsplit("/", 1)[-1]
+    changed["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "principalId": f"AROACARETAKERROLE0001:{role_name}",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{role_name}",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIACARETAKERKEY0001",
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": "AROACARETAKERROLE0001", "arn": issuer,
+                              "accountId": ACCOUNT, "userName": role_name},
+            "attributes": {"creationDate": "2026-11-27T10:00:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+    return changed
+
+
+def redelivered(event: dict[str, Any]) -> dict[str, Any]:
+    """A second delivery of the same event (same id), as EventBridge retries send it."""
+    return copy.deepcopy(event)
+
+
+#: API operations whose IAM action is not `<service>:<Operation>`
+IAM_ACTION_OF = {"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+                 "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
+
+
+_CLIENTS: list[HookedClients] = []
+
+
+def shared_clients() -> HookedClients:
+    """One recording session for all tests: botocore loads each service model and builds each client once.
+    (moto intercepts every client's calls while a test's mock is active, whenever the client was made.)"""
+    if not _CLIENTS:
+        _CLIENTS.append(HookedClients())
+    return _CLIENTS[0]
+
+
+def aws(service: str, region: str = REGION) -> Any:
+    """A client for test setup and checks, from the shared session (its calls are not the handler's)."""
+    return shared_clients()(service, region)
+
+
+class Harness:
+    """Invokes a handler in-process against moto and reads back what the run left.
+
+    Every AWS call a handler makes is recorded; `undeclared()` lists those whose IAM
+    action the function's declaration (or the baseline) does not grant.
+    """
+
+    def __init__(self, state_table: str, alerts: Alerts, clock: Clock, context: LambdaContext,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.table = state_table
+        self.alerts = alerts
+        self.clock = clock
+        self.context = context
+        self.monkeypatch = monkeypatch
+        self.dynamodb = aws("dynamodb")
+        self.calls: dict[str, set[str]] = {}  # function name -> IAM actions called
+        self.specs: dict[str, FunctionSpec] = {}
+        self.clients = shared_clients()
+
+    def undeclared(self) -> dict[str, set[str]]:
+        missing: dict[str, set[str]] = {}
+        for name, actions in self.calls.items():
+            granted = {a for p in self.specs[name].all_permissions for a in p.actions}
+            if actions - granted:
+                missing[name] = actions - granted
+        return missing
+
+    def mode(self, mode: str) -> None:
+        self.monkeypatch.setenv("CARETAKER_MODE", mode)
+
+    def setting(self, env_name: str, value: str) -> None:
+        self.monkeypatch.setenv(env_name, value)
+
+    def invoke(self, handler: Entrypoint, event: Mapping[str, Any]) -> dict[str, Any]:
+        self.clock.advance(seconds=1)
+        self.specs[handler.spec.name] = handler.spec
+        start = len(self.clients.calls)
+        try:
+            return handler.invoke(event, self.context, clock=self.clock, clients=self.clients)
+        finally:
+            actions = {f"{service}:{operation}" for service, operation, _ in self.clients.calls[start:]}
+            self.calls.setdefault(handler.spec.name, set()).update(IAM_ACTION_OF.get(a, a) for a in actions)
+
+    def items(self, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The run's action items (outcome records), oldest first."""
+        items = state_log.run_items(self.dynamodb, self.table, summary["run_id"])
+        return [i for i in items if i.get("type") == "action"]
+
+    def run_summary(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        items = state_log.run_items(self.dynamodb, self.table, summary["run_id"])
+        return next(i for i in items if i.get("type") == "run")
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Notifications published since the last call: subject, and the JSON body after the summary line."""
+        out = []
+        for envelope in self.alerts.messages():
+            message = envelope["Message"]
+            summary, _, body = message.partition("\n\n")
+            out.append({"subject": envelope.get("Subject", ""), "summary": summary, "body": json.loads(body)})
+        return out
+
+
+@pytest.fixture
+def harness(state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    harness = Harness(state_table, alerts, clock, lambda_context, monkeypatch)
+    yield harness
+    # a safety net under the declarations: every call a handler made must be granted by its permissions
+    assert harness.undeclared() == {}
+
+
+def outcomes(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(action, outcome) of each item, in order."""
+    return [(i["action"], i["outcome"]) for i in items]
