@@ -15,6 +15,8 @@ from templates.stacks import StackDef
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 TEMPLATES_DIR = "templates"
+#: Example templates for other teams (not deployed by `deploy`), e.g. a consumer of every custom resource.
+EXAMPLES_DIR = "examples"
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -55,9 +57,14 @@ def function_entry(stack: StackDef, resources: FunctionResources, code: Artifact
     }
 
 
-def build_manifest(stacks: list[StackDef], code: Artifact, layer: Artifact) -> dict[str, Any]:
-    """The manifest of one build: stacks in deployment order, functions in stack then name order."""
+def build_manifest(stacks: list[StackDef], code: Artifact, layer: Artifact,
+                   examples: list[str] | None = None) -> dict[str, Any]:
+    """The manifest of one build: stacks in deployment order, functions in stack then name order.
+
+    `examples` are paths (relative to dist/) of example templates that deploy leaves alone.
+    """
     return {
+        "examples": sorted(examples or []),
         "version": MANIFEST_VERSION,
         "artifacts": [
             {"path": artifact_path(a), "sha256": a.sha256} for a in (code, layer)

@@ -10,7 +10,16 @@ from typing import Any
 from builder import lint as linting
 from builder.artifacts import Artifact, build_code_artifact, build_layer_artifact
 from builder.errors import LintError
-from builder.manifest import ARTIFACTS_DIR, MANIFEST_NAME, TEMPLATES_DIR, build_manifest, template_path, write_manifest
+from builder.manifest import (
+    ARTIFACTS_DIR,
+    EXAMPLES_DIR,
+    MANIFEST_NAME,
+    TEMPLATES_DIR,
+    build_manifest,
+    template_path,
+    write_manifest,
+)
+from templates.consumer_example import custom_resource_specs, render_consumer_example
 from templates.stacks import render_all, render_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +69,21 @@ def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_RO
         path.write_text(render_yaml(stack.template))
         templates.append(path)
     _remove_stale(out / TEMPLATES_DIR, "*.yaml", {p.name for p in templates})
+    examples: list[Path] = []
+    if custom_resource_specs():
+        example = out / EXAMPLES_DIR / "custom-resources-consumer.yaml"
+        example.parent.mkdir(parents=True, exist_ok=True)
+        example.write_text(render_yaml(render_consumer_example()))
+        examples.append(example)
     timings["render"] = time.perf_counter() - started
 
     started = time.perf_counter()
     if lint:
-        findings = linting.lint_files(templates)
+        findings = linting.lint_files(templates + examples)
         if findings:
             raise LintError([str(finding) for finding in findings])
     timings["lint"] = time.perf_counter() - started
 
-    manifest = build_manifest(stacks, code, layer)
+    manifest = build_manifest(stacks, code, layer, [str(p.relative_to(out)) for p in examples])
     write_manifest(out, manifest)
     return BuildResult(dist=out, code=code, layer=layer, templates=templates, manifest=manifest, timings=timings)

@@ -42,3 +42,9 @@ LOG_RETENTION_DAYS = "LogRetentionDays"
 def function_stack_name(stack_key: str) -> str:
     """`scheduled` -> `caretaker-scheduled` (the key is a value of `registry.HANDLER_PACKAGES`)."""
     return f"{STACK_PREFIX}-{stack_key}"
+
+
+def service_token_export(resource_type: str) -> str:
+    """`Custom::AccountPasswordPolicy` -> `AccountPasswordPolicyServiceToken`: the provider stack exports
+    each provider's ServiceToken as `${AWS::StackName}-<this>`; consumers import that name."""
+    return resource_type.removeprefix("Custom::") + "ServiceToken"

@@ -24,6 +24,7 @@ from automations.core.spec import (
     Trigger,
     pascal,
 )
+from templates import names
 from templates.parameters import add_schedule_parameter
 
 #: (template, spec, trigger, function) -> the resources added. The trigger is an instance of the mapped class.
@@ -67,11 +68,6 @@ def render_event(template: Template, spec: FunctionSpec, trigger: CloudTrail | E
     return _rule_with_permission(template, spec, function, EventPattern=trigger.pattern())
 
 
-def service_token_export(resource_type: str) -> str:
-    """`Custom::AccountPasswordPolicy` -> `AccountPasswordPolicyServiceToken` (suffix of the export name)."""
-    return resource_type.removeprefix("Custom::") + "ServiceToken"
-
-
 def render_custom_resource(template: Template, spec: FunctionSpec, trigger: CustomResource,
                            function: Function) -> list[AWSObject]:
     """No rule: CloudFormation invokes the provider with the caller's rights. Export its ServiceToken."""
@@ -79,7 +75,7 @@ def render_custom_resource(template: Template, spec: FunctionSpec, trigger: Cust
         f"{pascal(spec.name)}ServiceToken",
         Description=f"ServiceToken of {trigger.resource_type}",
         Value=GetAtt(function, "Arn"),
-        Export=Export(Sub("${AWS::StackName}-" + service_token_export(trigger.resource_type))),
+        Export=Export(Sub("${AWS::StackName}-" + names.service_token_export(trigger.resource_type))),
     ))
     return []
 

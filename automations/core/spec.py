@@ -170,6 +170,8 @@ class Permission:
             for var in re.findall(r"\$\{([^}]+)\}", resource):
                 if not var.startswith("AWS::") and var not in RESOURCE_VARIABLES:
                     raise ValueError(f"unknown resource variable ${{{var}}} in {resource!r}")
+        if self.condition is not None and "${" in repr(self.condition):
+            raise ValueError("condition values are literal: templates do not substitute ${...} in them")
 
 
 #: The IAM path of every role Caretaker creates. Reactive rules recognise the events their own

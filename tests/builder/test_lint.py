@@ -13,7 +13,19 @@ from builder.pipeline import BuildResult
 
 def test_every_built_template_passes_cfn_lint_without_errors_or_warnings(build_result: BuildResult) -> None:
     assert build_result.templates
-    assert [str(finding) for finding in lint_files(build_result.templates)] == []
+    examples = [build_result.dist / path for path in build_result.manifest["examples"]]
+    assert [str(finding) for finding in lint_files(build_result.templates + examples)] == []
+
+
+def test_the_custom_resource_consumer_example_is_built_beside_the_stacks(build_result: BuildResult) -> None:
+    from templates.consumer_example import custom_resource_specs
+
+    if not custom_resource_specs():
+        pytest.skip("no custom resource provider registered")
+    assert build_result.manifest["examples"] == ["examples/custom-resources-consumer.yaml"]
+    example = (build_result.dist / "examples" / "custom-resources-consumer.yaml").read_text()
+    assert "Fn::ImportValue" in example
+    assert all(stack["template"].startswith("templates/") for stack in build_result.manifest["stacks"])
 
 
 def test_a_warning_is_a_finding() -> None:

@@ -122,3 +122,8 @@ def test_trigger_manifest_forms() -> None:
 def test_pascal_case_names() -> None:
     assert pascal("ebs-snapshots") == "EbsSnapshots"
     assert pascal("max_age_days") == "MaxAgeDays"
+
+
+def test_permission_conditions_are_literal() -> None:
+    with pytest.raises(ValueError, match="literal"):
+        Permission(("kms:Decrypt",), condition={"StringEquals": {"kms:ViaService": "ssm.${AWS::Region}.amazonaws.com"}})

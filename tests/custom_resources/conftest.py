@@ -1,0 +1,470 @@
+"""Fixtures that drive the real CloudFormation custom resource protocol.
+
+* An HTTPS endpoint on 127.0.0.1 stands in for CloudFormation's pre-signed response URL. Its
+  certificate is self-signed, generated once per session; `SSL_CERT_FILE` points at it, so the
+  providers' default TLS context trusts it while verification stays on (moto does not intercept
+  `http.client`, so responses really travel over TLS to this server).
+* AWS is in-process moto. A boto3 session with a `before-call` hook lets tests inject faults and
+  delays per operation, records every call, and answers the two EBS operations moto lacks.
+* `Cfn` builds CloudFormation-shaped request events and returns the bodies the endpoint received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import importlib
+import ipaddress
+import json
+import logging
+import pkgutil
+import ssl
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto import mock_aws
+
+import custom_resources
+from automations.core.aws import Clients
+from automations.core.settings import clear_cache
+from automations.core.state_log import run_items
+from custom_resources.provider import Provider
+from tests.automations.conftest import Clock, create_state_table
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STATE_TABLE = "caretaker-state"
+
+
+# ---------------------------------------------------------------------------- HTTPS responder
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert_file: Path
+    key_file: Path
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed CA certificate for 127.0.0.1, made for this test session only."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "caretaker test responder")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            # key identifiers: Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "responder.pem", folder / "responder.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return Certificate(cert_file, key_file)
+
+
+class Responder:
+    """What CloudFormation's pre-signed S3 URL does: accepts PUTs of JSON bodies. Thread-safe."""
+
+    def __init__(self, certificate: Certificate) -> None:
+        self._bodies: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._arrivals: dict[str, list[float]] = defaultdict(list)
+        self._planned_statuses: list[int] = []
+        self.attempts = 0
+        self._lock = threading.Lock()
+        responder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                status = responder._record(self.path, body)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate.cert_file, certificate.key_file)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_port}"
+
+    def url_for(self, request_id: str) -> str:
+        return f"{self.base_url}/cloudformation/{request_id}?X-Amz-Signature=test-signature"
+
+    def _record(self, path: str, raw: bytes) -> int:
+        with self._lock:
+            self.attempts += 1
+            if self._planned_statuses:
+                return self._planned_statuses.pop(0)
+            request_id = path.split("?", 1)[0].rsplit("/", 1)[-1]
+            self._bodies[request_id].append(json.loads(raw))
+            self._arrivals[request_id].append(time.monotonic())
+            return 200
+
+    def answer_next_with(self, *statuses: int) -> None:
+        """Answer the next PUTs with these HTTP statuses (the bodies are then not kept)."""
+        with self._lock:
+            self._planned_statuses.extend(statuses)
+
+    def bodies(self, request_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._bodies.get(request_id, []))
+
+    def arrivals(self, request_id: str) -> list[float]:
+        with self._lock:
+            return list(self._arrivals.get(request_id, []))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._planned_statuses.clear()
+            self.attempts = 0
+
+
+@pytest.fixture(scope="session")
+def responder(certificate: Certificate) -> Iterator[Responder]:
+    server = Responder(certificate)
+    yield server
+    server.server.shutdown()
+
+
+# ---------------------------------------------------------------------------- AWS
+
+
+@dataclass
+class Fault:
+    service: str
+    operation: str
+    code: str
+    message: str
+    times: int | None  # None: every call
+    status: int = 400
+
+
+class AwsHooks:
+    """A boto3 session whose clients record every call and can be told to fail or stall."""
+
+    def __init__(self) -> None:
+        self.session = boto3.session.Session(region_name=REGION)
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.faults: list[Fault] = []
+        self.delays: dict[tuple[str, str], float] = {}
+        self.permanent: set[tuple[str, str]] = set()
+        self.responses: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any] | None]] = {}
+        self.session.events.register("before-parameter-build", self._record)
+        self.session.events.register("before-call", self._before_call)
+
+    def clients(self) -> Clients:
+        return Clients(self.session)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.faults.clear()
+        self.delays.clear()
+        for key in [k for k in self.responses if k not in self.permanent]:
+            del self.responses[key]
+
+    def fail(self, service: str, operation: str, code: str = "AccessDenied", message: str = "injected failure",
+             times: int | None = 1, status: int = 400) -> None:
+        self.faults.append(Fault(service, operation, code, message, times, status))
+
+    def stall(self, service: str, operation: str, seconds: float) -> None:
+        self.delays[(service, operation)] = seconds
+
+    def answer(self, service: str, operation: str, fn: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+        """Answer an operation with fn(params) instead of moto (when fn returns None, moto answers)."""
+        self.responses[(service, operation)] = fn
+
+    def called(self, service: str | None = None, operation: str | None = None) -> list[dict[str, Any]]:
+        return [params for s, o, params in self.calls
+                if (service is None or s == service) and (operation is None or o == operation)]
+
+    def services_called(self) -> set[str]:
+        return {s for s, _, _ in self.calls}
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append((model.service_model.service_name, model.name, dict(params)))
+
+    def _before_call(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
+        service, operation = model.service_model.service_name, model.name
+        delay = self.delays.get((service, operation))
+        if delay:
+            time.sleep(delay)
+        for fault in self.faults:
+            if (fault.service, fault.operation) == (service, operation) and fault.times != 0:
+                if fault.times is not None:
+                    fault.times -= 1
+                return (SimpleNamespace(status_code=fault.status, headers={}),
+                        {"Error": {"Code": fault.code, "Message": fault.message},
+                         "ResponseMetadata": {"HTTPStatusCode": fault.status}})
+        answer = self.responses.get((service, operation))
+        if answer is not None:
+            given = next((p for s, o, p in reversed(self.calls) if (s, o) == (service, operation)), {})
+            parsed = answer(given)
+            if parsed is not None:  # None: let moto answer this one
+                return SimpleNamespace(status_code=200, headers={}), {**parsed,
+                                                                     "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return None
+
+
+def _ebs_backend() -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[ACCOUNT][REGION]
+
+
+def _get_ebs_default_kms_key_id(_: dict[str, Any]) -> dict[str, Any]:
+    return {"KmsKeyId": _ebs_backend().default_kms_key_id or "alias/aws/ebs"}
+
+
+def _reset_ebs_default_kms_key_id(_: dict[str, Any]) -> dict[str, Any]:
+    _ebs_backend().default_kms_key_id = ""
+    return {"KmsKeyId": "alias/aws/ebs"}
+
+
+@pytest.fixture(scope="session")
+def session_hooks() -> AwsHooks:
+    """One boto3 session for the whole run: botocore loads each service model once per session."""
+    made = AwsHooks()
+    # moto 5.2.5 lacks these two EC2 operations; answer them from moto's own EC2 state
+    made.answer("ec2", "GetEbsDefaultKmsKeyId", _get_ebs_default_kms_key_id)
+    made.answer("ec2", "ResetEbsDefaultKmsKeyId", _reset_ebs_default_kms_key_id)
+    made.permanent = set(made.responses)
+    return made
+
+
+@pytest.fixture
+def hooks(session_hooks: AwsHooks) -> Iterator[AwsHooks]:
+    session_hooks.reset()
+    yield session_hooks
+    session_hooks.reset()
+
+
+def provider_modules() -> list[ModuleType]:
+    """Every custom_resources module that exposes a provider `handler`."""
+    modules = [importlib.import_module(info.name)
+               for info in pkgutil.iter_modules(custom_resources.__path__, "custom_resources.")]
+    return [m for m in modules if isinstance(getattr(m, "handler", None), Provider)]
+
+
+@pytest.fixture(scope="session")
+def shared_session() -> boto3.session.Session:
+    """The session behind `boto3.client(...)` in tests and in crhelper, kept for the whole run so that
+    botocore loads endpoints and service models once (moto resets boto3's default session)."""
+    return boto3.session.Session(region_name=REGION)
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch: pytest.MonkeyPatch, certificate: Certificate, responder: Responder,
+        shared_session: boto3.session.Session) -> Iterator[None]:
+    """In-process moto, fake credentials, the state table, a trusted responder, fresh containers."""
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_SAM_LOCAL", "SSL_CERT_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    for key in [k for k in __import__("os").environ if k.startswith("CARETAKER_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert_file))
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AMI tests register their own images
+    clear_cache()
+    responder.reset()
+    for module in provider_modules():
+        module.handler.reset()  # each test starts as a new Lambda container
+    with mock_aws():
+        boto3.DEFAULT_SESSION = shared_session  # mock_aws restores its own value when it stops
+        create_state_table(STATE_TABLE)
+        monkeypatch.setenv("CARETAKER_STATE_TABLE", STATE_TABLE)
+        yield
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# ---------------------------------------------------------------------------- Lambda context
+
+
+@dataclass
+class FakeContext:
+    """A Lambda context whose remaining time the test controls: each read costs `cost_ms`."""
+
+    function_name: str = "caretaker-test"
+    remaining_ms: int = 120_000
+    cost_ms: int = 0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        value = self.remaining_ms
+        self.remaining_ms -= self.cost_ms
+        return value
+
+
+# ---------------------------------------------------------------------------- CloudFormation
+
+
+@dataclass
+class Cfn:
+    """Sends CloudFormation-shaped requests to a provider module and reads what it answered."""
+
+    responder: Responder
+    hooks: AwsHooks
+    clock: Clock
+    stacks: dict[str, str] = field(default_factory=dict)
+    clients: Clients = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clients = self.hooks.clients()  # one per test, as one Lambda container keeps its clients
+
+    def stack_id(self, stack: str) -> str:
+        if stack not in self.stacks:
+            self.stacks[stack] = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/{uuid.uuid4()}"
+        return self.stacks[stack]
+
+    def event(self, module: ModuleType, request_type: str, properties: dict[str, Any] | None = None, *,
+              physical_id: str | None = None, old_properties: dict[str, Any] | None = None,
+              logical_id: str = "Resource", stack: str = "consumer") -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        token = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{module.SPEC.function_name}"
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ResponseURL": self.responder.url_for(request_id),
+            "StackId": self.stack_id(stack),
+            "RequestId": request_id,
+            "ResourceType": module.RESOURCE_TYPE,
+            "LogicalResourceId": logical_id,
+            "ResourceProperties": {"ServiceToken": token, **(properties or {})},
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old_properties is not None:
+            event["OldResourceProperties"] = {"ServiceToken": token, **old_properties}
+        return event
+
+    def context(self, module: ModuleType, **kwargs: Any) -> FakeContext:
+        return FakeContext(function_name=module.SPEC.function_name, **kwargs)
+
+    def invoke(self, module: ModuleType, event: dict[str, Any], context: FakeContext | None = None) -> None:
+        module.handler.invoke(event, context or self.context(module), clients=self.clients, clock=self.clock)
+
+    def responses(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.responder.bodies(event["RequestId"])
+
+    def answer(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The one response to an event (fails when there were none or several)."""
+        bodies = self.responses(event)
+        assert len(bodies) == 1, f"expected exactly one response, got {len(bodies)}: {bodies}"
+        body = bodies[0]
+        for key in ("StackId", "RequestId", "LogicalResourceId"):
+            assert body[key] == event[key]
+        assert body["PhysicalResourceId"]
+        return body
+
+    def send(self, module: ModuleType, request_type: str, properties: dict[str, Any] | None = None, *,
+             context: FakeContext | None = None, **kwargs: Any) -> dict[str, Any]:
+        event = self.event(module, request_type, properties, **kwargs)
+        self.invoke(module, event, context)
+        return self.answer(event)
+
+    def create(self, module: ModuleType, properties: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self.send(module, "Create", properties, **kwargs)
+
+    def update(self, module: ModuleType, physical_id: str, properties: dict[str, Any],
+               old_properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.send(module, "Update", properties, physical_id=physical_id, old_properties=old_properties,
+                         **kwargs)
+
+    def delete(self, module: ModuleType, physical_id: str, properties: dict[str, Any] | None = None,
+               **kwargs: Any) -> dict[str, Any]:
+        return self.send(module, "Delete", properties, physical_id=physical_id, **kwargs)
+
+    def records(self, body_or_event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The state-log items of the request (summary and actions)."""
+        client = boto3.client("dynamodb", region_name=REGION)
+        return run_items(client, STATE_TABLE, body_or_event["RequestId"])
+
+
+@pytest.fixture
+def cfn(responder: Responder, hooks: AwsHooks, clock: Clock) -> Cfn:
+    return Cfn(responder, hooks, clock)
+
+
+def summary_of(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(i for i in items if i["sk"] == "SUMMARY")
+
+
+def actions_of(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [i for i in items if i.get("type") == "action"]
+
+
+# ---------------------------------------------------------------------------- logs
+
+
+class CapturedLogs(logging.Handler):
+    """Every log record, with every attribute (powertools puts its `extra` keys on the record)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage() + " " + json.dumps(record.__dict__, default=str)
+        if record.exc_info:
+            text += " " + logging.Formatter().formatException(record.exc_info)
+        self.texts.append(text)
+
+    def contains(self, value: str) -> bool:
+        return any(value in text for text in self.texts)
+
+
+@pytest.fixture
+def logs() -> Iterator[CapturedLogs]:
+    """Capture at DEBUG, as a Lambda with log level DEBUG would."""
+    handler = CapturedLogs()
+    root = logging.getLogger()
+    saved = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved)

@@ -1,0 +1,52 @@
+"""Every provider's declaration, walked from the registry: nothing is kept in a second list."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pytest
+
+from automations.core import registry
+from automations.core.spec import CustomResource, FunctionSpec
+from custom_resources.provider import Provider
+
+SPECS = [spec for spec in registry.discover() if isinstance(spec.trigger, CustomResource)]
+
+
+def test_every_resource_type_has_a_provider() -> None:
+    assert sorted(spec.trigger.resource_type for spec in SPECS) == [  # type: ignore[union-attr]
+        "Custom::AccountPasswordPolicy", "Custom::AmiLookup", "Custom::EbsDefaultEncryption", "Custom::EmptyBucket",
+        "Custom::RandomSecret", "Custom::S3AccountPublicAccessBlock", "Custom::SecureStringParameter"]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_the_declaration_is_complete(spec: FunctionSpec) -> None:
+    module = importlib.import_module(spec.module)
+    handler = getattr(module, spec.handler.rsplit(".", 1)[1])
+
+    assert spec.handler == f"custom_resources.{spec.module.rsplit('.', 1)[1]}.handler"
+    assert registry.stack_of(spec) == "custom-resources"
+    assert spec.default_mode == "enforce"
+    assert isinstance(handler, Provider) and handler.spec is spec
+    assert handler.resource.resource_type == spec.trigger.resource_type  # type: ignore[union-attr]
+    assert spec.permissions and all(p.actions for p in spec.permissions)
+    assert all(p.why for p in spec.permissions if p.resources == ("*",)), "say why a permission is not scoped"
+    assert all(prop.description for prop in handler.resource.schema.props)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_the_example_properties_are_valid(spec: FunctionSpec) -> None:
+    module = importlib.import_module(spec.module)
+
+    def filled(value: Any) -> Any:  # what CloudFormation would send once ${...} is substituted
+        if isinstance(value, str):
+            return re.sub(r"\$\{[^}]+\}", "example", value)
+        if isinstance(value, dict):
+            return {k: filled(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        return value
+
+    module.handler.resource.schema.validate(filled(module.EXAMPLE_PROPERTIES))
