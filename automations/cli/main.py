@@ -28,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--dry-run", action="store_true", help="force audit mode: log, change nothing")
     invoke.add_argument("--dist", type=Path, default=DEFAULT_DIST, help="build output folder (default: dist)")
 
+    commands.add_parser("list", help="every declared function: trigger, default mode, description")
+
     report = commands.add_parser("report", help="runs and actions from the state log")
     report.add_argument("--run", dest="run_id", help="one run's actions")
     report.add_argument("--resource", dest="resource_id", help="one resource's history")
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"environment: {outcome.environment_source}", file=sys.stderr)
             print(json.dumps(outcome.result if outcome.ok else outcome.error, indent=2, default=str))
             return outcome.exit_code
+        if args.command == "list":
+            from automations.cli.catalog import print_catalog
+
+            print_catalog()
+            return 0
         if args.command == "report":
             from automations.cli.report import parse_since, report
 
