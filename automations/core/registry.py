@@ -15,6 +15,7 @@ from automations.core.spec import FunctionSpec
 HANDLER_PACKAGES: dict[str, str] = {
     "automations.scheduled": "scheduled",
     "automations.security": "security",
+    "automations.rotation": "rotation",
     "custom_resources": "custom-resources",
 }
 

@@ -1,0 +1,1 @@
+"""Secrets Manager rotation functions: the four-step protocol (`protocol`) and one module per flavour."""

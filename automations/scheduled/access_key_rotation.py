@@ -1,0 +1,195 @@
+"""IAM access keys on a schedule: rotate them for opted-in users, report (and deactivate) the rest.
+
+Opted-in users (tag `caretaker:rotate=true`, or an IAM path under one of the configured
+prefixes) get a new key when their active key is older than `max_key_age_days`; the key is
+stored in the secret `caretaker/access-keys/<user>`, the old key is deactivated after
+`grace_days` and deleted `delete_after_days` later (the machine is in `access_key_steps`).
+
+Other users: active keys older than `max_key_age_days` are reported; active keys unused for
+`max_unused_days` are reported and, in enforce mode, deactivated. Default mode: audit, since
+deactivating and deleting keys takes access away. See docs/credential-rotation.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automations.core.errors import StateLogError
+from automations.core.registry import register
+from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.selection import is_protected, tag_map, tag_matches
+from automations.core.spec import FunctionSpec, Permission, Rate, Setting
+from automations.core.state_log import iso
+from automations.scheduled.access_key_state import IDLE, RotationState, RotationStore, StateConflict
+from automations.scheduled.access_key_steps import (
+    EVALUATE,
+    ROTATE,
+    SECRET_PREFIX,
+    Key,
+    Periods,
+    Report,
+    Rotator,
+    last_used,
+    list_keys,
+    record_failure,
+)
+
+NAME = "access-key-rotation"
+_USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
+_SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + SECRET_PREFIX + "*"
+_TAG_KEY = r"[\w.:/=+@ -]{1,128}"
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Rotates the access keys of opted-in IAM users through Secrets Manager; reports old and unused "
+                "keys of the others and deactivates unused ones.",
+    handler=__name__ + ".handler",
+    trigger=Rate(1, "day"),
+    default_mode="audit",  # deactivating and deleting keys takes access away
+    timeout=900,
+    memory=256,
+    permissions=(
+        Permission(("iam:ListUsers",), why="selection; ListUsers has no resource-level scoping"),
+        Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
+                   why="opt-in tags, the keys and when they were last used"),
+        Permission(("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"), (_USERS,),
+                   why="rotation: new key, deactivate and delete the old one; deactivate unused keys "
+                       "(enforce mode only)"),
+        Permission(("secretsmanager:DescribeSecret", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+                    "secretsmanager:TagResource"), (_SECRETS,),
+                   why="store each new key in caretaker/access-keys/<user> (TagResource: tags given to CreateSecret); "
+                       "DescribeSecret tells which keys are stored without reading any value"),
+    ),
+    settings=(
+        Setting("rotate_tag_key", "str", "caretaker:rotate",
+                "Tag key that opts an IAM user in to key rotation (with the value true).", pattern=_TAG_KEY),
+        Setting("rotate_path_prefixes", "list", (),
+                "IAM paths whose users are opted in to rotation, comma-separated (e.g. /service/); empty = none.",
+                pattern=r"/([\w+=.@-]+/)*"),
+        Setting("max_key_age_days", "int", 90,
+                "Active keys older than this are rotated (opted-in users) or reported (the others).",
+                minimum=1, maximum=3650),
+        Setting("max_unused_days", "int", 90,
+                "Active keys of users not opted in that were not used for this long (or never, since created) are "
+                "reported, and deactivated in enforce mode.", minimum=1, maximum=3650),
+        Setting("grace_days", "int", 7,
+                "Days the old key stays active after its replacement is stored.", minimum=1, maximum=365),
+        Setting("delete_after_days", "int", 7,
+                "Days a replaced key stays inactive before it is deleted.", minimum=1, maximum=365),
+    ),
+))
+
+REPORT_OLD = "report-old-access-key"
+DEACTIVATE_UNUSED = "deactivate-unused-access-key"
+#: Stop taking on new users when less than this is left of the invocation; the next run goes on.
+RESERVE_MS = 60_000
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Advance every opted-in user's rotation; report and (enforce) deactivate the others' unused keys."""
+    settings = run.settings
+    iam = run.clients("iam")
+    store = RotationStore(run.state.client, run.state.table, automation=NAME, run_id=run.run_id, clock=run.clock)
+    states = store.load_all()
+    report = Report()
+    rotator = Rotator(run, store, Periods(settings["max_key_age_days"], settings["grace_days"],
+                                          settings["delete_after_days"]), report, NAME)
+    users = [u for page in iam.get_paginator("list_users").paginate() for u in page.get("Users", [])]
+    for user in users:
+        if run.remaining_ms() < RESERVE_MS:
+            run.notes.append(f"stopped before {user['UserName']}: the invocation is about to time out; the next "
+                             "run goes on")
+            report.tally["users_left_for_next_run"] += 1
+            continue
+        name = user["UserName"]
+        try:
+            _evaluate(run, rotator, store, report, user, states.get(name))
+        except StateLogError:
+            raise
+        except StateConflict as exc:
+            run.skip(name, ROTATE, str(exc), {"user": name})
+        except (ClientError, BotoCoreError) as exc:  # one failing user never stops the run
+            reason = describe_error(exc)
+            record_failure(run, name, EVALUATE, reason, {"user": name})
+            report.find(name, "evaluation-failed", reason)
+    _notify(run, report)
+    return {"users": len(users), **dict(sorted(report.tally.items())), "findings": len(report.findings)}
+
+
+def opted_in(run: Run, user: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
+    path = str(user.get("Path", "/"))
+    return (tag_matches(tags, run.settings["rotate_tag_key"], ("true",))
+            or any(path.startswith(prefix) for prefix in run.settings["rotate_path_prefixes"]))
+
+
+def _evaluate(run: Run, rotator: Rotator, store: RotationStore, report: Report, user: Mapping[str, Any],
+              state: RotationState | None) -> None:
+    name = user["UserName"]
+    iam = rotator.iam
+    tags = tag_map(t for page in iam.get_paginator("list_user_tags").paginate(UserName=name)
+                   for t in page.get("Tags", []))
+    if opted_in(run, user, tags):
+        report.tally["users_opted_in"] += 1
+        if is_protected(tags):
+            run.skip(name, ROTATE, "protected: tagged caretaker:protect=true", {"user": name})
+            return
+        rotator.advance(state or RotationState(name))
+        return
+    if state is not None and state.phase != IDLE:
+        reason = (f"no longer opted in: the rotation stops in phase {state.phase} and the keys stay as they are "
+                  f"(old {state.old_key_id}, new {state.new_key_id})")
+        run.skip(name, ROTATE, reason, {"user": name})
+        report.find(name, "rotation-abandoned", reason)
+        if not run.dry_run:
+            store.save(state.abandoned(run.clock()))
+    _report_keys(run, iam, report, name, list_keys(iam, name), is_protected(tags))
+
+
+def _report_keys(run: Run, iam: Any, report: Report, user: str, keys: Mapping[str, Key], protected: bool) -> None:
+    """Users not opted in: old keys are reported; unused keys are reported and (enforce) deactivated."""
+    now = run.clock()
+    max_age, max_unused = run.settings["max_key_age_days"], run.settings["max_unused_days"]
+    for key in keys.values():
+        if not key.active:
+            continue
+        details: dict[str, Any] = {"user": user, "created": iso(key.created)}
+        age = now - key.created
+        if age > timedelta(days=max_age):
+            reason = f"active for {age.days} days (> {max_age}); {user} is not opted in to rotation"
+            run.skip(key.key_id, REPORT_OLD, reason, details)
+            report.find(user, "old-key", reason, keys=[key.key_id])
+            report.tally["old_keys"] += 1
+        used = last_used(iam, key.key_id)
+        idle_since: datetime = used or key.created
+        if now - idle_since <= timedelta(days=max_unused):
+            continue
+        reason = (f"not used for {(now - idle_since).days} days (> {max_unused}): last used "
+                  f"{iso(used) if used else 'never'}")
+        report.tally["unused_keys"] += 1
+        details["last_used"] = iso(used) if used else None
+        if protected:
+            run.skip(key.key_id, DEACTIVATE_UNUSED, "protected: tagged caretaker:protect=true; " + reason, details)
+            report.find(user, "unused-key", reason, keys=[key.key_id], outcome="skipped (protected)")
+            continue
+        done = run.act(key.key_id, DEACTIVATE_UNUSED, reason,
+                       lambda k=key.key_id: iam.update_access_key(  # type: ignore[misc]
+                           UserName=user, AccessKeyId=k, Status="Inactive"),
+                       details=details)
+        outcome = "planned (audit)" if run.dry_run else ("deactivated" if done is not None else "failed")
+        if done is not None:
+            report.tally["keys_deactivated"] += 1
+        report.find(user, "unused-key", reason, keys=[key.key_id], outcome=outcome)
+
+
+def _notify(run: Run, report: Report) -> None:
+    if not report.findings and not report.done:
+        return
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.tally.items()))
+    run.notify(f"Caretaker {NAME}: {len(report.findings)} finding(s)",
+               f"Access keys, run {run.run_id} ({run.mode}): {counts or 'nothing done'}.",
+               {"findings": report.findings, "done": report.done, "counts": dict(report.tally)})
