@@ -1,0 +1,90 @@
+"""Bounded concurrency: a fixed number of worker threads and a cap on the work handed to them.
+
+`BoundedExecutor.submit` blocks while `max_in_flight` tasks are queued or running, so a producer
+(for example one that writes write-ahead records before handing out the actions) never races far
+ahead of the workers. The first exception a task raises is kept: the next `submit` re-raises it
+in the producer's thread and no further work is accepted; `close()` waits for what is running and
+re-raises it too. Tasks that must not stop the run catch their own errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+#: Upper bound for any `max_concurrency` setting: more threads would only queue on the client's pool.
+MAX_WORKERS_LIMIT = 64
+
+
+class BoundedExecutor:
+    def __init__(self, max_workers: int, max_in_flight: int | None = None, *, name: str = "caretaker") -> None:
+        if not 1 <= max_workers <= MAX_WORKERS_LIMIT:
+            raise ValueError(f"max_workers must be 1..{MAX_WORKERS_LIMIT}, got {max_workers}")
+        self.max_workers = max_workers
+        self.max_in_flight = max(max_in_flight or 2 * max_workers, max_workers)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self.submitted = 0
+
+    @property
+    def error(self) -> BaseException | None:
+        with self._lock:
+            return self._error
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run `fn(*args)` on a worker; blocks while the in-flight cap is reached."""
+        self._raise_if_failed()
+        self._slots.acquire()
+        try:
+            self._raise_if_failed()
+            future = self._pool.submit(fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        self.submitted += 1
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future[Any]) -> None:
+        self._slots.release()
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            with self._lock:
+                if self._error is None:
+                    self._error = exc
+
+    def _raise_if_failed(self) -> None:
+        error = self.error
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Wait for every submitted task; re-raise the first task error."""
+        self._pool.shutdown(wait=True)
+        self._raise_if_failed()
+
+    def __enter__(self) -> BoundedExecutor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self.close()
+
+
+def bounded_map(fn: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
+    """`[fn(item) for item in items]` on at most `max_workers` threads, results in input order."""
+    if max_workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with BoundedExecutor(max_workers) as executor:
+        futures = [executor.submit(fn, item) for item in items]
+    return [future.result() for future in futures]

@@ -1,0 +1,217 @@
+"""Two-phase pending records in the state log: what an automation found and will act on later.
+
+One item per (automation, resource): `pk = PENDING#<automation>`, `sk = <resource_id>`, so one
+Query returns everything an automation is waiting on. A record is in one of two stages:
+
+- `seen`: the resource was sighted in a state that may qualify later; only `first_seen` matters
+  (AWS keeps no "unassociated since" date for an Elastic IP, for example, so the age counts from it).
+- `pending`: the resource qualifies and was announced; it is acted on from `due` on, if it still
+  qualifies then.
+
+`dry_run` says whether the record was written by an audit run (nothing was tagged in AWS).
+Writes and deletes are buffered and sent with BatchWriteItem (25 per call); a failure raises
+`StateLogError`. See docs/state-log.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automations.core import state_schema as schema
+from automations.core.errors import StateLogError
+from automations.core.state_log import Clock, deserialize, iso, serialize, utcnow
+
+PREFIX = "PENDING#"
+STAGES = ("seen", "pending")
+BATCH_SIZE = 25
+MAX_UNPROCESSED_RETRIES = 8
+UNPROCESSED_BACKOFF_S = 0.05
+
+
+def partition(automation: str) -> str:
+    return PREFIX + automation
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    resource_id: str
+    stage: str  # "seen" | "pending"
+    first_seen: datetime
+    reason: str
+    dry_run: bool
+    run_id: str  # the run that wrote this version of the record
+    due: datetime | None = None  # only for stage "pending"
+    details: Mapping[str, Any] = field(default_factory=dict)
+    written_at: datetime | None = None
+    expires_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"pending stage must be one of {STAGES}, got {self.stage!r}")
+        if self.stage == "pending" and self.due is None:
+            raise ValueError(f"{self.resource_id}: a pending record needs a due date")
+
+    @property
+    def is_pending(self) -> bool:
+        return self.stage == "pending"
+
+    def is_due(self, now: datetime) -> bool:
+        return self.due is not None and self.due <= now
+
+    def with_changes(self, **changes: Any) -> PendingRecord:
+        return replace(self, **changes)
+
+
+class PendingStore:
+    """Reads and writes one automation's pending records. Thread-safe buffering."""
+
+    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
+                 clock: Clock = utcnow) -> None:
+        if not table:
+            raise StateLogError("CARETAKER_STATE_TABLE is not set: pending records cannot be kept")
+        self.table = table
+        self.client = client
+        self.automation = automation
+        self.run_id = run_id
+        self.ttl_days = ttl_days
+        self.clock = clock
+        self.dynamodb_calls = 0
+        self._buffer: dict[str, dict[str, Any]] = {}  # resource id -> write request (last one wins)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ reading
+
+    def load(self) -> dict[str, PendingRecord]:
+        """Every record of this automation, by resource id (strongly consistent)."""
+        records: dict[str, PendingRecord] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition(self.automation)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            for raw in response.get("Items", []):
+                record = from_item(deserialize(raw))
+                records[record.resource_id] = record
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return records
+            kwargs["ExclusiveStartKey"] = last
+
+    # ------------------------------------------------------------------ writing (buffered)
+
+    def put(self, record: PendingRecord) -> PendingRecord:
+        """Buffer a write of the record (stamped with this run and a fresh expiry); returns it stamped."""
+        now = self.clock()
+        stamped = record.with_changes(run_id=self.run_id, written_at=now,
+                                      expires_at=self._expires_at(record, now))
+        self._buffered(record.resource_id, {"PutRequest": {"Item": serialize(to_item(self.automation, stamped))}})
+        return stamped
+
+    def remove(self, resource_id: str) -> None:
+        key = {schema.PARTITION_KEY: partition(self.automation), schema.SORT_KEY: resource_id}
+        self._buffered(resource_id, {"DeleteRequest": {"Key": serialize(key)}})
+
+    def needs_refresh(self, record: PendingRecord, now: datetime) -> bool:
+        """True when less than half the TTL is left: rewrite it so TTL never drops a live record."""
+        if record.expires_at is None:
+            return True
+        return record.expires_at - now.timestamp() < self.ttl_days * 86400 / 2
+
+    def _expires_at(self, record: PendingRecord, now: datetime) -> int:
+        base = max(now, record.due) if record.due else now
+        return int((base + timedelta(days=self.ttl_days)).timestamp())
+
+    def _buffered(self, resource_id: str, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._buffer[resource_id] = request
+            ready = len(self._buffer) >= BATCH_SIZE
+        if ready:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            requests, self._buffer = list(self._buffer.values()), {}
+        self._batch_write(requests)
+
+    def _batch_write(self, requests: Iterable[dict[str, Any]]) -> None:
+        todo = list(requests)
+        for start in range(0, len(todo), BATCH_SIZE):
+            chunk = todo[start:start + BATCH_SIZE]
+            for attempt in range(MAX_UNPROCESSED_RETRIES + 1):
+                response = self._call("batch_write_item", RequestItems={self.table: chunk})
+                chunk = response.get("UnprocessedItems", {}).get(self.table, [])
+                if not chunk:
+                    break
+                time.sleep(UNPROCESSED_BACKOFF_S * (2 ** attempt))
+            else:
+                raise StateLogError(f"state table {self.table!r}: {len(chunk)} pending records stayed "
+                                    f"unprocessed after {MAX_UNPROCESSED_RETRIES} retries")
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        with self._lock:
+            self.dynamodb_calls += 1
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StateLogError(f"state table {self.table!r} cannot be used ({operation}): {exc}") from exc
+
+
+# ---------------------------------------------------------------------- item mapping
+
+
+def to_item(automation: str, record: PendingRecord) -> dict[str, Any]:
+    return {
+        schema.PARTITION_KEY: partition(automation),
+        schema.SORT_KEY: record.resource_id,
+        schema.TTL_ATTRIBUTE: record.expires_at,
+        "type": "pending",
+        "automation": automation,
+        "resource_id": record.resource_id,
+        "stage": record.stage,
+        "first_seen": iso(record.first_seen),
+        "due": iso(record.due) if record.due else None,
+        "reason": record.reason,
+        "dry_run": record.dry_run,
+        "run_id": record.run_id,
+        "at": iso(record.written_at) if record.written_at else None,
+        "details": dict(record.details) if record.details else None,
+    }
+
+
+def from_item(item: Mapping[str, Any]) -> PendingRecord:
+    return PendingRecord(
+        resource_id=str(item[schema.SORT_KEY]),
+        stage=str(item.get("stage", "pending")),
+        first_seen=parse_iso(str(item["first_seen"])),
+        reason=str(item.get("reason", "")),
+        dry_run=bool(item.get("dry_run", False)),
+        run_id=str(item.get("run_id", "")),
+        due=parse_iso(str(item["due"])) if item.get("due") else None,
+        details=dict(item.get("details") or {}),
+        written_at=parse_iso(str(item["at"])) if item.get("at") else None,
+        expires_at=int(item[schema.TTL_ATTRIBUTE]) if item.get(schema.TTL_ATTRIBUTE) is not None else None,
+    )
+
+
+def pending_items(client: Any, table: str, automation: str) -> list[dict[str, Any]]:
+    """What an automation is waiting on, as plain items (for reports and tests)."""
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("query").paginate(
+            TableName=table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition(automation)}}):
+        items.extend(deserialize(i) for i in page.get("Items", []))
+    return items

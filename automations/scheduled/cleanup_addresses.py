@@ -1,0 +1,117 @@
+"""Cleanup: Elastic IPs not associated for `min_unassociated_days` -> release.
+
+AWS records no "unassociated since" date, so the age counts from Caretaker's first sighting of the
+address unassociated (a `seen` record in the state log); an association in between forgets it.
+The schedule is daily, so the age is exact to within a day (and pending addresses are listed in one
+notification a day, not four).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from automations.core.pending import PendingRecord
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import tag_map
+from automations.core.spec import FunctionSpec, Permission, Rate, Setting
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, tolerate_gone
+from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
+from automations.scheduled.cleanup_notice import monthly_from_hourly
+from automations.scheduled.cleanup_settings import (
+    COMMON,
+    EC2_ADDRESSES,
+    IDLE_ADDRESS_PRICE,
+    NOT_PROTECTED,
+    ec2_marking,
+    grace_days,
+)
+from automations.scheduled.cleanup_steps import Step
+
+NAME = "cleanup-elastic-ips"
+_GONE = ("InvalidAllocationID.NotFound",)
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Releases Elastic IPs left unassociated, after a grace period.",
+    handler=__name__ + ".handler",
+    trigger=Rate(1, "day"),
+    default_mode="audit",  # an address, once released, may never come back
+    permissions=(
+        Permission(("ec2:DescribeAddresses",), why="survey; Describe* has no resource-level scoping"),
+        ec2_marking((EC2_ADDRESSES,)),
+        Permission(("ec2:ReleaseAddress",), (EC2_ADDRESSES,), condition=NOT_PROTECTED,
+                   why="the cleanup itself; never an address tagged caretaker:protect=true"),
+    ),
+    settings=(
+        Setting("min_unassociated_days", "int", 7,
+                "Days an address must have been seen unassociated (counted from Caretaker's first sighting).",
+                minimum=0, maximum=365),
+        grace_days(),
+        IDLE_ADDRESS_PRICE,
+        *COMMON,
+    ),
+))
+
+
+def _associated(address: Mapping[str, Any]) -> str | None:
+    for key, label in (("InstanceId", "instance"), ("NetworkInterfaceId", "network interface"),
+                       ("AssociationId", "association")):
+        if address.get(key):
+            return f"associated with {label} {address[key]}"
+    return None
+
+
+class Addresses(Ec2Family):
+    action = "release-address"
+    noun = "addresses"
+    verb = "released"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+
+    def survey(self, ctx: Context) -> Survey:
+        ec2 = ctx.run.clients("ec2")
+        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        min_days = int(self.settings["min_unassociated_days"])
+        cost = monthly_from_hourly(float(self.settings["idle_address_price_per_hour"]))
+        # DescribeAddresses is not paginated: one call returns every address of the region.
+        for address in ec2.describe_addresses(Filters=[{"Name": "domain", "Values": ["vpc"]}]).get("Addresses", []):
+            allocation_id = address.get("AllocationId")
+            if not allocation_id:
+                continue
+            associated = _associated(address)
+            if associated:
+                survey.reject(allocation_id, associated)
+                continue
+            if address.get("ServiceManaged"):
+                survey.reject(allocation_id, f"managed by {address['ServiceManaged']}")
+                continue
+            tags = tag_map(address.get("Tags"))
+            first_seen = ctx.first_seen(allocation_id)
+            since = first_seen.date().isoformat()
+            idle = age_days(first_seen, ctx.now)
+            if idle < min_days:
+                survey.watch(allocation_id, tags, f"unassociated, first seen {since}")
+                continue
+            survey.consider(Candidate(
+                allocation_id, f"unassociated since at least {since} ({idle:.0f} days)", cost,
+                {"public_ip": address.get("PublicIp", "")}, sighted=True), tags)
+        return survey
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        return {resource_id: ("released", False) for resource_id in ids}  # the survey lists every address
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        ec2 = ctx.run.clients("ec2")
+        allocation_id = candidate.resource_id
+        return [Step(allocation_id, allocation_id, self.action, candidate.reason,
+                     lambda: tolerate_gone(lambda: ec2.release_address(AllocationId=allocation_id), _GONE),
+                     details=dict(candidate.details), result_details=lambda result: result or None)]
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Watch unassociated addresses, announce the long-idle ones, then (after the grace period) release them."""
+    return run_cleanup(run, Addresses(run.settings))

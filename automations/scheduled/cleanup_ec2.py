@@ -1,0 +1,79 @@
+"""What the EC2 cleanup families share: batched tagging, "already gone" deletes, batched look-ups by id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.scheduled.cleanup_flow import Context, Family
+
+#: Values per filter in one Describe* call (EC2 accepts up to 200).
+FILTER_VALUES = 200
+#: Resource ids per CreateTags / DeleteTags call (EC2 accepts up to 1000).
+TAG_BATCH = 1000
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
+    """Run a delete; "already gone" counts as done (the state we wanted)."""
+    try:
+        call()
+    except ClientError as exc:
+        if error_code(exc) in set(gone):
+            return {"already_gone": True}
+        raise
+    return {}
+
+
+def chunks(values: Iterable[str], size: int = FILTER_VALUES) -> Iterator[list[str]]:
+    items = sorted(set(values))
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def by_filter(ec2: Any, operation: str, key: str, name: str, values: Iterable[str], **kwargs: Any) -> list[Any]:
+    """Describe resources by id through a filter (absent ids are simply not returned, unlike `...Ids=`),
+    200 ids per call, paginated."""
+    found: list[Any] = []
+    for chunk in chunks(values):
+        for page in ec2.get_paginator(operation).paginate(Filters=[{"Name": name, "Values": chunk}], **kwargs):
+            found.extend(page.get(key, []))
+    return found
+
+
+def snapshot_states(ec2: Any, snapshot_ids: Iterable[str]) -> dict[str, str]:
+    """snapshot id -> state (`pending`, `completed`, `error`, ...); absent ids are missing."""
+    ids = [s for s in snapshot_ids if s]
+    if not ids:
+        return {}
+    return {s["SnapshotId"]: s.get("State", "") for s in by_filter(
+        ec2, "describe_snapshots", "Snapshots", "snapshot-id", ids, OwnerIds=["self"])}
+
+
+def age_days(created: datetime, now: datetime) -> float:
+    return (now - created).total_seconds() / 86400
+
+
+def parse_time(value: Any) -> datetime:
+    """botocore returns datetimes for most timestamps, ISO strings for a few (AMI CreationDate)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+class Ec2Family(Family):
+    """A family whose resources take EC2 tags: CreateTags / DeleteTags on up to 1000 ids per call."""
+
+    tag_batch = TAG_BATCH
+
+    def tag(self, ctx: Context, ids: list[str], tags: Mapping[str, str]) -> None:
+        ctx.run.clients("ec2").create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def untag(self, ctx: Context, ids: list[str], keys: list[str]) -> None:
+        ctx.run.clients("ec2").delete_tags(Resources=ids, Tags=[{"Key": k} for k in keys])

@@ -1,0 +1,375 @@
+"""The two-phase cleanup flow shared by every resource family.
+
+1. The family *surveys* AWS (paginated listings with server-side filters, reference indexes built
+   once) and sorts what it found: candidates (qualify now), watched (would qualify but their age
+   counts from Caretaker's first sighting, which is too recent), refused (qualify but protected or
+   excluded) and ineligible (in use, too young, ...).
+2. `decide` compares the survey with the pending records of earlier runs (pure function).
+3. The run then: records the refused as `skipped`; drops pending records of resources that no
+   longer qualify (`skipped` with the reason, cleanup-after tag removed); announces new candidates
+   (tag `caretaker:cleanup-after=<due>` + pending record); acts on the due ones (grace 0: at once);
+   writes the pending records (batched); sends one notification.
+
+Audit mode walks the same path: it writes pending records marked dry_run and `planned` records
+with dry_run=true, and changes nothing in AWS (no tags either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from automations.core.pending import PendingRecord, PendingStore
+from automations.core.runtime import Run
+from automations.core.selection import is_protected
+from automations.scheduled.cleanup_notice import Notice
+from automations.scheduled.cleanup_settings import CLEANUP_AFTER_TAG
+from automations.scheduled.cleanup_steps import Step, StepRunner, SubjectResult, run_batched
+
+# ---------------------------------------------------------------------- survey
+
+
+@dataclass(frozen=True)
+class Candidate:
+    resource_id: str
+    reason: str  # why it qualifies, e.g. "unattached; created 40 days ago"
+    monthly_cost: float = 0.0  # estimated USD a month that acting saves
+    details: Mapping[str, Any] = field(default_factory=dict)
+    #: its age counts from Caretaker's first sighting: keep that record even when only reporting
+    sighted: bool = False
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """The exclusion tag filter (`key` or `key=value` items) plus `caretaker:protect=true`."""
+
+    rules: tuple[tuple[str, str | None], ...] = ()
+
+    @classmethod
+    def parse(cls, items: Sequence[str]) -> Exclusions:
+        rules: list[tuple[str, str | None]] = []
+        for item in items:
+            key, sep, value = item.partition("=")
+            rules.append((key.strip(), value.strip().lower() if sep else None))
+        return cls(tuple(rules))
+
+    def refusal(self, tags: Mapping[str, str]) -> str | None:
+        """Why a resource with these tags must be left alone, or None."""
+        if is_protected(tags):
+            return "protected: tagged caretaker:protect=true"
+        for key, value in self.rules:
+            if key in tags and (value is None or tags[key].strip().lower() == value):
+                return f"excluded: tagged {key}" + (f"={tags[key]}" if value is not None else "")
+        return None
+
+
+class Survey:
+    """What a family found, sorted. Families call `consider` for resources that qualify."""
+
+    def __init__(self, exclusions: Exclusions) -> None:
+        self.exclusions = exclusions
+        self.candidates: dict[str, Candidate] = {}
+        self.watched: dict[str, str] = {}
+        self.refused: dict[str, str] = {}
+        self.ineligible: dict[str, str] = {}
+
+    def consider(self, candidate: Candidate, tags: Mapping[str, str]) -> None:
+        refusal = self.exclusions.refusal(tags)
+        if refusal:
+            self.refused[candidate.resource_id] = refusal
+        else:
+            self.candidates[candidate.resource_id] = candidate
+
+    def watch(self, resource_id: str, tags: Mapping[str, str], reason: str) -> None:
+        refusal = self.exclusions.refusal(tags)
+        if refusal:
+            self.ineligible[resource_id] = refusal
+        else:
+            self.watched[resource_id] = reason
+
+    def reject(self, resource_id: str, reason: str) -> None:
+        self.ineligible[resource_id] = reason
+
+    def refuse(self, resource_id: str, reason: str) -> None:
+        """Would qualify, but cannot be acted on safely (recorded as skipped every run)."""
+        self.refused[resource_id] = reason
+
+
+@dataclass(frozen=True)
+class Context:
+    run: Run
+    now: datetime
+    records: Mapping[str, PendingRecord]
+
+    def first_seen(self, resource_id: str) -> datetime:
+        record = self.records.get(resource_id)
+        return record.first_seen if record else self.now
+
+
+class Family:
+    """One resource family. Subclasses fill in the survey, the steps and the tagging calls."""
+
+    #: the main action, e.g. "delete-volume" (also the action of `skipped` records)
+    action = "cleanup"
+    #: how the notification names the resources and what was done, e.g. "volumes", "deleted"
+    noun = "resources"
+    verb = "cleaned up"
+    #: whether candidates carry a monthly cost (the notification then shows savings)
+    priced = True
+    #: resources per tagging call (EC2 CreateTags takes many ids; CloudWatch Logs one)
+    tag_batch = 1000
+
+    def survey(self, ctx: Context) -> Survey:
+        raise NotImplementedError
+
+    def prepare(self, ctx: Context, due: list[Candidate]) -> None:
+        """Batch look-ups the steps of the due candidates need (one call for all, not one each)."""
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        """The calls that act on a due candidate, or why it must wait (e.g. its final snapshot is pending)."""
+        raise NotImplementedError
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        """For pending resources the survey did not list: why they no longer qualify, and whether they
+        still exist (so their tag can be removed)."""
+        return {resource_id: ("no longer found", False) for resource_id in ids}
+
+    def tag(self, ctx: Context, ids: list[str], tags: Mapping[str, str]) -> None:
+        raise NotImplementedError
+
+    def untag(self, ctx: Context, ids: list[str], keys: list[str]) -> None:
+        raise NotImplementedError
+
+    def report_only(self, ctx: Context) -> str | None:
+        """A reason when candidates are only reported, never announced or acted on."""
+        return None
+
+
+# ---------------------------------------------------------------------- decision (pure)
+
+
+@dataclass
+class Decision:
+    act: list[tuple[Candidate, PendingRecord | None]] = field(default_factory=list)
+    mark: list[tuple[Candidate, datetime]] = field(default_factory=list)  # (candidate, first_seen)
+    waiting: list[tuple[Candidate, PendingRecord]] = field(default_factory=list)  # pending, not yet due
+    drop: list[tuple[PendingRecord, str | None]] = field(default_factory=list)  # (record, reason or unknown)
+    sight: list[PendingRecord] = field(default_factory=list)  # seen records to write
+    forget: list[str] = field(default_factory=list)  # seen records no longer needed
+    refresh: list[PendingRecord] = field(default_factory=list)  # kept records whose TTL must be renewed
+    report: list[Candidate] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # refused and not pending: logged skipped
+
+
+def decide(survey: Survey, records: Mapping[str, PendingRecord], *, now: datetime, grace_days: int,
+           dry_run: bool, run_id: str, report_only: bool = False,
+           stale: Callable[[PendingRecord], bool] = lambda _r: False) -> Decision:
+    decision = Decision()
+    for resource_id, candidate in survey.candidates.items():
+        record = records.get(resource_id)
+        if report_only:
+            decision.report.append(candidate)
+            if record is not None and record.is_pending:
+                decision.drop.append((record, "only reported (the automation's action is report)"))
+                decision.sight.append(_seen(record.resource_id, record.first_seen, record.reason, dry_run, run_id))
+            elif candidate.sighted and record is None:
+                decision.sight.append(_seen(resource_id, now, candidate.reason, dry_run, run_id))
+            elif record is not None and stale(record):
+                decision.refresh.append(record)
+            continue
+        first_seen = record.first_seen if record else now
+        if record is None or not record.is_pending:
+            if grace_days == 0:
+                decision.act.append((candidate, record))
+            else:
+                decision.mark.append((candidate, first_seen))
+        elif record.dry_run and not dry_run:
+            # announced by an audit run only: nothing was tagged, so the grace period starts now
+            if grace_days == 0:
+                decision.act.append((candidate, record))
+            else:
+                decision.mark.append((candidate, first_seen))
+        elif grace_days == 0 or record.is_due(now):
+            decision.act.append((candidate, record))
+        else:
+            decision.waiting.append((candidate, record))
+            if stale(record):
+                decision.refresh.append(record)
+
+    for resource_id, reason in survey.watched.items():
+        record = records.get(resource_id)
+        if record is None:
+            decision.sight.append(_seen(resource_id, now, reason, dry_run, run_id))
+        elif record.is_pending:
+            decision.drop.append((record, reason))
+            decision.sight.append(_seen(resource_id, record.first_seen, reason, dry_run, run_id))
+        elif stale(record):
+            decision.refresh.append(record)
+
+    listed = set(survey.candidates) | set(survey.watched)
+    for resource_id, record in records.items():
+        if resource_id in listed:
+            continue
+        if record.is_pending:
+            decision.drop.append((record, survey.ineligible.get(resource_id) or survey.refused.get(resource_id)))
+        else:
+            decision.forget.append(resource_id)
+    pending_ids = {r.resource_id for r, _ in decision.drop}
+    decision.refused = {k: v for k, v in survey.refused.items() if k not in pending_ids}
+    return decision
+
+
+def _seen(resource_id: str, first_seen: datetime, reason: str, dry_run: bool, run_id: str) -> PendingRecord:
+    return PendingRecord(resource_id=resource_id, stage="seen", first_seen=first_seen, reason=reason,
+                         dry_run=dry_run, run_id=run_id)
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
+    """Survey, decide, announce, act, notify. Returns the figures for the run's result."""
+    settings = run.settings
+    grace = int(settings["grace_days"])
+    concurrency = int(settings["max_concurrency"])
+    now = run.clock()
+    store = PendingStore(run.state.table, run.state.client, automation=run.spec.name, run_id=run.run_id,
+                         ttl_days=int(settings["state_ttl_days"]), clock=run.clock)
+    records = store.load()
+    ctx = Context(run, now, records)
+    survey = family.survey(ctx)
+    report_reason = family.report_only(ctx)
+    decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
+                      report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
+    notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced)
+
+    for resource_id, reason in sorted(decision.refused.items()):
+        run.skip(resource_id, family.action, reason)
+        notice.refused[resource_id] = reason
+    for candidate in decision.report:
+        run.skip(candidate.resource_id, family.action, f"{candidate.reason}; {report_reason}",
+                 {"estimated_monthly_usd": round(candidate.monthly_cost, 2)})
+        notice.reported.append(candidate)
+    _drop(ctx, family, store, decision.drop, notice, concurrency)
+    for record in decision.sight + decision.refresh:  # after the drops: a dropped record may live on as seen
+        store.put(record)
+    for resource_id in decision.forget:
+        store.remove(resource_id)
+    _mark(ctx, family, store, decision.mark, grace, notice, concurrency)
+    for candidate, record in decision.waiting:
+        notice.pending.append((candidate, record.due or now, False))
+    _act(ctx, family, store, decision.act, notice, concurrency)
+    store.flush()
+    run.state.flush()
+
+    notice.send(run)
+    return {"candidates": len(survey.candidates), **notice.figures()}
+
+
+def _drop(ctx: Context, family: Family, store: PendingStore, drops: list[tuple[PendingRecord, str | None]],
+          notice: Notice, concurrency: int) -> None:
+    """Pending resources that no longer qualify: log why, forget them, remove their tag."""
+    if not drops:
+        return
+    run = ctx.run
+    unknown = [record.resource_id for record, reason in drops if reason is None]
+    explained = family.explain(ctx, unknown) if unknown else {}
+    untag: list[str] = []
+    for record, reason in drops:
+        exists = True
+        if reason is None:
+            reason, exists = explained.get(record.resource_id, ("no longer qualifies", True))
+        since = record.first_seen.date().isoformat()
+        run.skip(record.resource_id, family.action, f"spared: {reason} (pending since {since})",
+                 {"due": record.due.date().isoformat() if record.due else None})
+        notice.dropped[record.resource_id] = reason
+        store.remove(record.resource_id)
+        if exists and not record.dry_run:
+            untag.append(record.resource_id)
+    if untag:
+        run_batched(run, untag, "remove-cleanup-tag", lambda _i: "no longer pending",
+                    lambda ids: family.untag(ctx, ids, [CLEANUP_AFTER_TAG]), batch=family.tag_batch,
+                    max_concurrency=concurrency)
+
+
+def _mark(ctx: Context, family: Family, store: PendingStore, marks: list[tuple[Candidate, datetime]], grace: int,
+          notice: Notice, concurrency: int) -> None:
+    """Announce new candidates: tag them with the due date and record them as pending."""
+    if not marks:
+        return
+    run = ctx.run
+    due = ctx.now + timedelta(days=grace)
+    due_text = due.date().isoformat()
+    by_id = {c.resource_id: (c, first_seen) for c, first_seen in marks}
+    outcome = run_batched(
+        run, sorted(by_id), "tag-cleanup-after",
+        lambda i: f"{by_id[i][0].reason}; {family.action} after {due_text}",
+        lambda ids: family.tag(ctx, ids, {CLEANUP_AFTER_TAG: due_text}), batch=family.tag_batch,
+        max_concurrency=concurrency, details=lambda i: {"due": due_text})
+    for resource_id, result in outcome.items():
+        candidate, first_seen = by_id[resource_id]
+        if result.startswith("failed"):
+            notice.failed[resource_id] = "could not tag: " + result.removeprefix("failed: ")
+            continue  # not announced: try again next run
+        store.put(PendingRecord(resource_id=resource_id, stage="pending", first_seen=first_seen,
+                                reason=candidate.reason, dry_run=run.dry_run, run_id=run.run_id, due=due,
+                                details={"estimated_monthly_usd": round(candidate.monthly_cost, 2),
+                                         **candidate.details}))
+        notice.pending.append((candidate, due, True))
+
+
+def _act(ctx: Context, family: Family, store: PendingStore, due: list[tuple[Candidate, PendingRecord | None]],
+         notice: Notice, concurrency: int) -> None:
+    if not due:
+        return
+    run = ctx.run
+    family.prepare(ctx, [candidate for candidate, _ in due])
+    steps: list[Step] = []
+    waiting: list[tuple[Candidate, PendingRecord | None, str]] = []
+    for candidate, record in due:
+        planned = family.steps(ctx, candidate, record)
+        if isinstance(planned, str):
+            waiting.append((candidate, record, planned))
+        else:
+            steps.extend(planned)
+    results = StepRunner(run, concurrency).execute(steps)
+    by_id = {c.resource_id: (c, r) for c, r in due}
+    for resource_id, result in sorted(results.items()):
+        if resource_id not in by_id:
+            continue
+        candidate, record = by_id[resource_id]
+        _settle(ctx, store, candidate, record, result, notice)
+    for candidate, record, why in waiting:
+        notice.waiting[candidate.resource_id] = why
+        if record is not None and store.needs_refresh(record, ctx.now):
+            store.put(record)
+
+
+def _settle(ctx: Context, store: PendingStore, candidate: Candidate, record: PendingRecord | None,
+            result: SubjectResult, notice: Notice) -> None:
+    if result.state == "done":
+        notice.acted.append(candidate)
+        if record is not None:
+            store.remove(candidate.resource_id)
+    elif result.state == "failed":
+        notice.failed[candidate.resource_id] = result.reason
+        if result.details:  # an earlier step was done (e.g. the final snapshot): the next run must know
+            _remember(ctx, store, candidate, record, result.details)
+    elif result.state == "waiting":
+        notice.waiting[candidate.resource_id] = ", ".join(f"{k}={v}" for k, v in (result.waiting or {}).items())
+        _remember(ctx, store, candidate, record, result.waiting or {})
+    elif result.state == "planned":
+        notice.would_act.append(candidate)
+    else:
+        notice.deferred.append(candidate.resource_id)
+
+
+def _remember(ctx: Context, store: PendingStore, candidate: Candidate, record: PendingRecord | None,
+              details: Mapping[str, Any]) -> None:
+    """Keep (or start) the candidate's pending record, due now, with what this run did to it."""
+    run = ctx.run
+    base = record or PendingRecord(resource_id=candidate.resource_id, stage="pending", first_seen=ctx.now,
+                                   reason=candidate.reason, dry_run=run.dry_run, run_id=run.run_id, due=ctx.now)
+    store.put(base.with_changes(stage="pending", due=base.due or ctx.now, details={**base.details, **details}))

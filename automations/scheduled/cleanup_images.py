@@ -1,0 +1,214 @@
+"""Cleanup: AMIs older than `min_age_days` that nothing launches from -> deregister, then delete their snapshots.
+
+"Nothing" = no instance (any state but terminated), no version of any launch template (AMI ids and
+`resolve:ssm:` parameters), no Auto Scaling launch configuration, no launch within `min_age_days`
+(`LastLaunchedTime`). Public AMIs, AMIs shared with other accounts (launch permissions, read for the
+remaining candidates only) and AMIs with deregistration protection are left alone. A snapshot that
+another AMI also uses, or that is protected, is kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from automations.core.concurrency import bounded_map
+from automations.core.pending import PendingRecord
+from automations.core.registry import register
+from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.selection import is_protected, tag_map
+from automations.core.spec import Cron, FunctionSpec, Permission
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, parse_time, tolerate_gone
+from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
+from automations.scheduled.cleanup_notice import monthly
+from automations.scheduled.cleanup_references import (
+    References,
+    add_instances,
+    add_launch_configurations,
+    add_launch_templates,
+    resolve_ssm_images,
+)
+from automations.scheduled.cleanup_settings import (
+    COMMON,
+    EC2_IMAGES,
+    EC2_SNAPSHOTS,
+    NOT_PROTECTED,
+    SNAPSHOT_PRICE,
+    ec2_marking,
+    grace_days,
+    min_age_days,
+)
+from automations.scheduled.cleanup_steps import Next, Step
+
+NAME = "cleanup-amis"
+PAGE_SIZE = 1000
+_IMAGE_GONE = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable")
+_SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Deregisters old AMIs nothing launches from and deletes their snapshots, after a grace period.",
+    handler=__name__ + ".handler",
+    trigger=Cron("0 5 * * ? *"),
+    default_mode="audit",  # deletes images and data
+    timeout=900,
+    memory=512,
+    permissions=(
+        Permission(("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSnapshots", "ec2:DescribeImageAttribute"),
+                   why="survey and the reference index; Describe* has no resource-level scoping"),
+        Permission(("autoscaling:DescribeLaunchConfigurations",), why="AMIs launch configurations use"),
+        Permission(("ssm:GetParameters",), ("arn:${AWS::Partition}:ssm:${AWS::Region}:*:parameter/*",),
+                   why="AMIs launch templates name through resolve:ssm: parameters"),
+        ec2_marking((EC2_IMAGES,)),
+        Permission(("ec2:DeregisterImage",), (EC2_IMAGES,), condition=NOT_PROTECTED,
+                   why="the cleanup itself; never an AMI tagged caretaker:protect=true"),
+        Permission(("ec2:DeleteSnapshot",), (EC2_SNAPSHOTS,), condition=NOT_PROTECTED,
+                   why="the deregistered AMI's snapshots"),
+    ),
+    settings=(min_age_days(90, "AMIs"), grace_days(), SNAPSHOT_PRICE, *COMMON),
+))
+
+
+def _first(users: list[str], limit: int = 3) -> str:
+    shown = ", ".join(users[:limit])
+    return shown + (f" and {len(users) - limit} more" if len(users) > limit else "")
+
+
+class Images(Ec2Family):
+    action = "deregister-image"
+    noun = "AMIs"
+    verb = "deregistered"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.snapshots: dict[str, list[str]] = {}  # image -> its snapshots
+        self.snapshot_users: dict[str, set[str]] = defaultdict(set)  # snapshot -> images using it
+        self.protected_snapshots: set[str] = set()
+        self.references = References()
+
+    def survey(self, ctx: Context) -> Survey:
+        run = ctx.run
+        ec2 = run.clients("ec2")
+        concurrency = int(self.settings["max_concurrency"])
+        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        min_age = int(self.settings["min_age_days"])
+        price = float(self.settings["snapshot_price_per_gb_month"])
+        refs = self.references
+        add_instances(refs, ec2)
+        add_launch_templates(refs, ec2, concurrency)
+        add_launch_configurations(refs, run.clients("autoscaling"))
+        resolve_ssm_images(refs, run.clients("ssm"))
+        if refs.unresolved:
+            run.notes.append("unreadable SSM parameters in launch templates: " + ", ".join(sorted(refs.unresolved)))
+
+        remaining: list[tuple[Candidate, dict[str, str]]] = []
+        pages = ec2.get_paginator("describe_images").paginate(
+            Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, PaginationConfig={"PageSize": PAGE_SIZE})
+        for page in pages:
+            for image in page.get("Images", []):
+                image_id = image["ImageId"]
+                mappings = [m.get("Ebs", {}) for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")]
+                snapshots = [m["SnapshotId"] for m in mappings if m.get("SnapshotId")]
+                self.snapshots[image_id] = snapshots
+                for snapshot_id in snapshots:
+                    self.snapshot_users[snapshot_id].add(image_id)
+                reason = self._rejection(image, refs, ctx, min_age)
+                if reason:
+                    survey.reject(image_id, reason)
+                    continue
+                age = age_days(parse_time(image["CreationDate"]), ctx.now)
+                size = sum(int(m.get("VolumeSize", 0)) for m in mappings)
+                remaining.append((Candidate(
+                    image_id, f"launched by nothing; created {age:.0f} days ago", monthly(size, price),
+                    {"name": image.get("Name", ""), "snapshots": snapshots, "size_gb": size}),
+                    tag_map(image.get("Tags"))))
+
+        shared = bounded_map(lambda item: self._shared_with(ec2, item[0].resource_id), remaining, concurrency)
+        for (candidate, tags), sharing in zip(remaining, shared, strict=True):
+            if sharing:
+                survey.reject(candidate.resource_id, sharing)
+            else:
+                survey.consider(candidate, tags)
+        return survey
+
+    def _rejection(self, image: Mapping[str, Any], refs: References, ctx: Context, min_age: int) -> str | None:
+        users = refs.image_users(image["ImageId"])
+        if image.get("State") != "available":
+            return f"state is {image.get('State')}"
+        if users:
+            return "used by " + _first(users)
+        if image.get("Public"):
+            return "public AMI"
+        if str(image.get("DeregistrationProtection", "")).startswith("enabled"):
+            return "deregistration protection is enabled"
+        age = age_days(parse_time(image["CreationDate"]), ctx.now)
+        if age <= min_age:
+            return f"created {age:.0f} days ago (min_age_days {min_age})"
+        if image.get("LastLaunchedTime"):
+            launched = age_days(parse_time(image["LastLaunchedTime"]), ctx.now)
+            if launched <= min_age:
+                return f"last launched {launched:.0f} days ago"
+        if refs.unresolved:
+            return "launch templates refer to SSM parameters that could not be read: " + _first(sorted(refs.unresolved))
+        return None
+
+    @staticmethod
+    def _shared_with(ec2: Any, image_id: str) -> str | None:
+        try:
+            permissions = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission").get(
+                "LaunchPermissions", [])
+        except (ClientError, BotoCoreError) as exc:
+            return "launch permissions unreadable: " + describe_error(exc)
+        targets = sorted(str(p.get("UserId") or p.get("Group") or p.get("OrganizationArn")
+                             or p.get("OrganizationalUnitArn")) for p in permissions)
+        return "shared with " + _first(targets) if targets else None
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        found = by_filter(ctx.run.clients("ec2"), "describe_images", "Images", "image-id", ids, Owners=["self"])
+        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
+        for image in found:
+            reasons[image["ImageId"]] = (f"state is {image.get('State')}", True)
+        return reasons
+
+    def prepare(self, ctx: Context, due: list[Candidate]) -> None:
+        ids = [s for c in due for s in self.snapshots.get(c.resource_id, [])]
+        if ids:
+            found = by_filter(ctx.run.clients("ec2"), "describe_snapshots", "Snapshots", "snapshot-id", ids,
+                              OwnerIds=["self"])
+            self.protected_snapshots = {s["SnapshotId"] for s in found if is_protected(tag_map(s.get("Tags")))}
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        ec2 = ctx.run.clients("ec2")
+        image_id = candidate.resource_id
+        return [Step(image_id, image_id, self.action, candidate.reason,
+                     lambda: tolerate_gone(lambda: ec2.deregister_image(ImageId=image_id), _IMAGE_GONE),
+                     details={"snapshots": self.snapshots.get(image_id, [])},
+                     result_details=lambda result: result or None,
+                     then=lambda _result: Next(steps=self._snapshot_steps(ctx, image_id), done=True))]
+
+    def _snapshot_steps(self, ctx: Context, image_id: str) -> list[Step]:
+        ec2 = ctx.run.clients("ec2")
+        steps: list[Step] = []
+        for snapshot_id in self.snapshots.get(image_id, []):
+            others = sorted(self.snapshot_users.get(snapshot_id, set()) - {image_id})
+            if others:
+                ctx.run.skip(snapshot_id, "delete-snapshot", f"also used by {_first(others)}")
+            elif snapshot_id in self.protected_snapshots:
+                ctx.run.skip(snapshot_id, "delete-snapshot", "protected: tagged caretaker:protect=true")
+            else:
+                steps.append(Step(
+                    image_id, snapshot_id, "delete-snapshot", f"snapshot of deregistered {image_id}",
+                    lambda s=snapshot_id: tolerate_gone(  # type: ignore[misc]
+                        lambda: ec2.delete_snapshot(SnapshotId=s), _SNAPSHOT_GONE),
+                    details={"image_id": image_id}, result_details=lambda result: result or None))
+        return steps
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Announce unused old AMIs, then (after the grace period) deregister them and delete their snapshots."""
+    return run_cleanup(run, Images(run.settings))

@@ -1,0 +1,207 @@
+"""Cleanup: EC2 instances stopped for more than `min_stopped_days` -> report, or snapshot and terminate.
+
+The stop date comes from `StateTransitionReason` ("User initiated (2026-11-27 03:00:00 GMT)"); when
+it carries none, the age counts from Caretaker's first sighting of the instance stopped. With
+`stopped_instance_action=terminate`, all the instance's volumes are snapshotted at once
+(CreateSnapshots, crash-consistent, volume tags copied) and the instance is terminated only once
+every snapshot is `completed` (a later run when they are still pending). Instances an Auto Scaling
+group manages (warm pools keep stopped instances on purpose) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from automations.core.pending import PendingRecord
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, tag_map
+from automations.core.spec import Cron, FunctionSpec, Permission, Setting
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states, tolerate_gone
+from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
+from automations.scheduled.cleanup_notice import monthly
+from automations.scheduled.cleanup_settings import (
+    COMMON,
+    EC2_INSTANCES,
+    EC2_SNAPSHOTS,
+    EC2_VOLUMES,
+    NOT_PROTECTED,
+    SNAPSHOT_PRICE,
+    VOLUME_PRICE,
+    ec2_marking,
+    grace_days,
+)
+from automations.scheduled.cleanup_steps import Next, Step
+
+NAME = "cleanup-stopped-instances"
+INSTANCE_TAG = "caretaker:instance-id"
+AUTOSCALING_TAG = "aws:autoscaling:groupName"
+PAGE_SIZE = 1000
+_GONE = ("InvalidInstanceID.NotFound",)
+_STOPPED_AT = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Reports instances stopped for long, or snapshots and terminates them, after a grace period.",
+    handler=__name__ + ".handler",
+    trigger=Cron("30 6 * * ? *"),
+    default_mode="audit",  # terminating deletes the instance and its delete-on-termination volumes
+    timeout=900,
+    memory=512,
+    permissions=(
+        Permission(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"),
+                   why="survey, volume sizes, final snapshot states; Describe* has no resource-level scoping"),
+        ec2_marking((EC2_INSTANCES,)),
+        Permission(("ec2:CreateSnapshots",), (EC2_INSTANCES, EC2_VOLUMES, EC2_SNAPSHOTS),
+                   why="final snapshots of all the instance's volumes before terminating"),
+        Permission(("ec2:CreateTags",), (EC2_SNAPSHOTS,),
+                   condition={"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}},
+                   why="tag the final snapshots while creating them"),
+        Permission(("ec2:TerminateInstances",), (EC2_INSTANCES,), condition=NOT_PROTECTED,
+                   why="the cleanup itself; never an instance tagged caretaker:protect=true"),
+    ),
+    settings=(
+        Setting("min_stopped_days", "int", 30, "Only instances stopped for longer than this qualify.",
+                minimum=0, maximum=3650),
+        Setting("stopped_instance_action", "str", "report",
+                "report = list them in the notification only; terminate = snapshot every volume, then terminate.",
+                allowed=("report", "terminate")),
+        grace_days(),
+        VOLUME_PRICE,
+        SNAPSHOT_PRICE,
+        *COMMON,
+    ),
+))
+
+
+def stopped_at(reason: str) -> datetime | None:
+    """The date in `User initiated (2026-11-27 03:00:00 GMT)`, if any."""
+    match = _STOPPED_AT.search(reason or "")
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+class StoppedInstances(Ec2Family):
+    action = "terminate-instance"
+    noun = "instances"
+    verb = "terminated"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.snapshot_states: dict[str, str] = {}
+
+    def report_only(self, ctx: Context) -> str | None:
+        if self.settings["stopped_instance_action"] == "report":
+            return "reported only (stopped_instance_action is report)"
+        return None
+
+    def survey(self, ctx: Context) -> Survey:
+        ec2 = ctx.run.clients("ec2")
+        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        min_days = int(self.settings["min_stopped_days"])
+        found: list[tuple[dict[str, Any], dict[str, str], str, bool]] = []
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}], PaginationConfig={"PageSize": PAGE_SIZE})
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    instance_id = instance["InstanceId"]
+                    tags = tag_map(instance.get("Tags"))
+                    if AUTOSCALING_TAG in tags:
+                        survey.reject(instance_id, f"managed by Auto Scaling group {tags[AUTOSCALING_TAG]}")
+                        continue
+                    since = stopped_at(str(instance.get("StateTransitionReason", "")))
+                    sighted = since is None
+                    since = since or ctx.first_seen(instance_id)
+                    days = age_days(since, ctx.now)
+                    text = (f"stopped, first seen {since.date().isoformat()}" if sighted
+                            else f"stopped since {since.date().isoformat()}")
+                    if days < min_days:
+                        if sighted:
+                            survey.watch(instance_id, tags, text)
+                        else:
+                            survey.reject(instance_id, f"stopped {days:.0f} days ago (min_stopped_days {min_days})")
+                        continue
+                    found.append((instance, tags, f"{text} ({days:.0f} days)", sighted))
+
+        sizes = {v["VolumeId"]: int(v.get("Size", 0)) for v in by_filter(
+            ec2, "describe_volumes", "Volumes", "attachment.instance-id", [i["InstanceId"] for i, _, _, _ in found])}
+        volume_price = float(self.settings["volume_price_per_gb_month"])
+        snapshot_price = float(self.settings["snapshot_price_per_gb_month"])
+        for instance, tags, reason, sighted in found:
+            volumes = [{"volume_id": m["Ebs"]["VolumeId"], "size_gb": sizes.get(m["Ebs"]["VolumeId"], 0),
+                        "delete_on_termination": bool(m["Ebs"].get("DeleteOnTermination"))}
+                       for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("VolumeId")]
+            deleted = sum(v["size_gb"] for v in volumes if v["delete_on_termination"])
+            total = sum(v["size_gb"] for v in volumes)
+            survey.consider(Candidate(
+                instance["InstanceId"], reason,
+                monthly(deleted, volume_price) - monthly(total, snapshot_price),
+                {"instance_type": instance.get("InstanceType", ""), "volumes": volumes, "size_gb": total},
+                sighted=sighted), tags)
+        return survey
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        reservations = by_filter(ctx.run.clients("ec2"), "describe_instances", "Reservations", "instance-id", ids)
+        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
+        for reservation in reservations:
+            for instance in reservation.get("Instances", []):
+                state = instance.get("State", {}).get("Name", "?")
+                reasons[instance["InstanceId"]] = (f"state is {state}", state != "terminated")
+        return reasons
+
+    def prepare(self, ctx: Context, due: list[Candidate]) -> None:
+        ids = [str(s) for c in due if c.resource_id in ctx.records
+               for s in ctx.records[c.resource_id].details.get("final_snapshot_ids", [])]
+        self.snapshot_states = snapshot_states(ctx.run.clients("ec2"), ids)
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        ec2 = ctx.run.clients("ec2")
+        instance_id = candidate.resource_id
+        terminate = Step(instance_id, instance_id, self.action, candidate.reason,
+                         lambda: tolerate_gone(lambda: ec2.terminate_instances(InstanceIds=[instance_id]), _GONE),
+                         details={"volumes": candidate.details.get("volumes", [])},
+                         result_details=lambda result: result or None)
+        earlier = [str(s) for s in (record.details.get("final_snapshot_ids", []) if record else [])]
+        states = [self.snapshot_states.get(s) for s in earlier]
+        if earlier and all(state == "completed" for state in states):
+            return [_with_snapshots(terminate, earlier)]
+        if earlier and all(state in ("completed", "pending") for state in states):
+            return "final snapshots still pending: " + ", ".join(earlier)
+        if not candidate.details.get("volumes"):
+            return [terminate]
+        tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: ctx.run.run_id, INSTANCE_TAG: instance_id}
+        return [Step(
+            instance_id, instance_id, "create-final-snapshots", f"before terminating: {candidate.reason}",
+            lambda: ec2.create_snapshots(
+                InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
+                Description=f"Caretaker {NAME}: final snapshot of {instance_id}", CopyTagsFromSource="volume",
+                TagSpecifications=[{"ResourceType": "snapshot",
+                                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]),
+            result_details=lambda result: {"final_snapshot_ids": [s["SnapshotId"] for s in result["Snapshots"]]},
+            then=lambda result: _after_snapshots(result, terminate))]
+
+
+def _with_snapshots(terminate: Step, snapshot_ids: list[str]) -> Step:
+    return replace(terminate, details={**(terminate.details or {}), "final_snapshot_ids": snapshot_ids})
+
+
+def _after_snapshots(result: Mapping[str, Any] | None, terminate: Step) -> Next:
+    if result is None:  # dry-run: show the termination that would follow
+        return Next(steps=[terminate])
+    snapshots = result.get("Snapshots", [])
+    ids = [str(s["SnapshotId"]) for s in snapshots]
+    if all(s.get("State") == "completed" for s in snapshots):
+        return Next(steps=[_with_snapshots(terminate, ids)])
+    return Next(waiting={"final_snapshot_ids": ids})
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Report long-stopped instances, or announce them and (after the grace period) snapshot and terminate them."""
+    return run_cleanup(run, StoppedInstances(run.settings))

@@ -1,0 +1,119 @@
+"""Cleanup: security groups attached to no network interface and referenced by nothing -> delete.
+
+"Referenced" = named in another group's rules (a group's rules that name itself do not count),
+in a launch template version or an Auto Scaling launch configuration. Every service that puts a
+group to use (instances, load balancers, RDS, Lambda in a VPC, endpoints...) does it through a
+network interface, so one DescribeNetworkInterfaces listing covers them. A `default` group is never
+touched (AWS does not let it be deleted anyway). Security groups carry no creation date: the grace
+period is what guarantees a group stayed unused for a while.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from automations.core.pending import PendingRecord
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import tag_map
+from automations.core.spec import Cron, FunctionSpec, Permission
+from automations.scheduled.cleanup_ec2 import Ec2Family, tolerate_gone
+from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
+from automations.scheduled.cleanup_references import References, add_launch_configurations, add_launch_templates
+from automations.scheduled.cleanup_settings import COMMON, EC2_SECURITY_GROUPS, NOT_PROTECTED, ec2_marking, grace_days
+from automations.scheduled.cleanup_steps import Step
+
+NAME = "cleanup-security-groups"
+PAGE_SIZE = 1000
+_GONE = ("InvalidGroup.NotFound",)
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Deletes security groups no network interface, rule or launch template uses, after a grace period.",
+    handler=__name__ + ".handler",
+    trigger=Cron("30 5 * * ? *"),
+    default_mode="audit",  # deletes configuration
+    timeout=600,
+    permissions=(
+        Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeLaunchTemplateVersions"),
+                   why="survey and the reference index; Describe* has no resource-level scoping"),
+        Permission(("autoscaling:DescribeLaunchConfigurations",), why="groups launch configurations use"),
+        ec2_marking((EC2_SECURITY_GROUPS,)),
+        Permission(("ec2:DeleteSecurityGroup",), (EC2_SECURITY_GROUPS,), condition=NOT_PROTECTED,
+                   why="the cleanup itself; never a group tagged caretaker:protect=true"),
+    ),
+    settings=(grace_days(), *COMMON),
+))
+
+
+def _referenced_by_rules(groups: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """group id -> the other groups whose ingress or egress rules name it."""
+    referenced: dict[str, set[str]] = defaultdict(set)
+    for group in groups:
+        for permission in [*group.get("IpPermissions", []), *group.get("IpPermissionsEgress", [])]:
+            for pair in permission.get("UserIdGroupPairs", []):
+                target = pair.get("GroupId")
+                if target and target != group["GroupId"]:
+                    referenced[target].add(group["GroupId"])
+    return referenced
+
+
+class SecurityGroups(Ec2Family):
+    action = "delete-security-group"
+    noun = "security groups"
+    verb = "deleted"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+
+    def survey(self, ctx: Context) -> Survey:
+        run = ctx.run
+        ec2 = run.clients("ec2")
+        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        attached: dict[str, int] = defaultdict(int)
+        for page in ec2.get_paginator("describe_network_interfaces").paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+            for interface in page.get("NetworkInterfaces", []):
+                for group in interface.get("Groups", []):
+                    attached[group["GroupId"]] += 1
+        refs = References()
+        add_launch_templates(refs, ec2, int(self.settings["max_concurrency"]))
+        add_launch_configurations(refs, run.clients("autoscaling"))
+        groups = [g for page in ec2.get_paginator("describe_security_groups").paginate(
+            PaginationConfig={"PageSize": PAGE_SIZE}) for g in page.get("SecurityGroups", [])]
+        by_rules = _referenced_by_rules(groups)
+
+        for group in groups:
+            group_id, name = group["GroupId"], group.get("GroupName", "")
+            if name == "default":
+                survey.reject(group_id, "a VPC's default group")
+            elif attached.get(group_id):
+                survey.reject(group_id, f"attached to {attached[group_id]} network interfaces")
+            elif by_rules.get(group_id):
+                survey.reject(group_id, "referenced by the rules of " + ", ".join(sorted(by_rules[group_id])[:3]))
+            elif users := refs.group_users(group_id, name):
+                survey.reject(group_id, "used by " + ", ".join(users[:3]))
+            else:
+                survey.consider(Candidate(
+                    group_id, "attached to no network interface; referenced by no rule, launch template or "
+                              "launch configuration", 0.0, {"name": name, "vpc_id": group.get("VpcId", "")}),
+                    tag_map(group.get("Tags")))
+        return survey
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        return {resource_id: ("no longer exists", False) for resource_id in ids}  # the survey lists every group
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        ec2 = ctx.run.clients("ec2")
+        group_id = candidate.resource_id
+        return [Step(group_id, group_id, self.action, candidate.reason,
+                     lambda: tolerate_gone(lambda: ec2.delete_security_group(GroupId=group_id), _GONE),
+                     details=dict(candidate.details), result_details=lambda result: result or None)]
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Announce unused security groups, then (after the grace period) delete them."""
+    return run_cleanup(run, SecurityGroups(run.settings))

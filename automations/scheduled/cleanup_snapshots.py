@@ -1,0 +1,142 @@
+"""Cleanup: EBS snapshots of this account, older than `min_age_days`, used by no AMI -> delete.
+
+Left alone: snapshots another Caretaker automation made and keeps under its own retention (tag
+`caretaker:automation` with another value, e.g. `ebs-snapshots`), except the automations listed in
+`no_retention_automations` (the final snapshots of the cleanups, which have no retention of their
+own); snapshots that Data Lifecycle Manager or AWS Backup manage; snapshots any of the account's
+AMIs uses (one DescribeImages listing per run, disabled and deprecated AMIs included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from automations.core.pending import PendingRecord
+from automations.core.registry import register
+from automations.core.runtime import Run, entrypoint
+from automations.core.selection import AUTOMATION_TAG, tag_map
+from automations.core.spec import Cron, FunctionSpec, Permission, Setting
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, tolerate_gone
+from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
+from automations.scheduled.cleanup_notice import monthly
+from automations.scheduled.cleanup_settings import (
+    COMMON,
+    EC2_SNAPSHOTS,
+    NOT_PROTECTED,
+    SNAPSHOT_PRICE,
+    ec2_marking,
+    grace_days,
+    min_age_days,
+)
+from automations.scheduled.cleanup_steps import Step
+
+NAME = "cleanup-ebs-snapshots"
+PAGE_SIZE = 1000  # DescribeSnapshots' and DescribeImages' maximum
+_GONE = ("InvalidSnapshot.NotFound",)
+#: Tags of snapshots that another AWS service manages, with its own retention.
+MANAGED_BY = {"aws:dlm:lifecycle-policy-id": "Data Lifecycle Manager",
+              "aws:backup:source-resource": "AWS Backup"}
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Deletes old EBS snapshots no AMI uses and no other automation manages, after a grace period.",
+    handler=__name__ + ".handler",
+    trigger=Cron("30 4 * * ? *"),
+    default_mode="audit",  # deletes data
+    timeout=900,
+    memory=512,
+    permissions=(
+        Permission(("ec2:DescribeSnapshots", "ec2:DescribeImages"),
+                   why="survey and the AMI index; Describe* has no resource-level scoping"),
+        ec2_marking((EC2_SNAPSHOTS,)),
+        Permission(("ec2:DeleteSnapshot",), (EC2_SNAPSHOTS,), condition=NOT_PROTECTED,
+                   why="the cleanup itself; never a snapshot tagged caretaker:protect=true"),
+    ),
+    settings=(
+        min_age_days(90, "snapshots"),
+        grace_days(),
+        Setting("no_retention_automations", "list", ("cleanup-ebs-volumes", "cleanup-stopped-instances"),
+                "Caretaker automations whose snapshots have no retention of their own: their snapshots are "
+                "cleaned up like untagged ones (other automations' snapshots are always left alone).",
+                pattern=r"[a-z][a-z0-9-]{0,63}"),
+        SNAPSHOT_PRICE,
+        *COMMON,
+    ),
+))
+
+
+def snapshots_used_by_images(ec2: Any) -> dict[str, str]:
+    """snapshot id -> the AMI that uses it (built once per run)."""
+    used: dict[str, str] = {}
+    pages = ec2.get_paginator("describe_images").paginate(
+        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, PaginationConfig={"PageSize": PAGE_SIZE})
+    for page in pages:
+        for image in page.get("Images", []):
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot_id:
+                    used[snapshot_id] = image["ImageId"]
+    return used
+
+
+class Snapshots(Ec2Family):
+    action = "delete-snapshot"
+    noun = "snapshots"
+    verb = "deleted"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+
+    def survey(self, ctx: Context) -> Survey:
+        ec2 = ctx.run.clients("ec2")
+        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        min_age = int(self.settings["min_age_days"])
+        price = float(self.settings["snapshot_price_per_gb_month"])
+        adoptable = set(self.settings["no_retention_automations"])
+        used = snapshots_used_by_images(ec2)
+        pages = ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], Filters=[{"Name": "status", "Values": ["completed"]}],
+            PaginationConfig={"PageSize": PAGE_SIZE})
+        for page in pages:
+            for snapshot in page.get("Snapshots", []):
+                snapshot_id = snapshot["SnapshotId"]
+                tags = tag_map(snapshot.get("Tags"))
+                owner = tags.get(AUTOMATION_TAG)
+                managed = next((service for key, service in MANAGED_BY.items() if key in tags), None)
+                if owner and owner != NAME and owner not in adoptable:
+                    survey.reject(snapshot_id, f"made by Caretaker {owner}, which keeps its own retention")
+                elif managed:
+                    survey.reject(snapshot_id, f"managed by {managed}")
+                elif snapshot_id in used:
+                    survey.reject(snapshot_id, f"used by {used[snapshot_id]}")
+                elif (age := age_days(snapshot["StartTime"], ctx.now)) <= min_age:
+                    survey.reject(snapshot_id, f"created {age:.0f} days ago (min_age_days {min_age})")
+                else:
+                    size = int(snapshot.get("VolumeSize", 0))
+                    survey.consider(Candidate(
+                        snapshot_id, f"used by no AMI; created {age:.0f} days ago", monthly(size, price),
+                        {"size_gb": size, "volume_id": snapshot.get("VolumeId", "")}), tags)
+        return survey
+
+    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        found = by_filter(ctx.run.clients("ec2"), "describe_snapshots", "Snapshots", "snapshot-id", ids,
+                          OwnerIds=["self"])
+        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
+        for snapshot in found:
+            reasons[snapshot["SnapshotId"]] = (f"state is {snapshot.get('State')}", True)
+        return reasons
+
+    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
+        ec2 = ctx.run.clients("ec2")
+        snapshot_id = candidate.resource_id
+        return [Step(snapshot_id, snapshot_id, self.action, candidate.reason,
+                     lambda: tolerate_gone(lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE),
+                     details={"size_gb": candidate.details.get("size_gb")},
+                     result_details=lambda result: result or None)]
+
+
+@entrypoint(SPEC)
+def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Announce unused old snapshots, then (after the grace period) delete them."""
+    return run_cleanup(run, Snapshots(run.settings))

@@ -1,0 +1,179 @@
+"""Shared by the cleanup tests: invoke a cleanup handler in-process on moto and read what the run left.
+
+`harness(handler, monkeypatch, context)` sets up what a run needs (state table, alert topic with an
+SQS inbox, a test clock) on the moto of the autouse `aws` fixture. The clock also drives the moto
+models that stamp EBS, AMI, instance-stop and log-group times, so a test creates resources "in the
+past" by moving the clock back, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC
+from typing import Any
+
+import boto3
+import pytest
+from botocore.loaders import create_loader
+
+from automations.core.pending import pending_items
+from automations.core.runtime import Entrypoint
+from automations.core.state_log import resource_history, run_items
+from tests.automations.aws_hooks import HookedClients
+from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, create_state_table, scheduled_event
+
+_LOADER: list[Any] = []
+_CLIENTS: dict[str, Any] = {}
+
+
+def shared_loader() -> Any:
+    """One botocore data loader for the whole test session: service models are parsed once, not once per
+    boto3 session (moto and the fixtures make sessions per test; parsing the models dominated the time)."""
+    if not _LOADER:
+        _LOADER.append(create_loader())
+    return _LOADER[0]
+
+
+class FastClients(HookedClients):
+    """HookedClients on a session that shares the data loader."""
+
+    def __init__(self) -> None:
+        super().__init__(REGION)
+        self.session._session.register_component("data_loader", shared_loader())
+
+
+def client(service: str) -> Any:
+    """The test's own client (cached within one test, which is one moto backend)."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(service, region_name=REGION)
+    return _CLIENTS[service]
+
+
+def ec2() -> Any:
+    return client("ec2")
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
+
+
+def tag_specs(resource_type: str, tags: dict[str, str] | None) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+
+
+def tag(resource_id: str, tags: dict[str, str]) -> None:
+    ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+class Harness:
+    """One cleanup handler, its state table, alert inbox and clock."""
+
+    def __init__(self, handler: Entrypoint, table: str, alerts: Alerts, clock: Clock, context: LambdaContext,
+                 **defaults: str) -> None:
+        self.handler = handler
+        self.table = table
+        self.alerts = alerts
+        self.clock = clock
+        self.context = context
+        self.defaults = defaults
+        self.name = handler.spec.name
+
+    def invoke(self, clients: HookedClients | None = None, event: dict[str, Any] | None = None,
+               **settings: str) -> dict[str, Any]:
+        """Run the handler. Every AWS call it made must be in its declared permissions (safety net)."""
+        values = {**self.defaults, **settings}
+        environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in values.items()}}
+        clients = clients or FastClients()
+        try:
+            return self.handler.invoke(scheduled_event() if event is None else event, self.context,
+                                       environ=environ, clients=clients, clock=self.clock)
+        finally:
+            assert undeclared(clients, self.handler) == set()
+
+    def actions(self, run_id: str) -> list[dict[str, Any]]:
+        return [i for i in run_items(client("dynamodb"), self.table, run_id) if i["type"] == "action"]
+
+    def outcomes(self, run_id: str) -> set[tuple[str, str, str]]:
+        """(resource, action, outcome) of a run."""
+        return {(i["resource_id"], i["action"], i["outcome"]) for i in self.actions(run_id)}
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        return next(i for i in run_items(client("dynamodb"), self.table, run_id) if i["type"] == "run")
+
+    def history(self, resource_id: str) -> list[dict[str, Any]]:
+        return resource_history(client("dynamodb"), self.table, resource_id)
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        return {str(i["resource_id"]): i for i in pending_items(client("dynamodb"), self.table, self.name)}
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self.alerts.messages()
+
+    def notification(self, run_id: str | None = None) -> dict[str, Any]:
+        """A run's cleanup notification (the last run's by default): subject, summary line and JSON body.
+
+        Reads (and so consumes) the inbox; the runtime's own `run partial` / `run failed` alerts are left out.
+        """
+        parsed = []
+        for message in self.messages():
+            summary, _, body = message["Message"].partition("\n\n")
+            parsed.append({"subject": message["Subject"], "summary": summary, "body": json.loads(body)})
+        ours = [p for p in parsed if "status" not in p["body"]]
+        if run_id is not None:
+            ours = [p for p in ours if p["body"]["run_id"] == run_id]
+        assert ours, [p["subject"] for p in parsed]
+        return ours[-1]
+
+
+#: services whose calls the baseline permissions cover (state log, notifications)
+BASELINE_SERVICES = {"dynamodb", "sns"}
+#: boto3 service name -> IAM prefix, where they differ
+IAM_PREFIX = {"logs": "logs"}
+
+
+def undeclared(clients: HookedClients, handler: Entrypoint) -> set[str]:
+    """IAM actions of the calls the handler made that its spec does not declare."""
+    made = {f"{IAM_PREFIX.get(service, service)}:{operation}" for service, operation, _ in clients.calls
+            if service not in BASELINE_SERVICES}
+    return made - handler.spec.declared_actions
+
+
+def use_test_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A clock for the handler and for the moto models that stamp creation and stop times."""
+    import moto.ec2.models.amis as amis_model
+    import moto.ec2.models.elastic_block_store as ebs_model
+    import moto.ec2.models.instances as instances_model
+    import moto.logs.models as logs_model
+
+    clock = Clock()
+    for module in (ebs_model, amis_model, instances_model, logs_model):
+        monkeypatch.setattr(module, "utcnow", lambda: clock.now.astimezone(UTC).replace(tzinfo=None))
+    return clock
+
+
+def use_fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh test clients for this test; the default boto3 session shares the data loader."""
+    _CLIENTS.clear()
+    session = boto3.session.Session(region_name=REGION)
+    session._session.register_component("data_loader", shared_loader())
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+
+
+def alert_inbox(monkeypatch: pytest.MonkeyPatch) -> Alerts:
+    topic_arn = client("sns").create_topic(Name="caretaker-alerts")["TopicArn"]
+    queue_url = client("sqs").create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("CARETAKER_ALERT_TOPIC_ARN", topic_arn)
+    return Alerts(topic_arn, queue_url)
+
+
+def harness(handler: Entrypoint, monkeypatch: pytest.MonkeyPatch, context: LambdaContext,
+            **defaults: str) -> Harness:
+    use_fast_clients(monkeypatch)
+    clock = use_test_clock(monkeypatch)
+    table = create_state_table()
+    monkeypatch.setenv("CARETAKER_STATE_TABLE", table)
+    return Harness(handler, table, alert_inbox(monkeypatch), clock, context, **defaults)
