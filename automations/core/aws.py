@@ -1,7 +1,9 @@
-"""AWS clients: created lazily, cached, with botocore's adaptive retry mode.
+"""AWS clients: created lazily, cached, with botocore's adaptive retry mode and a client-side rate limit.
 
 No client is created at import time. `AWS_ENDPOINT_URL` (honoured by boto3 itself)
-points every client at an emulator in tests and the demo.
+points every client at an emulator in tests and the demo. Every client gets the `RateLimiter`
+of its `Clients` (see `automations.core.throttle`): calls wait client-side rather than take more
+than the function's share of the account's AWS API request buckets.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from automations.core.throttle import RateLimiter
 
 #: Bound on attempts per call (first try included); throttled calls are retried, never dropped
 #: before this bound, and the adaptive mode also rate-limits the client when throttled.
@@ -30,14 +34,17 @@ class Clients:
     """A per-invocation cache of boto3 clients keyed by (service, region).
 
     Pass a `boto3.session.Session` to inject credentials, region or botocore event
-    hooks (tests use this to inject faults).
+    hooks (tests use this to inject faults), and a `RateLimiter` to choose the client-side
+    rate limit (default: the documented AWS limits at the `api_rate_share` setting's share).
     """
 
-    def __init__(self, session: boto3.session.Session | None = None, config: Config | None = None) -> None:
+    def __init__(self, session: boto3.session.Session | None = None, config: Config | None = None, *,
+                 limiter: RateLimiter | None = None) -> None:
         self._session = session
         self._config = config or CLIENT_CONFIG
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
+        self.limiter = limiter if limiter is not None else RateLimiter()
 
     @property
     def session(self) -> boto3.session.Session:
@@ -55,5 +62,6 @@ class Clients:
             client = self._clients.get(key)
             if client is None:
                 client = self.session.client(service, region_name=region, config=self._config)
+                self.limiter.register(client)
                 self._clients[key] = client
             return client

@@ -8,20 +8,39 @@ and guarantees that every action is written ahead (`planned`) before AWS is call
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from automations.core.aws import Clients
+from automations.core.continuation import (
+    CHUNK_KEYS,
+    Checkpoint,
+    Continuation,
+    Progress,
+    continuation_event,
+    continued_run_id,
+    unqualified_function_arn,
+)
 from automations.core.errors import EventError, SettingsError, StateLogError
 from automations.core.notify import Notifier
 from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import MODES, Cron, FunctionSpec, Rate
-from automations.core.state_log import ActionRecord, Clock, StateLog, new_run_id, utcnow
+from automations.core.state_log import (
+    ActionRecord,
+    Clock,
+    RunCounts,
+    StateLog,
+    conditional_failed,
+    new_run_id,
+    utcnow,
+)
 
 T = TypeVar("T")
 RunFunction = Callable[["Run", Mapping[str, Any]], Mapping[str, Any] | None]
@@ -32,6 +51,8 @@ DRY_RUN_ENV = "CARETAKER_DRY_RUN"
 STATE_TABLE_ENV = "CARETAKER_STATE_TABLE"
 ALERT_TOPIC_ENV = "CARETAKER_ALERT_TOPIC_ARN"
 NO_CONTEXT_REMAINING_MS = 900_000
+#: A run's holder keeps it for its timeout plus this; after that a redelivered continuation may take it over.
+LEASE_SLACK_S = 60
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,8 @@ class Run:
     """One execution of an automation: settings, mode, clients, state log and counts."""
 
     def __init__(self, *, spec: FunctionSpec, settings: Settings, state: StateLog, clients: Clients,
-                 mode: ModeDecision, notifier: Notifier, clock: Clock, context: Any) -> None:
+                 mode: ModeDecision, notifier: Notifier, clock: Clock, context: Any,
+                 continuation: Continuation | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.state = state
@@ -71,6 +93,7 @@ class Run:
         self.context = context
         self.log = get_logger()
         self.notes: list[str] = []
+        self.continuation = continuation or Continuation(enabled=False, margin_ms=0)
 
     @property
     def run_id(self) -> str:
@@ -83,6 +106,52 @@ class Run:
     def remaining_ms(self) -> int:
         getter = getattr(self.context, "get_remaining_time_in_millis", None)
         return int(getter()) if callable(getter) else NO_CONTEXT_REMAINING_MS
+
+    # -------------------------------------------------------------- continuation
+
+    @property
+    def invocation(self) -> int:
+        """1 for the run's first invocation, 2 for its first continuation, ..."""
+        return self.continuation.invocation
+
+    def should_checkpoint(self) -> bool:
+        """True when the function continues runs and less than its margin is left of this invocation."""
+        return self.continuation.enabled and self.remaining_ms() < self.continuation.margin_ms
+
+    def phase_done(self, phase: str) -> bool:
+        """An earlier invocation of this run finished `phase`: skip it (and its preparation)."""
+        return self.continuation.phase_done(phase)
+
+    def resuming(self, phase: str) -> bool:
+        """An earlier invocation of this run stopped inside `phase`."""
+        return self.continuation.resuming(phase)
+
+    def items(self, phase: str, items: Iterable[T], key: Callable[[T], str]) -> Iterator[T]:
+        """Walk one phase's work, sorted by `key`, one item at a time (see `batches`)."""
+        for batch in self.batches(phase, items, key, size=1):
+            yield batch[0]
+
+    def batches(self, phase: str, items: Iterable[T], key: Callable[[T], str], *, size: int) -> Iterator[list[T]]:
+        """Walk one phase's work in batches of `size`, sorted by `key` (unique per item, stable across runs).
+
+        Before each batch, when the run should checkpoint, raises `Checkpoint` with the keys not yet
+        handed out; a continuation then yields only those, from the fresh `items` it is given (what
+        no longer appears there no longer qualifies). A phase finished in an earlier invocation yields
+        nothing. Every invocation hands out at least one batch, so a run always progresses.
+        """
+        cont = self.continuation
+        if cont.phase_done(phase):
+            return
+        work = cont.select(phase, [(key(item), item) for item in items])
+        cursor: str | None = None
+        for start in range(0, len(work), max(1, size)):
+            if cont.progressed and self.should_checkpoint():
+                raise Checkpoint(phase, [k for k, _ in work[start:]], cursor)
+            batch = work[start:start + size]
+            cont.progressed += len(batch)
+            cursor = batch[-1][0]
+            yield [item for _, item in batch]
+        cont.finish_phase(phase)
 
     # -------------------------------------------------------------- actions
 
@@ -186,7 +255,10 @@ class Entrypoint:
         clients = clients or Clients()
         spec = self.spec
         log = get_logger()
-        run_id = new_run_id(clock())
+        continued = continued_run_id(event)
+        if continued is not None and not spec.continues:
+            raise EventError(f"{spec.name}: got a continuation event, but this function does not continue runs")
+        run_id = continued or new_run_id(clock())
         log.append_keys(automation=spec.name, run_id=run_id)
         log.set_correlation_id(run_id)
 
@@ -194,6 +266,7 @@ class Entrypoint:
         try:
             settings = cached_settings(spec, env)
             ttl_days = int(settings["state_ttl_days"])
+            clients.limiter.share = float(settings["api_rate_share"])
         except SettingsError as exc:
             log.error("invalid settings; not acting", extra={"error": str(exc)})
             self._record_early_failure(table, clients, run_id, clock, str(exc))
@@ -209,43 +282,122 @@ class Entrypoint:
         if override is not None:
             log.info("mode override in effect", extra={"mode": decision.mode, "override": dict(override)})
         notifier = Notifier(env.get(ALERT_TOPIC_ENV, ""), clients("sns"))
-        run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
-                  notifier=notifier, clock=clock, context=context)
-        state.start_run(mode=decision.mode, mode_source=decision.source, dry_run=run.dry_run,
-                        request_id=getattr(context, "aws_request_id", None),
-                        settings={k: settings.spec.setting(k).render(v) for k, v in settings.items()})
-        log.info("run started", extra={"mode": decision.mode, "mode_source": decision.source})
+        request_id = getattr(context, "aws_request_id", None)
+        holder = uuid.uuid4().hex  # this invocation, as the holder of a run that may continue
+        lease_until = int(clock().timestamp()) + spec.timeout + LEASE_SLACK_S
+        margin_ms = int(settings["continuation_margin_seconds"]) * 1000 if spec.continues else 0
+        prior = RunCounts()
+        if continued is not None:
+            claimed = state.claim_run(holder=holder, lease_until=lease_until, request_id=request_id)
+            if claimed is None:
+                log.info("continuation ignored: the run is finished or another invocation holds it")
+                return {"automation": spec.name, "run_id": run_id, "status": "ignored",
+                        "reason": "run already finished or held by another invocation"}
+            progress = Progress.from_item(claimed.get("checkpoint"))
+            remaining = state.remaining_work(progress.invocation) if progress.phase else []
+            prior = RunCounts(**{k: int(claimed.get(k, 0)) for k in RunCounts().as_dict()})
+            # a run keeps the mode it started with; an override that switches it off stops it
+            if decision.mode != "off":
+                decision = ModeDecision(str(claimed.get("mode", decision.mode)),
+                                        str(claimed.get("mode_source", decision.source)))
+            continuation = Continuation(enabled=True, margin_ms=margin_ms, resumed=progress, remaining=remaining)
+            run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
+                      notifier=notifier, clock=clock, context=context, continuation=continuation)
+            log.info("run continued", extra={"invocation": run.invocation, "phase": progress.phase,
+                                             "remaining": len(remaining)})
+        else:
+            run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
+                      notifier=notifier, clock=clock, context=context,
+                      continuation=Continuation(enabled=spec.continues, margin_ms=margin_ms))
+            holding = {"invocations": 1, "holder": holder, "lease_until": lease_until} if spec.continues else {}
+            state.start_run(mode=decision.mode, mode_source=decision.source, dry_run=run.dry_run,
+                            request_id=request_id,
+                            settings={k: settings.spec.setting(k).render(v) for k, v in settings.items()},
+                            **holding)
+            log.info("run started", extra={"mode": decision.mode, "mode_source": decision.source})
 
+        accumulate = spec.continues
         result: Mapping[str, Any] = {}
         error: str | None = None
         try:
             if decision.mode == "off":
-                state.finish_run("off", reason=f"mode is off ({decision.source})")
+                state.finish_run("off", reason=f"mode is off ({decision.source})", accumulate=accumulate)
                 return self._summary(run, "off", {})
             validate_event(spec, event)
             result = self.fn(run, event) or {}
+        except Checkpoint as checkpoint:
+            return self._continue(run, checkpoint, holder, context, env)
         except StateLogError as exc:
             error = str(exc)
             log.error("state log failed mid-run; stopped acting", extra={"error": error})
-            self._try_finish(state, "failed", error)
+            self._try_finish(state, "failed", error, accumulate=accumulate)
             raise
         except Exception as exc:
             error = describe_error(exc)
             log.exception("run failed")
-            self._try_finish(state, "failed", error, traceback=traceback.format_exc(limit=5))
-            self._alert(run, "failed", error)
+            self._alert(run, "failed", error)  # first, so a lost alert is recorded in the summary
+            self._try_finish(state, "failed", error, accumulate=accumulate,
+                             traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
             raise
         counts = state.counts
-        status = status_of(counts.failed, counts.succeeded)
-        state.finish_run(status, notes=run.notes or None,
-                         notifications_failed=notifier.failures or None)
-        publish_run_metrics(spec.name, counts.as_dict(), status)
+        status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
         if status != "ok":
-            self._alert(run, status, None)
+            self._alert(run, status, None)  # before the summary is written, so a lost alert is recorded in it
+        summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
+                                   notifications_failed=notifier.failures or None)
+        publish_run_metrics(spec.name, counts.as_dict(), status)
         log.info("run finished", extra={"status": status, **counts.as_dict()})
-        return self._summary(run, status, result)
+        return self._summary(run, status, result, summary if accumulate else None)
 
-    def _summary(self, run: Run, status: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    def _continue(self, run: Run, checkpoint: Checkpoint, holder: str, context: Any,
+                  env: Mapping[str, str]) -> dict[str, Any]:
+        """Persist the progress, then re-invoke this function asynchronously with only the run id."""
+        log, state = run.log, run.state
+        progress = run.continuation.progress(checkpoint)
+        counts = state.counts.as_dict()
+        try:
+            summary = state.checkpoint_run(holder=holder, progress=progress.as_item(), phase=checkpoint.phase,
+                                           remaining=checkpoint.remaining, chunk_size=CHUNK_KEYS,
+                                           invocation=progress.invocation)
+        except StateLogError as exc:
+            error = (f"the state log could not be written at a checkpoint, so the run stopped and was not "
+                     f"continued ({len(checkpoint.remaining)} items of phase {checkpoint.phase!r} not done): {exc}")
+            log.error("checkpoint failed; run stopped, not continued", extra={"error": error})
+            if not conditional_failed(exc):
+                self._try_finish(state, "failed", error, accumulate=True)
+            self._alert(run, "failed", error)
+            raise StateLogError(error) from exc
+        publish_run_metrics(self.spec.name, counts, "continued")
+        target = unqualified_function_arn(context, env, self.spec.function_name)
+        payload = continuation_event(run.run_id)
+        result = self._summary(run, "continued", {"invocation": progress.invocation, "phase": checkpoint.phase,
+                                                  "remaining": len(checkpoint.remaining)}, summary)
+        try:
+            run.clients("lambda").invoke(FunctionName=target, InvocationType="Event",
+                                         Payload=json.dumps(payload).encode())
+        except Exception as exc:  # the progress is saved: an operator can re-drive with the same event
+            error = (f"could not invoke {target} to continue the run: {describe_error(exc)}; "
+                     f"invoke it with {json.dumps(payload)} to resume")
+            log.error("continuation not started", extra={"error": error})
+            try:
+                state.finish_run("continued", accumulate=True, error=error)  # counts already added: adds 0
+            except StateLogError:
+                log.error("could not record the failed continuation in the state log")
+            self._alert(run, "stalled", error)
+            return {**result, "error": error}
+        log.info("run continues in a new invocation", extra={"invocation": progress.invocation,
+                                                             "phase": checkpoint.phase,
+                                                             "remaining": len(checkpoint.remaining)})
+        return result
+
+    def _summary(self, run: Run, status: str, result: Mapping[str, Any],
+                 totals: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The handler's return value. `totals`: the summary item of a run that may span invocations."""
+        if totals is not None:
+            counts = {k: int(totals.get(k, 0)) for k in RunCounts().as_dict()}
+            return {"automation": self.spec.name, "run_id": run.run_id, "mode": run.mode, "status": status,
+                    "counts": counts, "invocations": int(totals.get("invocations", 1)),
+                    "invocation": run.invocation, **result}
         return {"automation": self.spec.name, "run_id": run.run_id, "mode": run.mode, "status": status,
                 "counts": run.state.counts.as_dict(), **result}
 

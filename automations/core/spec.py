@@ -287,6 +287,16 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+#: The largest share of each AWS API request bucket (per account and region) a function may use;
+#: the client-side rate limiter (`automations.core.throttle`) holds every call to it.
+API_RATE_SHARE = Setting(
+    "api_rate_share", "float", 0.5,
+    "Largest share (0.01 to 1) of the account's AWS API request rate, per API and region, that this "
+    "function may use; calls wait client-side for the rest, so other workloads sharing the account's "
+    "throttling buckets keep working.",
+    minimum=0.01, maximum=1)
+
+
 def common_settings(default_mode: Mode) -> tuple[Setting, ...]:
     """Settings every function has."""
     return (
@@ -297,7 +307,20 @@ def common_settings(default_mode: Mode) -> tuple[Setting, ...]:
         Setting("state_ttl_days", "int", 90,
                 "Days action records stay in the state log before DynamoDB TTL removes them.",
                 minimum=1, maximum=3650),
+        API_RATE_SHARE,
     )
+
+
+#: Functions declared with `continues=True` checkpoint when less than this is left of the invocation.
+CONTINUATION_MARGIN = Setting(
+    "continuation_margin_seconds", "int", 120,
+    "When less than this many seconds of the invocation are left, a run checkpoints its progress in the "
+    "state log and re-invokes the function asynchronously to continue.",
+    minimum=30, maximum=600)
+
+#: Added to the role of every function declared with `continues=True`: its own function, nothing else.
+CONTINUATION_PERMISSION = Permission(("lambda:InvokeFunction",), ("${FunctionArn}",),
+                                     why="continue a long run in a new invocation of this function")
 
 
 # --------------------------------------------------------------------------- function
@@ -316,6 +339,9 @@ class FunctionSpec:
     settings: tuple[Setting, ...] = ()
     timeout: int = 300
     memory: int = 256
+    #: A scheduled run may checkpoint and re-invoke itself to finish (automations/core/continuation.py):
+    #: adds the `continuation_margin_seconds` setting and `lambda:InvokeFunction` on its own ARN.
+    continues: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -328,6 +354,11 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: memory must be 128..10240 MB, got {self.memory}")
         if not self.permissions:
             raise ValueError(f"{self.name}: declare the IAM permissions the handler needs")
+        if self.continues and not isinstance(self.trigger, (Rate, Cron)):
+            raise ValueError(f"{self.name}: only scheduled functions can continue a run")
+        if self.continues and self.timeout <= 2 * CONTINUATION_MARGIN.default:
+            raise ValueError(f"{self.name}: a function that continues needs a timeout above twice the default "
+                             f"continuation margin ({2 * CONTINUATION_MARGIN.default} s)")
         names = [s.name for s in self.all_settings]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -348,7 +379,8 @@ class FunctionSpec:
 
     @property
     def all_settings(self) -> tuple[Setting, ...]:
-        return common_settings(self.default_mode) + self.settings
+        continuation = (CONTINUATION_MARGIN,) if self.continues else ()
+        return common_settings(self.default_mode) + continuation + self.settings
 
     def setting(self, name: str) -> Setting:
         for setting in self.all_settings:
@@ -358,7 +390,8 @@ class FunctionSpec:
 
     @property
     def all_permissions(self) -> tuple[Permission, ...]:
-        return BASELINE_PERMISSIONS + self.permissions
+        continuation = (CONTINUATION_PERMISSION,) if self.continues else ()
+        return BASELINE_PERMISSIONS + continuation + self.permissions
 
     @property
     def declared_actions(self) -> frozenset[str]:

@@ -211,20 +211,94 @@ class StateLog:
         }
         self._call("put_item", TableName=self.table, Item=serialize(item))
 
-    def finish_run(self, status: str, **attributes: Any) -> None:
+    def finish_run(self, status: str, *, accumulate: bool = False, **attributes: Any) -> dict[str, Any]:
+        """Record the run's end. `accumulate`: this invocation's counts are *added* to the summary's (a run
+        that continued over several invocations); returns the summary as written."""
         self.flush()
-        values = {"status": status, "ended_at": iso(self.clock()), **self.counts.as_dict(), **attributes}
+        values = {"status": status, "ended_at": iso(self.clock()), **attributes}
+        if not accumulate:
+            values.update(self.counts.as_dict())
+        return self._update_summary(values, add=self.counts.as_dict() if accumulate else None)
+
+    def _update_summary(self, values: Mapping[str, Any], *, add: Mapping[str, int] | None = None,
+                        condition: str | None = None, condition_values: Mapping[str, Any] | None = None,
+                        condition_names: Mapping[str, str] | None = None) -> dict[str, Any]:
         values = {k: v for k, v in values.items() if v is not None}
         names = {f"#a{i}": k for i, k in enumerate(values)}
-        self._call(
+        expression_values = {f":v{i}": _SERIALIZER.serialize(_ddb_value(v)) for i, v in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+        if add:
+            names.update({f"#n{i}": k for i, k in enumerate(add)})
+            expression_values.update({f":n{i}": {"N": str(int(v))} for i, v in enumerate(add.values())})
+            expression += " ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(add)))
+        extra: dict[str, Any] = {}
+        if condition:
+            extra["ConditionExpression"] = condition
+            names.update(condition_names or {})
+            expression_values.update({k: _SERIALIZER.serialize(_ddb_value(v))
+                                      for k, v in (condition_values or {}).items()})
+        response = self._call(
             "update_item",
             TableName=self.table,
             Key=serialize({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}),
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+            UpdateExpression=expression,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": _SERIALIZER.serialize(_ddb_value(v))
-                                       for i, v in enumerate(values.values())},
+            ExpressionAttributeValues=expression_values,
+            ReturnValues="ALL_NEW",
+            **extra,
         )
+        return deserialize(response.get("Attributes", {}))
+
+    # ------------------------------------------------------------------ continuation (several invocations)
+
+    def claim_run(self, *, holder: str, lease_until: int, request_id: str | None) -> dict[str, Any] | None:
+        """Take a continued run for this invocation (conditional write). Returns the summary, or None when
+        the run is finished, or held by a live invocation (a duplicate delivery): then do nothing."""
+        now = int(self.clock().timestamp())
+        try:
+            return self._update_summary(
+                {"status": "running", "holder": holder, "lease_until": lease_until, "request_id": request_id},
+                add={"invocations": 1},
+                condition="attribute_exists(pk) AND (#cs = :continued OR (#cs = :running AND #cl < :now))",
+                condition_names={"#cs": "status", "#cl": "lease_until"},
+                condition_values={":continued": "continued", ":running": "running", ":now": now})
+        except StateLogError as exc:
+            if conditional_failed(exc):
+                return None
+            raise
+
+    def checkpoint_run(self, *, holder: str, progress: Mapping[str, Any], phase: str,
+                       remaining: Sequence[str], chunk_size: int, invocation: int) -> dict[str, Any]:
+        """Persist the remaining work (chunked items) and the progress; add this invocation's counts and
+        mark the run `continued`. Conditional on this invocation still holding the run."""
+        self.flush()
+        at = self.clock()
+        items = [{
+            schema.PARTITION_KEY: f"RUN#{self.run_id}",
+            schema.SORT_KEY: f"CONT#{invocation:04d}#{n:04d}",
+            schema.TTL_ATTRIBUTE: self._expires_at(at),
+            "type": "continuation", "automation": self.automation, "run_id": self.run_id, "phase": phase,
+            "keys": list(remaining[start:start + chunk_size]), "at": iso(at),
+        } for n, start in enumerate(range(0, len(remaining), chunk_size))]
+        self._batch_write(items)
+        summary = self._update_summary(
+            {"status": "continued", "checkpoint": dict(progress), "checkpoint_at": iso(at)},
+            add=self.counts.as_dict(),
+            condition="#ch = :holder", condition_names={"#ch": "holder"}, condition_values={":holder": holder})
+        self.counts = RunCounts()  # added to the summary: the next write adds only what follows
+        return summary
+
+    def remaining_work(self, invocation: int) -> list[str]:
+        """The remaining-work keys a checkpoint of `invocation` wrote, in order (one paginated Query)."""
+        self.dynamodb_calls += 1
+        try:
+            items = _query_all(self.client, TableName=self.table, ConsistentRead=True,
+                               KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                               ExpressionAttributeValues={":pk": {"S": f"RUN#{self.run_id}"},
+                                                          ":prefix": {"S": f"CONT#{invocation:04d}#"}})
+        except (ClientError, BotoCoreError) as exc:
+            raise StateLogError(f"state table {self.table!r} cannot be used (query): {exc}") from exc
+        return [str(key) for item in items for key in item.get("keys", [])]
 
     # ------------------------------------------------------------------ actions
 
@@ -297,6 +371,13 @@ class StateLog:
             else:
                 raise StateLogError(f"state table {self.table!r}: {len(requests)} records stayed unprocessed "
                                     f"after {MAX_UNPROCESSED_RETRIES} retries")
+
+
+def conditional_failed(exc: StateLogError) -> bool:
+    """Whether a StateLogError comes from a failed ConditionExpression."""
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and \
+        cause.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 # ---------------------------------------------------------------------- reading

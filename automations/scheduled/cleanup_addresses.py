@@ -38,6 +38,7 @@ SPEC = register(FunctionSpec(
     handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="audit",  # an address, once released, may never come back
+    continues=True,  # shares cleanup_flow's phases; few addresses per account, but the flow is one
     permissions=(
         Permission(("ec2:DescribeAddresses",), why="survey; Describe* has no resource-level scoping"),
         ec2_marking((EC2_ADDRESSES,)),

@@ -21,12 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from automations.core.continuation import Checkpoint
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.runtime import Run
 from automations.core.selection import is_protected
 from automations.scheduled.cleanup_notice import Notice
 from automations.scheduled.cleanup_settings import CLEANUP_AFTER_TAG
-from automations.scheduled.cleanup_steps import Step, StepRunner, SubjectResult, run_batched
+from automations.scheduled.cleanup_steps import CHUNK, Step, StepRunner, SubjectResult, run_batched
+
+#: The phases of a run, in order. A run that runs out of time checkpoints between two batches of a
+#: phase and continues in a new invocation (automations/core/continuation.py): the continuation
+#: surveys again, decides again, and walks only what the checkpoint recorded as remaining.
+PHASES = ("refused", "report", "drop", "records", "mark", "act")
 
 # ---------------------------------------------------------------------- survey
 
@@ -244,23 +250,40 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
                       report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
     notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced)
+    if run.invocation > 1:
+        run.notes.append(f"invocation {run.invocation} of a continued run: this notification covers only it")
 
-    for resource_id, reason in sorted(decision.refused.items()):
-        run.skip(resource_id, family.action, reason)
-        notice.refused[resource_id] = reason
-    for candidate in decision.report:
-        run.skip(candidate.resource_id, family.action, f"{candidate.reason}; {report_reason}",
-                 {"estimated_monthly_usd": round(candidate.monthly_cost, 2)})
-        notice.reported.append(candidate)
-    _drop(ctx, family, store, decision.drop, notice, concurrency)
-    for record in decision.sight + decision.refresh:  # after the drops: a dropped record may live on as seen
-        store.put(record)
-    for resource_id in decision.forget:
-        store.remove(resource_id)
-    _mark(ctx, family, store, decision.mark, grace, notice, concurrency)
-    for candidate, record in decision.waiting:
-        notice.pending.append((candidate, record.due or now, False))
-    _act(ctx, family, store, decision.act, notice, concurrency)
+    try:
+        for resource_id, reason in run.items("refused", decision.refused.items(), key=lambda kv: kv[0]):
+            run.skip(resource_id, family.action, reason)
+            notice.refused[resource_id] = reason
+        for candidate in run.items("report", decision.report, key=lambda c: c.resource_id):
+            run.skip(candidate.resource_id, family.action, f"{candidate.reason}; {report_reason}",
+                     {"estimated_monthly_usd": round(candidate.monthly_cost, 2)})
+            notice.reported.append(candidate)
+        for drops in run.batches("drop", decision.drop, key=lambda d: d[0].resource_id,
+                                 size=max(family.tag_batch, CHUNK) * concurrency):
+            _drop(ctx, family, store, drops, notice, concurrency)
+        # after the drops: a dropped record may live on as seen
+        writes: dict[str, PendingRecord | None] = {r.resource_id: r for r in decision.sight + decision.refresh}
+        writes.update((resource_id, None) for resource_id in decision.forget if resource_id not in writes)
+        for resource_id, write in run.items("records", writes.items(), key=lambda kv: kv[0]):
+            if write is None:
+                store.remove(resource_id)
+            else:
+                store.put(write)
+        for marks in run.batches("mark", decision.mark, key=lambda m: m[0].resource_id,
+                                 size=max(family.tag_batch, CHUNK) * concurrency):
+            _mark(ctx, family, store, marks, grace, notice, concurrency)
+        for candidate, record in decision.waiting:
+            notice.pending.append((candidate, record.due or now, False))
+        for due in run.batches("act", decision.act, key=lambda a: a[0].resource_id, size=CHUNK * concurrency):
+            _act(ctx, family, store, due, notice, concurrency)
+    except Checkpoint:
+        # the run continues in a new invocation: make this one's records durable, report what it did
+        store.flush()
+        notice.send(run)
+        raise
     store.flush()
     run.state.flush()
 

@@ -55,6 +55,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("0 5 * * ? *"),
     default_mode="audit",  # deletes images and data
     timeout=900,
+    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
     memory=512,
     permissions=(
         Permission(("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",

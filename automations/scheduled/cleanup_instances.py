@@ -51,6 +51,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("30 6 * * ? *"),
     default_mode="audit",  # terminating deletes the instance and its delete-on-termination volumes
     timeout=900,
+    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
     memory=512,
     permissions=(
         Permission(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"),

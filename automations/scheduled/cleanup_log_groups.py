@@ -45,6 +45,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("0 6 ? * MON *"),
     default_mode="audit",  # a retention deletes the events older than it
     timeout=600,
+    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
     permissions=(
         Permission(("logs:DescribeLogGroups", "logs:ListTagsForResource"), (LOG_GROUPS,),
                    why="survey and the tags of candidates"),

@@ -36,6 +36,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("30 5 * * ? *"),
     default_mode="audit",  # deletes configuration
     timeout=600,
+    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
     permissions=(
         Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeLaunchTemplates",
                     "ec2:DescribeLaunchTemplateVersions"),

@@ -45,6 +45,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("30 4 * * ? *"),
     default_mode="audit",  # deletes data
     timeout=900,
+    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
     memory=512,
     permissions=(
         Permission(("ec2:DescribeSnapshots", "ec2:DescribeImages"),

@@ -35,6 +35,7 @@ SPEC = register(FunctionSpec(
     default_mode="enforce",  # taking snapshots only adds protection; pruning touches only its own
     timeout=900,
     memory=512,
+    continues=True,  # a large account: checkpoint and continue in a new invocation (phases below)
     permissions=(
         Permission(("ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:DescribeImages",
                     "ec2:DescribeInstances"), why="selection; Describe* has no resource-level scoping"),
@@ -69,6 +70,10 @@ SPEC = register(FunctionSpec(
                 minimum=0, maximum=240),
         Setting("copy_region", "str", "", "Region to copy snapshots to and prune there too (empty = none).",
                 pattern=r"([a-z]{2}(-gov)?-[a-z]+-\d)?"),
+        Setting("min_snapshot_interval_hours", "int", 12,
+                "A volume with a snapshot of this automation younger than this is not snapshotted again "
+                "(a retried or repeated run does not double the snapshots; keep it below the schedule's "
+                "interval; 0 = always snapshot).", minimum=0, maximum=8760),
     ),
 ))
 
@@ -95,6 +100,11 @@ class Plan:
 
     instances: dict[str, tuple[bool, list[Volume]]] = field(default_factory=dict)  # id -> (exclude boot, vols)
     singles: list[tuple[Volume, str]] = field(default_factory=list)  # (volume, why single)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (volume id, why) recorded as skipped
+
+
+#: The phases of a run, in order; a run that continues resumes inside one and skips those done.
+PHASES = ("snapshot", "prune", "copy", "prune-copies")
 
 
 @entrypoint(SPEC)
@@ -106,26 +116,33 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     policy = Retention(settings["retention_count"], settings["max_age_days"], settings["keep_daily"],
                        settings["keep_weekly"], settings["keep_monthly"])
 
-    volumes = select_volumes(run, ec2)
-    plan = plan_snapshots(volumes, instance_volumes(ec2, {v.instance_id for v in volumes if v.instance_id}))
-    created = take_snapshots(run, ec2, plan, now)
-    deleted = prune(run, ec2, policy, now)
+    selected = created = 0
+    if not run.phase_done("snapshot"):
+        skipped: list[tuple[str, str]] = []
+        volumes = select_volumes(run, ec2, skipped)
+        selected = len(volumes)
+        plan = plan_snapshots(volumes, instance_volumes(ec2, {v.instance_id for v in volumes if v.instance_id}))
+        plan.skipped = skipped
+        created = take_snapshots(run, ec2, plan, now)
+    deleted = prune(run, ec2, policy, now, phase="prune")
 
     copied = copies_deleted = 0
     target = settings["copy_region"]
     if target and target != run.clients.region:
         target_ec2 = run.clients("ec2", target)
         copied = copy_snapshots(run, ec2, target_ec2, target, now)
-        copies_deleted = prune(run, target_ec2, policy, now, group_tag=VOLUME_TAG)
-    return {"volumes_selected": len(volumes), "snapshots_created": created, "snapshots_deleted": deleted,
+        copies_deleted = prune(run, target_ec2, policy, now, group_tag=VOLUME_TAG, phase="prune-copies")
+    # per invocation; the run summary's counts cover every invocation of the run
+    return {"volumes_selected": selected, "snapshots_created": created, "snapshots_deleted": deleted,
             "snapshots_copied": copied, "copies_deleted": copies_deleted}
 
 
 # ---------------------------------------------------------------------- selection
 
 
-def select_volumes(run: Run, ec2: Any) -> list[Volume]:
-    """Volumes carrying the backup tag with an accepted value; protected ones are skipped."""
+def select_volumes(run: Run, ec2: Any, skipped: list[tuple[str, str]]) -> list[Volume]:
+    """Volumes carrying the backup tag with an accepted value; protected ones go to `skipped`
+    (recorded by the snapshot phase, so a continued run records them once)."""
     key, values = run.settings["backup_tag_key"], run.settings["backup_tag_values"]
     selected: list[Volume] = []
     pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "tag-key", "Values": [key]}])
@@ -136,10 +153,10 @@ def select_volumes(run: Run, ec2: Any) -> list[Volume]:
             if not tag_matches(tags, key, values):
                 continue
             if is_protected(tags):
-                run.skip(volume_id, "create-snapshot", "protected: tagged caretaker:protect=true")
+                skipped.append((volume_id, "protected: tagged caretaker:protect=true"))
                 continue
             if raw.get("State") not in ("available", "in-use"):
-                run.skip(volume_id, "create-snapshot", f"volume state is {raw.get('State')!r}")
+                skipped.append((volume_id, f"volume state is {raw.get('State')!r}"))
                 continue
             attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attached", "attaching")]
             instance_id = attached[0]["InstanceId"] if len(attached) == 1 else None
@@ -209,10 +226,40 @@ def _tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
+    """The snapshot phase: one work item per instance group, single volume or skipped volume, by id.
+
+    A continued run first re-reads which volumes this run already snapshotted (tag `caretaker:run-id`):
+    an item whose `planned` record lost its outcome (the invocation died) is not snapshotted twice.
+    """
+    done = snapshotted_in_run(ec2, run.run_id) if run.resuming("snapshot") else set()
+    interval = int(run.settings["min_snapshot_interval_hours"])
+    recent = recent_snapshots(ec2, now - timedelta(hours=interval)) if interval else {}
+    work: list[tuple[str, str, Any]] = [(i, "instance", spec) for i, spec in plan.instances.items()]
+    work += [(volume.volume_id, "volume", (volume, why)) for volume, why in plan.singles]
+    work += [(volume_id, "skip", why) for volume_id, why in plan.skipped]
     created = 0
-    for instance_id, (exclude_boot, volumes) in plan.instances.items():
-        created += _snapshot_instance(run, ec2, instance_id, exclude_boot, volumes, now)
-    for volume, why in plan.singles:
+    for key, kind, item in run.items("snapshot", work, key=lambda w: w[0]):
+        if kind == "skip":
+            run.skip(key, "create-snapshot", item)
+            continue
+        if kind == "instance":
+            exclude_boot, volumes = item
+            if done and all(v.volume_id in done for v in volumes):
+                run.log.info("already snapshotted in this run", extra={"instance_id": key})
+                continue
+            if all(v.volume_id in recent for v in volumes):
+                for v in volumes:
+                    run.skip(v.volume_id, "create-snapshot", recent[v.volume_id], {"instance_id": key})
+                continue
+            created += _snapshot_instance(run, ec2, key, exclude_boot, volumes, now)
+            continue
+        volume, why = item
+        if volume.volume_id in done:
+            run.log.info("already snapshotted in this run", extra={"volume_id": volume.volume_id})
+            continue
+        if volume.volume_id in recent:
+            run.skip(volume.volume_id, "create-snapshot", recent[volume.volume_id])
+            continue
         tags = {**copyable_tags(volume.tags), **_caretaker_tags(run, now, volume.volume_id)}
         result = run.act(
             volume.volume_id, "create-snapshot", f"tagged {run.settings['backup_tag_key']}; {why}",
@@ -223,6 +270,33 @@ def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
         if result is not None:
             created += 1
     return created
+
+
+def recent_snapshots(ec2: Any, since: datetime) -> dict[str, str]:
+    """Volume id -> why it needs no snapshot now: this automation snapshotted it at or after `since`.
+
+    Guards against a retried or repeated run (e.g. Lambda retrying a scheduled event after a crash,
+    with a new run id) snapshotting the same volumes twice. One listing per run.
+    """
+    recent: dict[str, tuple[datetime, str]] = {}
+    for snapshot in own_snapshots(ec2):
+        started = snapshot["StartTime"]
+        if started < since:
+            continue
+        tags = tag_map(snapshot.get("Tags"))
+        volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId", "")
+        if volume_id not in recent or started > recent[volume_id][0]:
+            recent[volume_id] = (started, f"snapshotted at {started:%Y-%m-%d %H:%M} UTC ({snapshot['SnapshotId']}, "
+                                          f"run {tags.get(RUN_ID_TAG, '?')}): within min_snapshot_interval_hours")
+    return {volume_id: why for volume_id, (_, why) in recent.items()}
+
+
+def snapshotted_in_run(ec2: Any, run_id: str) -> set[str]:
+    """Volume ids with a snapshot made by this run (its run-id tag), whatever the snapshot's state."""
+    pages = ec2.get_paginator("describe_snapshots").paginate(
+        OwnerIds=["self"], Filters=[{"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]}])
+    return {tag_map(s.get("Tags")).get(VOLUME_TAG) or s.get("VolumeId", "") for page in pages
+            for s in page.get("Snapshots", [])}
 
 
 def _snapshot_instance(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
@@ -281,11 +355,17 @@ def own_snapshots(ec2: Any) -> list[dict[str, Any]]:
     return [s for page in pages for s in page.get("Snapshots", [])]
 
 
-def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str | None = None) -> int:
+def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str | None = None, *,
+          phase: str = "prune") -> int:
     """Delete this automation's snapshots past retention, per source volume.
 
     Never one it did not make (tag filter + IAM condition), one an AMI uses, or a protected one.
+    One work item per snapshot (deleted or skipped), by snapshot id. A continued run lists again:
+    a snapshot deleted before the checkpoint is gone, the others are decided afresh.
     """
+    if run.phase_done(phase):
+        return 0
+    work: list[tuple[str, str, str]] = []  # (snapshot id, "skip" | volume id, why)
     used_by_images = images_snapshots(ec2)
     groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for snapshot in own_snapshots(ec2):
@@ -294,25 +374,29 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
         if tags.get(AUTOMATION_TAG) != NAME:
             continue
         if is_protected(tags):
-            run.skip(snapshot_id, "delete-snapshot", "protected: tagged caretaker:protect=true")
+            work.append((snapshot_id, "", "protected: tagged caretaker:protect=true"))
             continue
         if snapshot_id in used_by_images:
-            run.skip(snapshot_id, "delete-snapshot", "used by an AMI")
+            work.append((snapshot_id, "", "used by an AMI"))
             continue
         volume = tags.get(group_tag) if group_tag else tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
         if snapshot.get("State") != "completed":
             continue  # pending snapshots are neither deleted nor counted
         groups[volume or "unknown"].append((snapshot_id, snapshot["StartTime"]))
 
-    deleted = 0
     for volume_id, snapshots in sorted(groups.items()):
         decision = decide(snapshots, policy, now)
-        for snapshot_id, why in sorted(decision.delete.items()):
-            result = run.act(snapshot_id, "delete-snapshot", f"{why} (volume {volume_id})",
-                             lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
-                             details={"volume_id": volume_id})
-            if result is not None:
-                deleted += 1
+        work.extend((snapshot_id, volume_id, why) for snapshot_id, why in decision.delete.items())
+    deleted = 0
+    for snapshot_id, volume_id, why in run.items(phase, work, key=lambda w: w[0]):
+        if not volume_id:
+            run.skip(snapshot_id, "delete-snapshot", why)
+            continue
+        result = run.act(snapshot_id, "delete-snapshot", f"{why} (volume {volume_id})",
+                         lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
+                         details={"volume_id": volume_id})
+        if result is not None:
+            deleted += 1
     return deleted
 
 
@@ -334,10 +418,12 @@ def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now:
 
     Pending snapshots are copied by a later run, once complete.
     """
+    if run.phase_done("copy"):
+        return 0
     copied_already = {tag_map(s.get("Tags")).get(SOURCE_SNAPSHOT_TAG) for s in own_snapshots(target_ec2)}
     source_region = run.clients.region
     copied = 0
-    for snapshot in sorted(own_snapshots(ec2), key=lambda s: s["SnapshotId"]):
+    for snapshot in run.items("copy", own_snapshots(ec2), key=lambda s: str(s["SnapshotId"])):
         snapshot_id = snapshot["SnapshotId"]
         tags = tag_map(snapshot.get("Tags"))
         if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":

@@ -125,10 +125,6 @@ def test_sns_down_the_run_still_completes_and_says_the_alert_was_lost(world: dic
     assert world["alerts"].messages() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime.Entrypoint.invoke calls state.finish_run(status, notifications_failed=...) before _alert() "
-    "publishes the 'run partial'/'run failed' alert, so when that publish fails the run summary never records "
-    "it (no notifications_failed attribute): the lost alert is invisible in the state log"))
 def test_a_lost_run_alert_is_recorded_in_the_summary(world: dict[str, Any]) -> None:
     h: Scheduled = world["h"]
     faulty = h.clients(seed=5)
@@ -168,11 +164,6 @@ def test_killed_between_planned_and_the_call_the_rerun_finishes(world: dict[str,
     h.assert_counts_true(again, result)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ebs-snapshots: a re-run right after a killed run (Lambda's retry of the same scheduled event) takes a "
-    "second snapshot of every volume the killed run had already snapshotted minutes earlier: take_snapshots "
-    "neither looks for a snapshot of its own made since the last scheduled time nor at the previous run's "
-    "planned/succeeded records, so 'nothing is acted on twice' fails (CreateSnapshot twice per volume)"))
 def test_a_rerun_after_a_kill_does_not_snapshot_a_volume_twice(world: dict[str, Any]) -> None:
     h: Scheduled = world["h"]
     killed = h.clients()

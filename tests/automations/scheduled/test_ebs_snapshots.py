@@ -164,6 +164,7 @@ def test_prunes_beyond_the_newest_n_per_volume(state_table: str, clock: Clock, l
     volume(BACKUP)
     for _ in range(4):
         run(clock, lambda_context, retention_count="3")
+        clock.advance(days=1)
     assert len(our_snapshots()) == 3
 
 
@@ -187,6 +188,7 @@ def test_never_deletes_snapshots_it_did_not_make_nor_protected_nor_ami_ones(
     vol = volume(BACKUP)
     foreign = ec2().create_snapshot(VolumeId=vol, Description="made by someone else")["SnapshotId"]
     run(clock, lambda_context)
+    clock.advance(days=1)
     run(clock, lambda_context)
     protected, behind_ami = (s["SnapshotId"] for s in our_snapshots())
     tag(protected, {"caretaker:protect": "true"})
@@ -230,6 +232,7 @@ def test_copies_to_a_second_region_once_and_prunes_there(
     assert copy_tags["caretaker:source-snapshot"] == source["SnapshotId"]
     assert copy_tags["caretaker:volume-id"] == vol and copy_tags["Name"] == "db"
 
+    clock.advance(days=1)
     second = run(clock, lambda_context, copy_region="us-west-2")
     assert second["snapshots_copied"] == 1  # only the new snapshot; the first is not copied again
     assert len(our_snapshots("us-west-2")) == 2
@@ -238,6 +241,23 @@ def test_copies_to_a_second_region_once_and_prunes_there(
     third = run(clock, lambda_context, copy_region="us-west-2", max_age_days="35")
     assert third["copies_deleted"] == 2
     assert len(our_snapshots("us-west-2")) == 1
+
+
+def test_a_repeated_run_does_not_snapshot_a_volume_twice_within_the_interval(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vol = volume(BACKUP)
+    run(clock, lambda_context)
+    clock.advance(hours=2)
+    again = run(clock, lambda_context)  # e.g. Lambda retrying the scheduled event after a crash
+    assert len(our_snapshots()) == 1
+    [skipped] = items(state_table, again["run_id"])
+    assert (skipped["resource_id"], skipped["outcome"]) == (vol, "skipped")
+    assert "min_snapshot_interval_hours" in skipped["reason"]
+    clock.advance(hours=11)
+    run(clock, lambda_context)
+    assert len(our_snapshots()) == 2
+    run(clock, lambda_context, min_snapshot_interval_hours="0")
+    assert len(our_snapshots()) == 3
 
 
 # ---------------------------------------------------------------------- modes

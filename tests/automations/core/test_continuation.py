@@ -1,0 +1,205 @@
+"""Continuation in the runtime: checkpoint, self-invoke with only the run id, resume, claim, stop safely."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+import pytest
+
+from automations.core.errors import StateLogError
+from automations.core.runtime import Entrypoint, Run
+from automations.core.spec import CONTINUATION_MARGIN, FunctionSpec, Permission, Rate
+from automations.core.state_log import run_items
+from tests.automations.aws_hooks import HookedClients
+from tests.automations.conftest import Clock, LambdaContext
+from tests.automations.core.test_continuation_support import DrainingContext, drive
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:caretaker-test"
+SPEC = FunctionSpec(name="continuing-example", description="test", handler="tests.example.handler",
+                    trigger=Rate(1, "day"), permissions=(Permission(("ec2:DescribeVolumes",)),),
+                    default_mode="enforce", timeout=900, continues=True)
+
+
+class Account:
+    """What the example handler acts on: ids in two phases; counts every call per id."""
+
+    def __init__(self, first: int, second: int) -> None:
+        self.first = [f"res-{n:05d}" for n in range(first)]
+        self.second = [f"other-{n:05d}" for n in range(second)]
+        self.calls: Counter[str] = Counter()
+        self.nested: list[dict[str, Any]] = []
+
+    def handler(self) -> Entrypoint:
+        def run_fn(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+            done = 0
+            for resource_id in run.items("first", self.first, key=str):
+                if resource_id == "res-00003":
+                    run.skip(resource_id, "touch", "example skip")
+                    continue
+                run.act(resource_id, "touch", "example", lambda r=resource_id: self.calls.update([r]))  # type: ignore[misc]
+                done += 1
+            for batch in run.batches("second", reversed(self.second), key=str, size=4):
+                run.act_many([(r, "example", None) for r in batch], "touch-many",
+                             lambda b=batch: self.calls.update(b))  # type: ignore[misc]
+                done += len(batch)
+            return {"done": done}
+
+        return Entrypoint(SPEC, run_fn)
+
+
+def context(remaining_ms: int, step_ms: int) -> DrainingContext:
+    return DrainingContext(remaining_ms=remaining_ms, step_ms=step_ms, invoked_function_arn=ARN + ":live")
+
+
+def actions(table: str, run_id: str) -> list[dict[str, Any]]:
+    return [i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "action"]
+
+
+def summary(table: str, run_id: str) -> dict[str, Any]:
+    return next(i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "run")
+
+
+def margin_ms() -> int:
+    return int(CONTINUATION_MARGIN.default) * 1000
+
+
+def test_run_checkpoints_self_invokes_with_the_run_id_and_resumes_until_done(state_table: str, clock: Clock) -> None:
+    account = Account(first=40, second=20)
+    # 10 reads above the margin per invocation: 10 items (or batches) per invocation
+    driven = drive(account.handler(), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    run_id = driven.run_id
+
+    assert len(driven.results) > 3
+    assert [r["status"] for r in driven.results] == ["continued"] * (len(driven.results) - 1) + ["ok"]
+    assert driven.invokes.payloads() == [{"caretaker": {"continue_run": run_id}}] * (len(driven.results) - 1)
+    assert {c["FunctionName"] for c in driven.invokes.calls} == {ARN}  # its own function, unqualified
+    assert {c["InvocationType"] for c in driven.invokes.calls} == {"Event"}
+    assert all(r["run_id"] == run_id for r in driven.results)
+
+    # every resource acted on exactly once, none skipped
+    assert set(account.calls) == set(account.first + account.second) - {"res-00003"}
+    assert set(account.calls.values()) == {1}
+    records = actions(state_table, run_id)
+    per_resource = Counter((i["resource_id"], i["outcome"]) for i in records)
+    for resource_id in account.calls:
+        assert per_resource[(resource_id, "planned")] == 1
+        assert per_resource[(resource_id, "succeeded")] == 1
+    assert per_resource[("res-00003", "skipped")] == 1
+
+    final = summary(state_table, run_id)
+    assert final["status"] == "ok"
+    assert final["invocations"] == len(driven.results)
+    assert {k: final[k] for k in ("planned", "succeeded", "failed", "skipped")} == {
+        "planned": 59, "succeeded": 59, "failed": 0, "skipped": 1}
+    assert driven.results[-1]["counts"] == {"planned": 59, "succeeded": 59, "failed": 0, "skipped": 1}
+    assert driven.results[-1]["invocations"] == len(driven.results)
+
+
+def test_a_run_with_time_to_spare_never_continues(state_table: str, clock: Clock) -> None:
+    account = Account(first=30, second=8)
+    driven = drive(account.handler(), clock, lambda: LambdaContext(remaining_ms=900_000))
+    assert [r["status"] for r in driven.results] == ["ok"]
+    assert driven.invokes.calls == []
+    assert summary(state_table, driven.run_id)["invocations"] == 1
+
+
+def test_duplicate_delivery_while_the_run_is_held_does_nothing(state_table: str, clock: Clock) -> None:
+    account = Account(first=30, second=0)
+    inner = account.handler()
+    seen: list[dict[str, Any]] = []
+
+    def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if run.invocation == 2 and not seen:  # the same event delivered again while this one holds the run
+            seen.append(inner.invoke(dict(event), LambdaContext(), clients=HookedClients(), clock=clock))
+        return inner.fn(run, event)
+
+    driven = drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    assert seen and seen[0]["status"] == "ignored"
+    assert set(account.calls.values()) == {1}
+    assert len(account.calls) == 29
+    assert summary(state_table, driven.run_id)["invocations"] == len(driven.results)
+
+
+def test_continuation_of_a_finished_run_does_nothing(state_table: str, clock: Clock) -> None:
+    account = Account(first=25, second=0)
+    driven = drive(account.handler(), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    before = actions(state_table, driven.run_id)
+    late = account.handler().invoke(driven.invokes.payloads()[0], LambdaContext(), clients=HookedClients(),
+                                     clock=clock)
+    assert late["status"] == "ignored"
+    assert actions(state_table, driven.run_id) == before
+    assert set(account.calls.values()) == {1}
+    assert summary(state_table, driven.run_id)["status"] == "ok"
+
+
+def test_state_log_failure_at_checkpoint_stops_without_continuing(state_table: str, clock: Clock) -> None:
+    account = Account(first=40, second=0)
+    clients = HookedClients()
+    clients.fail("dynamodb", "BatchWriteItem", "InternalServerError", when=lambda body: "CONT#" in repr(body))
+    with pytest.raises(StateLogError, match="could not be written at a checkpoint"):
+        drive(account.handler(), clock, lambda: context(margin_ms() + 10_000, 1_000), clients=lambda: clients)
+    assert clients.count("lambda") == Counter()  # nothing invoked
+    acted = len(account.calls)
+    assert 0 < acted < 39  # stopped at the checkpoint: nothing acted on after it
+    (run,) = [i for i in boto3.client("dynamodb").scan(TableName=state_table)["Items"] if i["sk"]["S"] == "SUMMARY"]
+    assert run["status"]["S"] == "failed"
+    assert "checkpoint" in run["error"]["S"]
+
+
+def test_mode_switched_off_mid_run_stops_the_continuation(state_table: str, clock: Clock) -> None:
+    from automations.core.state_log import set_mode_override
+
+    account = Account(first=30, second=0)
+    handler = account.handler()
+    first = handler.invoke({}, context(margin_ms() + 10_000, 1_000), clients=HookedClients(), clock=clock)
+    assert first["status"] == "continued"
+    set_mode_override(boto3.client("dynamodb"), state_table, SPEC.name, "off", by="oncall", reason="incident")
+    acted = len(account.calls)
+    second = handler.invoke({"caretaker": {"continue_run": first["run_id"]}}, LambdaContext(),
+                            clients=HookedClients(), clock=clock)
+    assert second["status"] == "off"
+    assert len(account.calls) == acted
+
+
+def test_only_functions_that_continue_get_the_setting_and_invoke_on_their_own_arn() -> None:
+    from automations.core import registry
+
+    for spec in registry.discover():
+        invoke = [p for p in spec.all_permissions if "lambda:InvokeFunction" in p.actions]
+        names = {s.name for s in spec.all_settings}
+        if spec.continues:
+            assert [(p.actions, p.resources) for p in invoke] == [(("lambda:InvokeFunction",), ("${FunctionArn}",))]
+            assert "continuation_margin_seconds" in names
+        else:
+            assert invoke == [] and "continuation_margin_seconds" not in names
+    continuing = {s.name for s in registry.discover() if s.continues}
+    assert {"ebs-snapshots", "cleanup-ebs-volumes", "cleanup-ebs-snapshots", "cleanup-amis", "cleanup-elastic-ips",
+            "cleanup-security-groups", "cleanup-log-retention", "cleanup-stopped-instances"} <= continuing
+
+
+def test_template_roles_invoke_only_their_own_function() -> None:
+    from automations.core import registry
+    from automations.core.spec import pascal
+    from templates.stacks import render_all
+
+    stacks = render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip")
+    for stack in stacks:
+        data = stack.template.to_dict()
+        for function in stack.functions:
+            spec = function.spec
+            role = data["Resources"][f"{pascal(spec.name)}Role"]
+            statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            invoke = [s for s in statements if any(a.startswith("lambda:Invoke") for a in s["Action"])]
+            if not spec.continues:
+                assert invoke == [], spec.name
+                continue
+            (statement,) = invoke
+            assert statement["Action"] == ["lambda:InvokeFunction"]
+            (resource,) = statement["Resource"]
+            text, variables = resource["Fn::Sub"]
+            assert text == "${FunctionArn}"
+            assert variables["FunctionArn"]["Fn::Join"][1][-1] == spec.function_name
+    assert any(s.continues for s in registry.discover())

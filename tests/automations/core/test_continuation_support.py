@@ -1,0 +1,84 @@
+"""Driving a run that continues over several invocations, on moto (which cannot run Lambda code).
+
+`SelfInvokes` answers the function's `lambda.Invoke` calls itself (a botocore `before-call` hook)
+and keeps what they asked for; `drive()` then plays Lambda: it calls the handler with each payload
+the run sent, with a fresh context, until the run stops continuing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from automations.core.runtime import Entrypoint
+from tests.automations.aws_hooks import HookedClients
+from tests.automations.conftest import Clock, LambdaContext, scheduled_event
+
+
+@dataclass
+class DrainingContext(LambdaContext):
+    """A Lambda context whose remaining time drops by `step_ms` at every read."""
+
+    step_ms: int = 1_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.remaining_ms -= self.step_ms
+        return self.remaining_ms
+
+
+class _Accepted:
+    status_code = 202
+    headers: dict[str, str] = {}
+
+
+@dataclass
+class SelfInvokes:
+    """Captures `lambda.Invoke` on the clients it is attached to; nothing reaches moto."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def attach(self, clients: HookedClients) -> HookedClients:
+        clients.session.events.register("before-call.lambda.Invoke", self._answer)
+        return clients
+
+    def _answer(self, params: Mapping[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        body = params["body"]
+        self.calls.append({"FunctionName": unquote(params["url_path"].split("/")[3]),
+                           "InvocationType": params["headers"].get("X-Amz-Invocation-Type"),
+                           "Payload": json.loads(body if isinstance(body, (str, bytes)) else body.read())})
+        return _Accepted(), {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [c["Payload"] for c in self.calls]
+
+
+@dataclass
+class Driven:
+    results: list[dict[str, Any]]
+    invokes: SelfInvokes
+
+    @property
+    def run_id(self) -> str:
+        return str(self.results[0]["run_id"])
+
+
+def drive(handler: Entrypoint, clock: Clock, context: Callable[[], LambdaContext], *,
+          clients: Callable[[], HookedClients] = HookedClients, max_invocations: int = 50,
+          **settings: str) -> Driven:
+    """The scheduled invocation, then one invocation per continuation event the run sent."""
+    environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in settings.items()}}
+    invokes = SelfInvokes()
+    events: list[dict[str, Any]] = [scheduled_event()]
+    results: list[dict[str, Any]] = []
+    while events:
+        assert len(results) < max_invocations, "the run never finished"
+        event = events.pop(0)
+        sent = len(invokes.calls)
+        results.append(handler.invoke(event, context(), environ=environ, clients=invokes.attach(clients()),
+                                      clock=clock))
+        events.extend(c["Payload"] for c in invokes.calls[sent:])
+    return Driven(results, invokes)
