@@ -53,8 +53,9 @@ EXCLUDE_TAGS = Setting(
     "`key=value` (value case-insensitive). caretaker:protect=true always protects.",
     pattern=r"[^=,]{1,128}(=[^,]{0,256})?")
 
-MAX_CONCURRENCY = Setting("max_concurrency", "int", 8,
-                          "AWS calls in flight at once when acting (adaptive retries absorb throttling).",
+MAX_CONCURRENCY = Setting("max_concurrency", "int", 16,
+                          "AWS calls in flight at once when acting; the client-side rate limiter (api_rate_share) "
+                          "keeps the request rate within the function's share of the account's buckets.",
                           minimum=1, maximum=32)
 
 #: us-east-1 list prices (2026), settings so that other regions and discounts can be reflected.
