@@ -42,6 +42,7 @@ class CountingClients:
         import boto3
 
         from automations.core.aws import Clients
+        from automations.core.throttle import RateLimiter
 
         self.session = boto3.session.Session(region_name=REGION)
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -49,7 +50,8 @@ class CountingClients:
         self.items_written: Counter[str] = Counter()  # state-log items, by kind
         self.session.events.register("before-parameter-build.*.*", self._call)
         self.session.events.register("before-send.*.*", self._attempt)
-        self.clients = Clients(self.session)
+        # moto's raw speed: this bench counts calls; bench/throttle.py measures the rate limiter
+        self.clients = Clients(self.session, limiter=RateLimiter.unlimited())
 
     def _call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service = model.service_model.service_name

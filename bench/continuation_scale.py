@@ -68,6 +68,7 @@ def main() -> int:
     from automations.core.aws import Clients
     from automations.core.spec import CONTINUATION_MARGIN
     from automations.core.state_log import run_items
+    from automations.core.throttle import RateLimiter
     from automations.scheduled.cleanup_volumes import handler
     from tests.automations.conftest import create_state_table, scheduled_event
 
@@ -105,7 +106,7 @@ def main() -> int:
             before = len(sent)
             t0 = time.perf_counter()
             results.append(handler.invoke(events.pop(0), Context(margin_ms + reads * 1000, 1000), environ=environ,
-                                          clients=Clients(session)))
+                                          clients=Clients(session, limiter=RateLimiter.unlimited())))
             per_invocation.append(time.perf_counter() - t0)
             events.extend(s["Payload"] for s in sent[before:])
         elapsed = time.perf_counter() - started

@@ -18,8 +18,8 @@ the same settings; see tests/throttling/simulator.py):
 Cloud Custodian runs its own pull-mode policies in-process (`c7n.policy.Policy`), with its own
 session factory whose sessions go through the same simulator. Caretaker runs
 `cleanup-ebs-volumes` (enforce, grace 0, min age 0, no final snapshot, default settings
-otherwise: share 50%, max_concurrency 8; (a) also shows `--more-concurrency`) and `ebs-snapshots`
-(defaults) through their Lambda entry points. Printed per tool: wall
+otherwise: share 50%, max_concurrency 16; `--more-concurrency N` adds a row to (a) with another
+max_concurrency) and `ebs-snapshots` (defaults) through their Lambda entry points. Printed per tool: wall
 time, AWS calls by operation, HTTP attempts, throttling errors, failed operations (resources left
 undone, counted in moto afterwards), and the Caretaker/Custodian ratios.
 """
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per AWS call")
     parser.add_argument("--tight-refill", type=float, default=40.0, help="DeleteVolume refill per second in (b)")
     parser.add_argument("--scenarios", default="abc", help="which scenarios to run, e.g. 'ac'")
-    parser.add_argument("--more-concurrency", type=int, default=16,
-                        help="also run (a) with this cleanup max_concurrency (0: don't)")
+    parser.add_argument("--more-concurrency", type=int, default=0,
+                        help="also run (a) with this cleanup max_concurrency (default: don't)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the resources")
     args = parser.parse_args(argv)
     if not custodian_available():

@@ -16,8 +16,9 @@ from botocore.config import Config
 
 from automations.core.throttle import RateLimiter
 
-#: Bound on attempts per call (first try included); throttled calls are retried, never dropped
-#: before this bound, and the adaptive mode also rate-limits the client when throttled.
+#: Bound on retries per call after the first try (botocore's legacy `max_attempts` key counts retries, so
+#: a call is tried at most 11 times); throttled calls are retried, never dropped before this bound, and
+#: the adaptive mode also slows the client down when throttled.
 MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
