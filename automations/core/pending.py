@@ -16,7 +16,6 @@ Writes and deletes are buffered and sent with BatchWriteItem (25 per call); a fa
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -26,13 +25,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
-from automations.core.state_log import Clock, deserialize, iso, serialize, utcnow
+from automations.core.state_log import BATCH_SIZE, Clock, deserialize, iso, serialize, utcnow, write_batches
 
 PREFIX = "PENDING#"
 STAGES = ("seen", "pending")
-BATCH_SIZE = 25
-MAX_UNPROCESSED_RETRIES = 8
-UNPROCESSED_BACKOFF_S = 0.05
 
 
 def partition(automation: str) -> str:
@@ -148,18 +144,7 @@ class PendingStore:
         self._batch_write(requests)
 
     def _batch_write(self, requests: Iterable[dict[str, Any]]) -> None:
-        todo = list(requests)
-        for start in range(0, len(todo), BATCH_SIZE):
-            chunk = todo[start:start + BATCH_SIZE]
-            for attempt in range(MAX_UNPROCESSED_RETRIES + 1):
-                response = self._call("batch_write_item", RequestItems={self.table: chunk})
-                chunk = response.get("UnprocessedItems", {}).get(self.table, [])
-                if not chunk:
-                    break
-                time.sleep(UNPROCESSED_BACKOFF_S * (2 ** attempt))
-            else:
-                raise StateLogError(f"state table {self.table!r}: {len(chunk)} pending records stayed "
-                                    f"unprocessed after {MAX_UNPROCESSED_RETRIES} retries")
+        write_batches(self._call, self.table, list(requests), what="pending records")
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         with self._lock:

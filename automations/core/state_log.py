@@ -359,18 +359,27 @@ class StateLog:
             self._batch_write(items)
 
     def _batch_write(self, items: Iterable[dict[str, Any]]) -> None:
-        pending = [{"PutRequest": {"Item": serialize(item)}} for item in items]
-        for start in range(0, len(pending), BATCH_SIZE):
-            requests = pending[start:start + BATCH_SIZE]
-            for attempt in range(MAX_UNPROCESSED_RETRIES + 1):
-                response = self._call("batch_write_item", RequestItems={self.table: requests})
-                requests = response.get("UnprocessedItems", {}).get(self.table, [])
-                if not requests:
-                    break
-                time.sleep(UNPROCESSED_BACKOFF_S * (2 ** attempt))
-            else:
-                raise StateLogError(f"state table {self.table!r}: {len(requests)} records stayed unprocessed "
-                                    f"after {MAX_UNPROCESSED_RETRIES} retries")
+        write_batches(self._call, self.table, [{"PutRequest": {"Item": serialize(item)}} for item in items])
+
+
+def write_batches(call: Callable[..., Any], table: str, requests: Sequence[Mapping[str, Any]],
+                  what: str = "records") -> None:
+    """BatchWriteItem in chunks of 25, retrying unprocessed items with a bounded backoff.
+
+    `call(operation, **kwargs)` makes the DynamoDB call (the caller counts calls and turns AWS errors
+    into `StateLogError`); items still unprocessed after the retries raise `StateLogError`.
+    """
+    for start in range(0, len(requests), BATCH_SIZE):
+        chunk = list(requests[start:start + BATCH_SIZE])
+        for attempt in range(MAX_UNPROCESSED_RETRIES + 1):
+            response = call("batch_write_item", RequestItems={table: chunk})
+            chunk = response.get("UnprocessedItems", {}).get(table, [])
+            if not chunk:
+                break
+            time.sleep(UNPROCESSED_BACKOFF_S * (2 ** attempt))
+        else:
+            raise StateLogError(f"state table {table!r}: {len(chunk)} {what} stayed unprocessed "
+                                f"after {MAX_UNPROCESSED_RETRIES} retries")
 
 
 def conditional_failed(exc: StateLogError) -> bool:
