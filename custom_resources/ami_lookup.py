@@ -12,10 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result
+from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result, provider_spec
 
 NAME = "ami-lookup"
 RESOURCE_TYPE = "Custom::AmiLookup"
@@ -23,16 +22,11 @@ ARCHITECTURES = ("x86_64", "arm64", "i386", "x86_64_mac", "arm64_mac")
 #: Filters the dedicated properties set; Filters may not set them again.
 OWN_FILTERS = ("name", "architecture", "state")
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: the newest AMI matching a pattern.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it; it only reads
-    timeout=120,
-    memory=256,
+# enforce, like every provider; it only reads
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "the newest AMI matching a pattern.",
     permissions=(Permission(("ec2:DescribeImages",), why="DescribeImages has no resource-level scoping"),),
-))
+)
 
 
 def _filters_not_duplicated(values: Mapping[str, Any]) -> str | None:

@@ -10,31 +10,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from custom_resources.account_setting import AccountSetting
 from custom_resources.properties import KMS_KEY_PATTERN, Prop, Schema
-from custom_resources.provider import Provider, Request
+from custom_resources.provider import Provider, Request, provider_spec
 
 NAME = "ebs-default-encryption"
 RESOURCE_TYPE = "Custom::EbsDefaultEncryption"
 AWS_MANAGED_KEY = "alias/aws/ebs"
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: EBS encryption by default and its KMS key.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it
-    timeout=120,
-    memory=256,
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "EBS encryption by default and its KMS key.",
     permissions=(
         Permission(("ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault",
                     "ec2:DisableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId",
                     "ec2:ModifyEbsDefaultKmsKeyId", "ec2:ResetEbsDefaultKmsKeyId"),
                    why="regional account settings: these actions have no resource type"),
     ),
-))
+)
 
 SCHEMA = Schema((
     Prop("Enabled", "bool", "Encrypt new EBS volumes and snapshot copies by default.", default=True),

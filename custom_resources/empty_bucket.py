@@ -28,12 +28,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import CaretakerError
-from automations.core.registry import register
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from automations.core.state_log import iso
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result, error_code
+from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result, error_code, provider_spec
 
 NAME = "empty-bucket"
 RESOURCE_TYPE = "Custom::EmptyBucket"
@@ -47,14 +46,9 @@ DEADLINE_KEY = "EmptyBucketDeadline"
 #: Per-key DeleteObjects errors worth another pass rather than a failure.
 TRANSIENT_ERRORS = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: empties a bucket (all versions) on Delete.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it (its Delete empties the bucket it names)
-    timeout=300,
-    memory=256,
+# enforce, like every provider: its Delete empties the bucket it names
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "empties a bucket (all versions) on Delete.", timeout=300,
     permissions=(
         Permission(("s3:ListBucketVersions", "s3:GetBucketTagging"), ("arn:${AWS::Partition}:s3:::*",),
                    why="the bucket is named by the consumer stack: any bucket of the account (tags: protection)"),
@@ -66,7 +60,7 @@ SPEC = register(FunctionSpec(
         Permission(("lambda:AddPermission", "lambda:RemovePermission"), ("${FunctionArn}",),
                    why="crhelper polling: let the schedule rule invoke this function"),
     ),
-))
+)
 
 SCHEMA = Schema((
     Prop("BucketName", "str", "The bucket to empty when this resource is deleted.", required=True,

@@ -12,29 +12,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from custom_resources.account_setting import AccountSetting
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, Request, error_code
+from custom_resources.provider import Provider, Request, error_code, provider_spec
 
 NAME = "account-password-policy"
 RESOURCE_TYPE = "Custom::AccountPasswordPolicy"
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: the IAM account password policy.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it
-    timeout=120,
-    memory=256,
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "the IAM account password policy.",
     permissions=(
         Permission(("iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy",
                     "iam:DeleteAccountPasswordPolicy"),
                    why="the password policy is account-wide: these actions have no resource type"),
     ),
-))
+)
 
 SCHEMA = Schema((
     Prop("MinimumPasswordLength", "int", "Minimum number of characters.", ranges=((6, 128),)),

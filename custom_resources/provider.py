@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from automations.core.aws import Clients
 from automations.core.errors import CaretakerError, StateLogError
 from automations.core.observability import get_logger
+from automations.core.registry import register
 from automations.core.runtime import (
     NO_CONTEXT_REMAINING_MS,
     STATE_TABLE_ENV,
@@ -37,10 +38,30 @@ from automations.core.runtime import (
     resolve_mode,
 )
 from automations.core.settings import Settings, cached_settings
-from automations.core.spec import CustomResource, FunctionSpec
+from automations.core.spec import CustomResource, FunctionSpec, Permission
 from automations.core.state_log import Clock, StateLog, utcnow
 from custom_resources.properties import REDACTED, PropertyError, Schema, redact_text
 from custom_resources.response import answer_directly, failed_create_id, log
+
+#: Providers run because a stack asked for them: they act (mode `enforce`) unless an operator says otherwise.
+PROVIDER_MODE: Literal["enforce"] = "enforce"
+PROVIDER_TIMEOUT_S = 120
+PROVIDER_MEMORY_MB = 256
+
+
+def provider_spec(module: str, name: str, resource_type: str, what: str, permissions: tuple[Permission, ...], *,
+                  timeout: int = PROVIDER_TIMEOUT_S) -> FunctionSpec:
+    """Declare and register the provider of one custom resource type (handler: `<module>.handler`)."""
+    return register(FunctionSpec(
+        name=name,
+        description=f"CloudFormation provider of {resource_type}: {what}",
+        handler=module + ".handler",
+        trigger=CustomResource(resource_type),
+        default_mode=PROVIDER_MODE,
+        timeout=timeout,
+        memory=PROVIDER_MEMORY_MB,
+        permissions=permissions,
+    ))
 
 if TYPE_CHECKING:
     from custom_resources.cfn_helper import CfnHelper

@@ -16,11 +16,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec
 from custom_resources import secret_storage as storage
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, Request, ResourceType, Result
+from custom_resources.provider import Provider, Request, ResourceType, Result, provider_spec
 
 NAME = "random-secret"
 RESOURCE_TYPE = "Custom::RandomSecret"
@@ -34,16 +32,10 @@ CLASSES: tuple[tuple[str, str], ...] = (
     ("IncludeSymbols", string.punctuation),
 )
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: generated passwords in Secrets Manager or SSM.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it
-    timeout=120,
-    memory=256,
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "generated passwords in Secrets Manager or SSM.",
     permissions=(*storage.secret_permissions(NAME), *storage.parameter_permissions(NAME, read=True)),
-))
+)
 
 
 def _name_fits_storage(values: Mapping[str, Any]) -> str | None:

@@ -12,30 +12,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from custom_resources.account_setting import AccountSetting
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, Request, error_code
+from custom_resources.provider import Provider, Request, error_code, provider_spec
 
 NAME = "s3-account-public-access-block"
 RESOURCE_TYPE = "Custom::S3AccountPublicAccessBlock"
 NOT_FOUND = "NoSuchPublicAccessBlockConfiguration"
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: the account's S3 block-public-access settings.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it
-    timeout=120,
-    memory=256,
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "the account's S3 block-public-access settings.",
     permissions=(
         Permission(("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
                    why="account-level settings (DeletePublicAccessBlock is authorised as "
                        "s3:PutAccountPublicAccessBlock); these actions have no resource type"),
     ),
-))
+)
 
 SCHEMA = Schema((
     Prop("BlockPublicAcls", "bool", "Reject requests that add public ACLs.", default=True),

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.core.registry import register
-from automations.core.spec import CustomResource, FunctionSpec, Permission
+from automations.core.spec import Permission
 from custom_resources import secret_storage as storage
 from custom_resources.properties import KMS_KEY_PATTERN, Prop, Schema
-from custom_resources.provider import Provider, Request, ResourceType, Result
+from custom_resources.provider import Provider, Request, ResourceType, Result, provider_spec
 
 NAME = "secure-string-parameter"
 RESOURCE_TYPE = "Custom::SecureStringParameter"
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description=f"CloudFormation provider of {RESOURCE_TYPE}: SSM SecureString parameters.",
-    handler=__name__ + ".handler",
-    trigger=CustomResource(RESOURCE_TYPE),
-    default_mode="enforce",  # runs because a stack asked for it
-    timeout=120,
-    memory=256,
+SPEC = provider_spec(
+    __name__, NAME, RESOURCE_TYPE, "SSM SecureString parameters.",
     permissions=(
         *storage.parameter_permissions(NAME, read=False),
         Permission(("kms:Encrypt", "kms:GenerateDataKey"),
@@ -34,7 +27,7 @@ SPEC = register(FunctionSpec(
                    condition={"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
                    why="encrypt with a customer managed KeyId, only through SSM"),
     ),
-))
+)
 
 SCHEMA = Schema((
     Prop("Name", "str", "Parameter name (a path starts with /).", required=True, replaces=True,
