@@ -29,11 +29,10 @@ from automations.core.selection import is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
 from automations.core.state_log import iso
 from automations.rotation.errors import RotationError
-from automations.rotation.protocol import CURRENT, STAGE_PENDING, RotationStep, rotate
+from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
 
 NAME = "rotate-iam-access-key"
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
-_SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:caretaker/*"
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -46,10 +45,7 @@ SPEC = register(FunctionSpec(
     timeout=120,
     memory=256,
     permissions=(
-        Permission(("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-                    "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"), (_SECRETS,),
-                   why="the rotation protocol on caretaker/* secrets: read the versions, stage AWSPENDING, "
-                       "move AWSCURRENT"),
+        PROTOCOL_PERMISSION,
         Permission(("iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
                    why="the user's tags (opt-in, protection) and ARN, its keys and their last use"),
         Permission(("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"), (_USERS,),

@@ -28,12 +28,11 @@ from automations.core.errors import SettingError, SettingsError
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.settings import Settings
-from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
+from automations.core.spec import FunctionSpec, Rotation, Setting
 from automations.rotation.errors import RotationError
-from automations.rotation.protocol import CURRENT, STAGE_PENDING, RotationStep, rotate
+from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
 
 NAME = "rotate-password"
-_SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:caretaker/*"
 
 CLASSES: dict[str, str] = {
     "lowercase": string.ascii_lowercase,
@@ -53,10 +52,7 @@ SPEC = register(FunctionSpec(
     timeout=60,
     memory=256,
     permissions=(
-        Permission(("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-                    "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"), (_SECRETS,),
-                   why="the rotation protocol on caretaker/* secrets: read the versions, stage AWSPENDING, "
-                       "move AWSCURRENT"),
+        PROTOCOL_PERMISSION,
     ),
     settings=(
         Setting("password_length", "int", 32, "Length of generated passwords.", minimum=8, maximum=4096),

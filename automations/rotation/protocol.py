@@ -29,8 +29,17 @@ from botocore.exceptions import ClientError
 
 from automations.core.runtime import Run
 from automations.core.selection import is_protected, tag_map
+from automations.core.spec import Permission
 from automations.rotation.errors import RotationError, RotationEventError, RotationRefused, RotationTestFailed
 from automations.rotation.token_log import TokenLog
+
+#: The secrets a rotation function may rotate: Caretaker's namespace only.
+SECRETS_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:caretaker/*"
+#: What the four-step protocol itself needs, shared by every rotation function.
+PROTOCOL_PERMISSION = Permission(
+    ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+     "secretsmanager:UpdateSecretVersionStage"), (SECRETS_ARN,),
+    why="the rotation protocol on caretaker/* secrets: read the versions, stage AWSPENDING, move AWSCURRENT")
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 CREATE, SET, TEST, FINISH = "createSecret", "setSecret", "testSecret", "finishSecret"
