@@ -1,12 +1,14 @@
 """Session-wide fixtures and reporting shared by every test directory.
 
 `built_dist`: one build per session (per xdist worker), without lint (one test lints).
+Tests never read or write the project's lint cache (`.cache/cfn-lint`): every session lints afresh.
 The terminal summary lists the resource types moto's CloudFormation skipped during deploy
 (see tests/integration): CREATE_COMPLETE proves nothing about those.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,15 @@ from builder.pipeline import BuildResult, build
 
 #: user_properties key under which integration tests report moto's skipped resource types.
 MOTO_SKIPPED_PROPERTY = "moto_skipped_resource_types"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_lint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from builder.lint import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("lint-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,82 @@ def test_lint_findings_fail_the_build(monkeypatch: pytest.MonkeyPatch, tmp_path:
     with pytest.raises(LintError, match="W0000"):
         pipeline.build(tmp_path)
     assert not (tmp_path / "manifest.json").exists()
+
+
+WARNING_TEMPLATE = """
+Parameters:
+  Unused:
+    Type: String
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+
+def _counting_lint(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from builder import lint
+
+    calls: list[str] = []
+    real = lint.lint_text
+
+    def counting(text: str, label: str) -> list[lint.Finding]:
+        calls.append(label)
+        return real(text, label)
+
+    monkeypatch.setattr(lint, "lint_text", counting)
+    return calls
+
+
+def test_an_unchanged_template_is_answered_from_the_lint_cache_with_its_findings(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _counting_lint(monkeypatch)
+    template = tmp_path / "stack.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    cache = tmp_path / "cache"
+
+    first = lint_files([template], cache)
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(WARNING_TEMPLATE)
+    second = lint_files([renamed], cache)
+
+    assert calls == ["stack.yaml"]
+    assert [f.rule for f in first] == [f.rule for f in second] == ["W2001"]
+    assert second[0].template == "renamed.yaml"
+
+
+def test_a_changed_template_is_linted_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _counting_lint(monkeypatch)
+    template = tmp_path / "stack.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    cache = tmp_path / "cache"
+    lint_files([template], cache)
+
+    template.write_text("Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n")
+
+    assert lint_files([template], cache) == []
+    assert calls == ["stack.yaml", "stack.yaml"]
+
+
+def test_a_corrupt_cache_entry_is_linted_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from builder.lint import cache_key
+
+    calls = _counting_lint(monkeypatch)
+    template = tmp_path / "stack.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"{cache_key(WARNING_TEMPLATE)}.json").write_text("{not json")
+
+    assert [f.rule for f in lint_files([template], cache)] == ["W2001"]
+    assert calls == ["stack.yaml"]
+
+
+def test_the_lint_cache_can_be_turned_off_or_moved(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from builder.lint import CACHE_ENV, DEFAULT_CACHE, cache_dir
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert cache_dir() == DEFAULT_CACHE
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert cache_dir() is None
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    assert cache_dir() == tmp_path
