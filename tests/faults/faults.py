@@ -44,7 +44,7 @@ BOOKKEEPING = {"dynamodb", "sns", "sts"}
 TAGGING = {"CreateTags", "DeleteTags", "TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup"}
 STATE_WRITES = {"PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 _THROTTLE_CODES = {"ec2": "RequestLimitExceeded", "dynamodb": "ProvisionedThroughputExceededException",
-                   "iam": "Throttling", "sns": "Throttling", "sts": "Throttling"}
+                   "iam": "Throttling", "sns": "Throttling", "sts": "Throttling", "autoscaling": "Throttling"}
 
 
 class Killed(BaseException):
@@ -250,7 +250,7 @@ def throttling_response(url: str, service: str) -> AWSResponse:
         body = (f"<Response><Errors><Error><Code>{code}</Code><Message>Rate exceeded (injected)</Message></Error>"
                 f"</Errors><RequestID>fault</RequestID></Response>").encode()
         headers = {"content-type": "text/xml"}
-    elif service in ("iam", "sns", "sts"):
+    elif service in ("iam", "sns", "sts", "autoscaling"):
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded (injected)"
                 f"</Message></Error><RequestId>fault</RequestId></ErrorResponse>").encode()
         headers = {"content-type": "text/xml"}
