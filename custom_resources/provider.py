@@ -39,7 +39,7 @@ from automations.core.runtime import (
 )
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import CustomResource, FunctionSpec, Permission
-from automations.core.state_log import Clock, StateLog, iso, run_items, utcnow
+from automations.core.state_log import Clock, RunCounts, StateLog, iso, run_items, utcnow
 from custom_resources.properties import REDACTED, PropertyError, Schema, redact_text
 from custom_resources.response import answer_directly, failed_create_id, log, loggable_response
 
@@ -76,6 +76,15 @@ STACK_TAG = "caretaker:stack"
 
 class ProviderError(CaretakerError):
     """A request cannot be served; the message is the Reason CloudFormation shows."""
+
+
+def _tally(items: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of a request's action records, by outcome (what its summary must say)."""
+    tally = dict.fromkeys(("planned", "succeeded", "failed", "skipped"), 0)
+    for item in items:
+        if item.get("type") == "action" and item.get("outcome") in tally:
+            tally[str(item["outcome"])] += 1
+    return tally
 
 
 class _AlreadyServed(Exception):
@@ -223,6 +232,9 @@ class ResourceType(ABC):
     mutates: ClassVar[bool] = True
     #: True when a Delete may continue through crhelper polling (`poll_delete`)
     polls_delete: ClassVar[bool] = False
+    #: True when a request may simply be served again after an attempt that stopped before answering (the
+    #: type works from what AWS shows now, so nothing is done twice); else the retry answers FAILED
+    resumable: ClassVar[bool] = False
 
     @abstractmethod
     def owns(self, physical_id: str) -> bool:
@@ -378,6 +390,15 @@ class Provider:
             return True
         if poll:
             return False  # a poll continues the request the first invocation started
+        if self.resource.resumable:
+            # its actions work from what AWS shows now: serve the request again, counting what was recorded
+            try:
+                state.counts = RunCounts(**_tally(run_items(state.client, state.table, str(event["RequestId"]))))
+            except Exception as exc:
+                log.error("could not read the earlier attempt's records", extra={"error": describe_error(exc)})
+            else:
+                log.warning("an earlier attempt of this request stopped before answering: serving it again")
+                return False
         self._answer_abandoned(helper, state, event, prior)
         return True
 
@@ -402,9 +423,7 @@ class Provider:
         get_logger().error("earlier attempt of this request never answered", extra={"unknown": unknown})
         if prior.get("physical_id"):
             helper.PhysicalResourceId = str(prior["physical_id"])
-        tally = {k: 0 for k in ("planned", "succeeded", "failed", "skipped")}
-        for item in actions:
-            tally[str(item["outcome"])] = tally.get(str(item["outcome"]), 0) + 1
+        tally = _tally(items)
         try:
             state.annotate(status="failed", outcome="failed", reason=reason, ended_at=iso(state.clock()),
                            retried=True, **tally)

@@ -257,7 +257,12 @@ def throttling_response(url: str, service: str) -> AWSResponse:
     else:
         body = json.dumps({"__type": code, "message": "Rate exceeded (injected)"}).encode()
         headers = {"content-type": "application/x-amz-json-1.1"}
-    response = AWSResponse(url, 400, headers, None)
+    status = 400
+    if service == "s3":  # REST-XML; S3 throttles with 503 SlowDown
+        body = (b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected)</Message>"
+                b"<RequestId>fault</RequestId></Error>")
+        headers, status = {"content-type": "application/xml"}, 503
+    response = AWSResponse(url, status, headers, None)
     response._content = body
     return response
 
