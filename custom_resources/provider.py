@@ -415,8 +415,8 @@ class Provider:
         closed = {i["action_id"] for i in actions if i.get("outcome") != "planned"}
         unknown = sorted(f"{i['action']} {i['resource_id']}" for i in actions
                          if i.get("outcome") == "planned" and i["action_id"] not in closed)
-        reason = (f"an earlier attempt of this request stopped before answering (Lambda retried it); it is not "
-                  f"repeated, so nothing was changed again. ")
+        reason = ("an earlier attempt of this request stopped before answering (Lambda retried it); it is not "
+                  "repeated, so nothing was changed again. ")
         reason += (f"Its outcome is unknown for: {'; '.join(unknown)}. " if unknown
                    else "It had not started any change. ")
         reason += f"See the state log, run_id {request_id}; then retry the stack operation."

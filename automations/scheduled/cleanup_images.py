@@ -150,10 +150,9 @@ class Images(Ec2Family):
             if not set(snapshots) & left:
                 continue
             self.snapshots[image_id] = [s for s in snapshots if s in left]
-            record = ctx.records[image_id]
+            details = {**ctx.records[image_id].details, "snapshots": self.snapshots[image_id]}
             survey.consider(Candidate(image_id, "deregistered by an earlier run that stopped before deleting its "
-                                                "snapshots", 0.0, {**record.details, "snapshots": self.snapshots[image_id]}),
-                            {})
+                                                "snapshots", 0.0, details), {})
 
     def _rejection(self, image: Mapping[str, Any], refs: References, ctx: Context, min_age: int) -> str | None:
         users = refs.image_users(image["ImageId"])

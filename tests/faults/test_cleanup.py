@@ -57,7 +57,7 @@ def _in_the_past(clock: Clock, days: int, make: Callable[[], str], count: int = 
 
 def _old_volumes(clock: Clock) -> Seeded:
     ids = _in_the_past(clock, 30, lambda: str(_ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1)["VolumeId"]))
-    return dict.fromkeys(ids, [])
+    return {key: [] for key in ids}
 
 
 def _volumes_left(seeded: Seeded) -> set[str]:
@@ -67,7 +67,7 @@ def _volumes_left(seeded: Seeded) -> set[str]:
 def _old_snapshots(clock: Clock) -> Seeded:
     volume = _ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1)["VolumeId"]
     ids = _in_the_past(clock, 120, lambda: str(_ec2().create_snapshot(VolumeId=volume)["SnapshotId"]))
-    return dict.fromkeys(ids, [])
+    return {key: [] for key in ids}
 
 
 def _snapshot_ids() -> set[str]:
@@ -79,7 +79,7 @@ def _snapshots_left(seeded: Seeded) -> set[str]:
 
 
 def _idle_addresses(clock: Clock) -> Seeded:
-    return dict.fromkeys((str(_ec2().allocate_address(Domain="vpc")["AllocationId"]) for _ in range(COUNT)), [])
+    return {key: [] for key in (str(_ec2().allocate_address(Domain="vpc")["AllocationId"]) for _ in range(COUNT))}
 
 
 def _addresses_left(seeded: Seeded) -> set[str]:
@@ -108,7 +108,7 @@ def _long_stopped_instances(clock: Clock) -> Seeded:
     clock.advance(days=-40)
     ec2.stop_instances(InstanceIds=ids)
     clock.advance(days=40)
-    return dict.fromkeys(ids, [])
+    return {key: [] for key in ids}
 
 
 def _instances_left(seeded: Seeded) -> set[str]:
@@ -124,7 +124,7 @@ def _groups_without_retention(clock: Clock) -> Seeded:
         _logs().create_log_group(logGroupName=name)
         return name
 
-    return dict.fromkeys(_in_the_past(clock, 30, make), [])
+    return {key: [] for key in _in_the_past(clock, 30, make)}
 
 
 def _groups_left(seeded: Seeded) -> set[str]:
@@ -134,8 +134,9 @@ def _groups_left(seeded: Seeded) -> set[str]:
 
 def _unused_security_groups(clock: Clock) -> Seeded:
     vpc = _ec2().describe_vpcs()["Vpcs"][0]["VpcId"]
-    return dict.fromkeys((str(_ec2().create_security_group(GroupName=f"unused-{n}", Description="unused",
-                                                            VpcId=vpc)["GroupId"]) for n in range(COUNT)), [])
+    ids = [str(_ec2().create_security_group(GroupName=f"unused-{n}", Description="unused", VpcId=vpc)["GroupId"])
+           for n in range(COUNT)]
+    return {group_id: [] for group_id in ids}
 
 
 def _groups_still_there(seeded: Seeded) -> set[str]:
