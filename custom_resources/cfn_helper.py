@@ -6,7 +6,9 @@ answers just before the Lambda timeout. `CfnHelper` keeps all of that and change
 the installed source shows would break our contracts:
 
 * **Exactly one response.** crhelper's timer thread and the main thread can both call
-  `_send`; here the first call wins and any later one is logged and dropped.
+  `_send`; here the first call wins and any later one is logged and dropped. The provider
+  records the body (`on_response`) before it is sent, so a Lambda retry of the same request
+  repeats it or sends nothing (see `provider`).
 * **Bounded retries.** `_send` delivers through `response.send_response` (bounded, with
   timeouts) instead of crhelper's `utils._send_response` (an endless loop).
 * **Answer early enough to be delivered.** The timer fires `TIMEOUT_MARGIN_S` before the
@@ -117,6 +119,11 @@ class CfnHelper(CfnResource):
         self.wants_polling = False
         #: removes secret values from a Reason before it is sent or logged
         self.redact: Callable[[str], str] = lambda text: text
+        #: called with the body before it is sent, then (True) once it was delivered: the provider records
+        #: both in the state log, so that a Lambda retry of this request repeats this answer instead of acting
+        self.on_response: Callable[[dict[str, Any], bool], None] = lambda body, delivered: None
+        #: set when an earlier invocation served this request: crhelper's own answer is not sent
+        self.silent = False
 
     @property
     def init_error(self) -> Any:
@@ -130,6 +137,17 @@ class CfnHelper(CfnResource):
     def answer_failure(self, reason: str) -> None:
         """Answer FAILED now, unless this invocation has already answered."""
         self._send(FAILED, reason)
+
+    def repeat(self, body: Mapping[str, Any]) -> None:
+        """Send a response an earlier attempt of this request recorded, as it was (once per invocation)."""
+        with self._send_lock:
+            if self.responses:
+                return
+            self.responses.append(dict(body))
+        log().info("repeating the recorded response", extra={"response": loggable_response(body)})
+        self.delivered = send_response(self._response_url, body, budget_s=time_left_s(self._context))
+        if self.delivered:
+            self.on_response(dict(body), True)
 
     # -------------------------------------------------------------- crhelper overrides
 
@@ -171,6 +189,8 @@ class CfnHelper(CfnResource):
     def _send(self, status: str | None = None, reason: str = "", send_response_fn: Any = None) -> None:
         """Answer CloudFormation once per invocation, with bounded retries."""
         with self._send_lock:
+            if self.silent:
+                return
             if self.responses:
                 log().warning("a response was already sent for this request; not sending another",
                               extra={"status": status or self.Status})
@@ -183,5 +203,8 @@ class CfnHelper(CfnResource):
                                  physical_id=physical_id, event=self._event, data=self.Data,
                                  no_echo=self.NoEcho)
             self.responses.append(body)
+        self.on_response(body, False)
         log().info("sending response", extra={"response": loggable_response(body)})
         self.delivered = send_response(self._response_url, body, budget_s=time_left_s(self._context))
+        if self.delivered:
+            self.on_response(body, True)

@@ -82,6 +82,8 @@ class EmptyBucket(ResourceType):
     resource_type = RESOURCE_TYPE
     schema = SCHEMA
     polls_delete = True
+    #: a Lambda retry after a crash empties what is left (listing again): nothing is deleted twice
+    resumable = True
 
     def owns(self, physical_id: str) -> bool:
         return physical_id.startswith(ID_PREFIX) and len(physical_id) > len(ID_PREFIX)

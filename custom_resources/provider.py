@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from automations.core.aws import Clients
@@ -39,9 +39,9 @@ from automations.core.runtime import (
 )
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import CustomResource, FunctionSpec, Permission
-from automations.core.state_log import Clock, StateLog, utcnow
+from automations.core.state_log import Clock, RunCounts, StateLog, iso, run_items, utcnow
 from custom_resources.properties import REDACTED, PropertyError, Schema, redact_text
-from custom_resources.response import answer_directly, failed_create_id, log
+from custom_resources.response import answer_directly, failed_create_id, log, loggable_response
 
 #: Providers run because a stack asked for them: they act (mode `enforce`) unless an operator says otherwise.
 PROVIDER_MODE: Literal["enforce"] = "enforce"
@@ -76,6 +76,19 @@ STACK_TAG = "caretaker:stack"
 
 class ProviderError(CaretakerError):
     """A request cannot be served; the message is the Reason CloudFormation shows."""
+
+
+def _tally(items: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of a request's action records, by outcome (what its summary must say)."""
+    tally = dict.fromkeys(("planned", "succeeded", "failed", "skipped"), 0)
+    for item in items:
+        if item.get("type") == "action" and item.get("outcome") in tally:
+            tally[str(item["outcome"])] += 1
+    return tally
+
+
+class _AlreadyServed(Exception):
+    """An earlier invocation served this request; this one answered as it had to, and stops."""
 
 
 def error_code(exc: BaseException) -> str:
@@ -219,6 +232,9 @@ class ResourceType(ABC):
     mutates: ClassVar[bool] = True
     #: True when a Delete may continue through crhelper polling (`poll_delete`)
     polls_delete: ClassVar[bool] = False
+    #: True when a request may simply be served again after an attempt that stopped before answering (the
+    #: type works from what AWS shows now, so nothing is done twice); else the retry answers FAILED
+    resumable: ClassVar[bool] = False
 
     @abstractmethod
     def owns(self, physical_id: str) -> bool:
@@ -328,6 +344,93 @@ class Provider:
             helper.poll_delete(self._serve_poll)
         return helper
 
+    # ------------------------------------------------------------------ retries of one request
+
+    @staticmethod
+    def _record_response(state: StateLog, body: Mapping[str, Any], delivered: bool) -> None:
+        """Keep the response on the request's summary before it is sent, and mark it once delivered."""
+        try:
+            if delivered:
+                state.annotate(response_delivered=True)
+            else:
+                state.annotate(response=loggable_response(body), response_at=iso(state.clock()),
+                               response_data_withheld=bool(body.get("NoEcho") and body.get("Data")) or None)
+        except StateLogError as exc:
+            get_logger().error("could not record the response in the state log", extra={"error": str(exc)})
+
+    def _served_before(self, helper: CfnHelper, state: StateLog, event: Mapping[str, Any]) -> bool:
+        """Handle a request an earlier invocation already worked on (Lambda retries an asynchronous
+        invocation that failed or was killed, and may deliver one twice). True when this invocation is done.
+
+        Answered before: the recorded answer is repeated if it may not have been delivered, else nothing is
+        sent; nothing is acted on again. Started but never answered (the process died): nothing is acted on
+        again; the answer is FAILED and names the actions whose outcome is unknown.
+        """
+        log = get_logger()
+        try:
+            prior = state.summary()
+        except StateLogError as exc:
+            log.warning("cannot tell whether this request was served before", extra={"error": str(exc)})
+            return False
+        if prior is None:
+            return False
+        helper.on_response = partial(self._record_response, state)
+        poll = "CrHelperPoll" in event
+        response = prior.get("response")
+        if isinstance(response, Mapping):
+            if prior.get("response_delivered"):
+                log.info("this request was answered before: not acting, not answering again")
+            elif prior.get("response_data_withheld"):
+                log.error("an earlier attempt answered with secret attributes the state log does not keep, and "
+                          "its delivery is unknown: not answering again (CloudFormation times the request out "
+                          "if it never got that answer)")
+            else:
+                log.warning("an earlier attempt recorded its answer but may not have delivered it: repeating it")
+                helper.repeat(response)
+            return True
+        if poll:
+            return False  # a poll continues the request the first invocation started
+        if self.resource.resumable:
+            # its actions work from what AWS shows now: serve the request again, counting what was recorded
+            try:
+                state.counts = RunCounts(**_tally(run_items(state.client, state.table, str(event["RequestId"]))))
+            except Exception as exc:
+                log.error("could not read the earlier attempt's records", extra={"error": describe_error(exc)})
+            else:
+                log.warning("an earlier attempt of this request stopped before answering: serving it again")
+                return False
+        self._answer_abandoned(helper, state, event, prior)
+        return True
+
+    @staticmethod
+    def _answer_abandoned(helper: CfnHelper, state: StateLog, event: Mapping[str, Any],
+                          prior: Mapping[str, Any]) -> None:
+        request_id = str(event["RequestId"])
+        try:
+            items = run_items(state.client, state.table, request_id)
+        except Exception as exc:
+            items = []
+            get_logger().error("could not read the earlier attempt's records", extra={"error": describe_error(exc)})
+        actions = [i for i in items if i.get("type") == "action"]
+        closed = {i["action_id"] for i in actions if i.get("outcome") != "planned"}
+        unknown = sorted(f"{i['action']} {i['resource_id']}" for i in actions
+                         if i.get("outcome") == "planned" and i["action_id"] not in closed)
+        reason = ("an earlier attempt of this request stopped before answering (Lambda retried it); it is not "
+                  "repeated, so nothing was changed again. ")
+        reason += (f"Its outcome is unknown for: {'; '.join(unknown)}. " if unknown
+                   else "It had not started any change. ")
+        reason += f"See the state log, run_id {request_id}; then retry the stack operation."
+        get_logger().error("earlier attempt of this request never answered", extra={"unknown": unknown})
+        if prior.get("physical_id"):
+            helper.PhysicalResourceId = str(prior["physical_id"])
+        tally = _tally(items)
+        try:
+            state.annotate(status="failed", outcome="failed", reason=reason, ended_at=iso(state.clock()),
+                           retried=True, **tally)
+        except StateLogError as exc:
+            get_logger().error("could not record the outcome in the state log", extra={"error": str(exc)})
+        helper.answer_failure(reason)
+
     # ------------------------------------------------------------------ dispatch
 
     def _serve_event(self, event: Any, context: Any) -> str | None:
@@ -347,6 +450,8 @@ class Provider:
         helper.redact = lambda text: redact_text(text, secrets)
         try:
             return self._serve(helper, invocation, event, context, poll, secrets)
+        except _AlreadyServed:
+            raise  # crhelper ends the request (and removes a poll's schedule); its answer is silenced
         except Exception as exc:
             reason = redact_text(str(exc) if isinstance(exc, CaretakerError) else describe_error(exc), secrets)
             extra: dict[str, Any] = {"error": reason}
@@ -383,9 +488,12 @@ class Provider:
         # 3. an Update of an id this provider did not create makes the resource
         served_as = "Create" if request_type == "Update" and not self.resource.owns(physical_id) else request_type
 
-        # 4. state log and mode
+        # 4. state log (a Lambda retry of a request served before ends here) and mode
         try:
             state = self._state_log(invocation, event)
+            if self._served_before(helper, state, event):
+                helper.silent = True  # crhelper's own answer (and the poll's) must not follow
+                raise _AlreadyServed
             if invocation.settings is None:  # parsed before crhelper dispatches; a failure answers earlier
                 raise ProviderError("internal error: settings were not loaded")
             mode = resolve_mode(invocation.settings, state.mode_override(), False)
@@ -395,6 +503,7 @@ class Provider:
                                                 request_id=getattr(context, "aws_request_id", None)))
         except StateLogError as exc:
             raise ProviderError(f"the state log cannot be used, so nothing was changed: {exc}") from exc
+        helper.on_response = partial(self._record_response, state)
         request = Request(request_type=served_as, event=event, props=props, old_props=old_props, schema=schema,
                           state=state, clients=invocation.clients, context=context, clock=invocation.clock,
                           automation=self.spec.name, secrets=secrets)

@@ -220,6 +220,17 @@ class StateLog:
             values.update(self.counts.as_dict())
         return self._update_summary(values, add=self.counts.as_dict() if accumulate else None)
 
+    def annotate(self, **attributes: Any) -> None:
+        """Set attributes on the run summary now (not buffered), e.g. the response a provider sends."""
+        self._update_summary(attributes)
+
+    def summary(self) -> dict[str, Any] | None:
+        """The run summary as stored (consistent read), or None when the run was never started."""
+        response = self._call("get_item", TableName=self.table, ConsistentRead=True,
+                              Key=serialize({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}))
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
     def _update_summary(self, values: Mapping[str, Any], *, add: Mapping[str, int] | None = None,
                         condition: str | None = None, condition_values: Mapping[str, Any] | None = None,
                         condition_names: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -134,7 +134,25 @@ class Images(Ec2Family):
                 survey.reject(candidate.resource_id, sharing)
             else:
                 survey.consider(candidate, tags)
+        self._unfinished(ctx, ec2, survey)
         return survey
+
+    def _unfinished(self, ctx: Context, ec2: Any, survey: Survey) -> None:
+        """Pending AMIs an earlier run deregistered but stopped (killed, timed out) before deleting their
+        snapshots: the AMI is no longer listed, its snapshots still exist. They stay candidates, so that this
+        run deletes the snapshots (the deregistration is then `already_gone`)."""
+        gone = {image_id: [str(s) for s in record.details.get("snapshots", [])]
+                for image_id, record in ctx.records.items()
+                if record.is_pending and not record.dry_run and image_id not in self.snapshots}
+        left = {s["SnapshotId"] for s in by_filter(ec2, "describe_snapshots", "Snapshots", "snapshot-id",
+                                                    [s for ids in gone.values() for s in ids], OwnerIds=["self"])}
+        for image_id, snapshots in sorted(gone.items()):
+            if not set(snapshots) & left:
+                continue
+            self.snapshots[image_id] = [s for s in snapshots if s in left]
+            details = {**ctx.records[image_id].details, "snapshots": self.snapshots[image_id]}
+            survey.consider(Candidate(image_id, "deregistered by an earlier run that stopped before deleting its "
+                                                "snapshots", 0.0, details), {})
 
     def _rejection(self, image: Mapping[str, Any], refs: References, ctx: Context, min_age: int) -> str | None:
         users = refs.image_users(image["ImageId"])

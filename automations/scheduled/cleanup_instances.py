@@ -95,6 +95,9 @@ class StoppedInstances(Ec2Family):
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
         self.snapshot_states: dict[str, str] = {}
+        self.stopped_since: dict[str, datetime] = {}
+        #: final snapshots an earlier run took but could not record (it stopped right after): instance -> ids
+        self.unrecorded: dict[str, list[str]] = {}
 
     def report_only(self, ctx: Context) -> str | None:
         if self.settings["stopped_instance_action"] == "report":
@@ -129,6 +132,7 @@ class StoppedInstances(Ec2Family):
                             survey.reject(instance_id, f"stopped {days:.0f} days ago (min_stopped_days {min_days})")
                         continue
                     found.append((instance, tags, f"{text} ({days:.0f} days)", sighted))
+                    self.stopped_since[instance_id] = since
 
         sizes = {v["VolumeId"]: int(v.get("Size", 0)) for v in by_filter(
             ec2, "describe_volumes", "Volumes", "attachment.instance-id", [i["InstanceId"] for i, _, _, _ in found])}
@@ -157,9 +161,25 @@ class StoppedInstances(Ec2Family):
         return reasons
 
     def prepare(self, ctx: Context, due: list[Candidate]) -> None:
-        ids = [str(s) for c in due if c.resource_id in ctx.records
-               for s in ctx.records[c.resource_id].details.get("final_snapshot_ids", [])]
-        self.snapshot_states = snapshot_states(ctx.run.clients("ec2"), ids)
+        ec2 = ctx.run.clients("ec2")
+        recorded = {c.resource_id: [str(s) for s in ctx.records[c.resource_id].details.get("final_snapshot_ids", [])]
+                    for c in due if c.resource_id in ctx.records}
+        self.unrecorded = self._unrecorded(ec2, [c.resource_id for c in due if not recorded.get(c.resource_id)])
+        ids = [s for found in (*recorded.values(), *self.unrecorded.values()) for s in found]
+        self.snapshot_states = snapshot_states(ec2, ids)
+
+    def _unrecorded(self, ec2: Any, instance_ids: list[str]) -> dict[str, list[str]]:
+        """Final snapshots of these instances taken since they stopped, by a run that stopped (killed, timed
+        out) before recording them: they are used instead of taking new ones."""
+        found: dict[str, list[str]] = {}
+        for snapshot in by_filter(ec2, "describe_snapshots", "Snapshots", f"tag:{INSTANCE_TAG}", instance_ids,
+                                  OwnerIds=["self"]):
+            tags = tag_map(snapshot.get("Tags"))
+            instance_id = tags.get(INSTANCE_TAG, "")
+            since = self.stopped_since.get(instance_id)
+            if tags.get(AUTOMATION_TAG) == NAME and since is not None and snapshot.get("StartTime", since) >= since:
+                found.setdefault(instance_id, []).append(str(snapshot["SnapshotId"]))
+        return {k: sorted(v) for k, v in found.items()}
 
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
@@ -169,6 +189,7 @@ class StoppedInstances(Ec2Family):
                          details={"volumes": candidate.details.get("volumes", [])},
                          result_details=lambda result: result or None)
         earlier = [str(s) for s in (record.details.get("final_snapshot_ids", []) if record else [])]
+        earlier = earlier or self.unrecorded.get(instance_id, [])
         states = [self.snapshot_states.get(s) for s in earlier]
         if earlier and all(state == "completed" for state in states):
             return [_with_snapshots(terminate, earlier)]

@@ -34,6 +34,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from automations.core.aws import Clients
+from automations.core.throttle import RateLimiter
 from tests.automations.scheduled.cleanup_harness import shared_loader
 
 REGION = "us-east-1"
@@ -44,7 +45,11 @@ BOOKKEEPING = {"dynamodb", "sns", "sts"}
 TAGGING = {"CreateTags", "DeleteTags", "TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup"}
 STATE_WRITES = {"PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 _THROTTLE_CODES = {"ec2": "RequestLimitExceeded", "dynamodb": "ProvisionedThroughputExceededException",
-                   "iam": "Throttling", "sns": "Throttling", "sts": "Throttling"}
+                   "iam": "Throttling", "sns": "Throttling", "sts": "Throttling", "autoscaling": "Throttling"}
+
+
+#: the clock FaultClients' client-side rate limiters wait on (virtual while `virtual_retry_time` is active)
+_LIMITER_CLOCK: dict[str, Any] = {}
 
 
 class Killed(BaseException):
@@ -96,6 +101,8 @@ class Throttle:
     fraction: float
     max_throttled_attempts: int
     services: frozenset[str]
+    operations: frozenset[str] = frozenset()  # only these operations (all when empty)
+    min_throttled_attempts: int = 1
     throttled: int = 0
     calls_hit: int = 0
 
@@ -106,7 +113,8 @@ class FaultClients(Clients):
     def __init__(self, seed: int = 0) -> None:
         session = boto3.session.Session(region_name=REGION)
         session._session.register_component("data_loader", shared_loader())
-        super().__init__(session)
+        clock = _LIMITER_CLOCK.get("clock")
+        super().__init__(session, limiter=RateLimiter(clock=clock) if clock is not None else None)
         self.seed = seed
         self.calls: list[Call] = []
         self._seq = 0
@@ -137,8 +145,10 @@ class FaultClients(Clients):
         return chosen
 
     def storm(self, *, fraction: float = 0.8, max_throttled_attempts: int = 3,
-              services: Iterable[str] = ("ec2", "dynamodb", "iam", "secretsmanager", "ssm", "sns")) -> Throttle:
-        self.throttle = Throttle(self.seed, fraction, max_throttled_attempts, frozenset(services))
+              services: Iterable[str] = ("ec2", "dynamodb", "iam", "secretsmanager", "ssm", "sns"),
+              operations: Iterable[str] = (), min_throttled_attempts: int = 1) -> Throttle:
+        self.throttle = Throttle(self.seed, fraction, max_throttled_attempts, frozenset(services),
+                                 frozenset(operations), min_throttled_attempts)
         return self.throttle
 
     def state_table_fails_after(self, writes: int) -> None:
@@ -202,13 +212,16 @@ class FaultClients(Clients):
         call = context.get("fault_call")
         if storm is None or call is None or call.service not in storm.services:
             return None
+        if storm.operations and call.operation not in storm.operations:
+            return None
         attempt = int(context.get("retries", {}).get("attempt", 1))
         if "fault_throttle_k" not in context:
             with self._fault_lock:
                 self._per_op[(call.service, call.operation)] += 1
                 n = self._per_op[(call.service, call.operation)]
             draw = random.Random(f"{storm.seed}:{call.service}:{call.operation}:{n}")
-            k = draw.randint(1, storm.max_throttled_attempts) if draw.random() < storm.fraction else 0
+            k = (draw.randint(storm.min_throttled_attempts, storm.max_throttled_attempts)
+                 if draw.random() < storm.fraction else 0)
             context["fault_throttle_k"] = k
             if k:
                 storm.calls_hit += 1
@@ -250,14 +263,19 @@ def throttling_response(url: str, service: str) -> AWSResponse:
         body = (f"<Response><Errors><Error><Code>{code}</Code><Message>Rate exceeded (injected)</Message></Error>"
                 f"</Errors><RequestID>fault</RequestID></Response>").encode()
         headers = {"content-type": "text/xml"}
-    elif service in ("iam", "sns", "sts"):
+    elif service in ("iam", "sns", "sts", "autoscaling"):
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded (injected)"
                 f"</Message></Error><RequestId>fault</RequestId></ErrorResponse>").encode()
         headers = {"content-type": "text/xml"}
     else:
         body = json.dumps({"__type": code, "message": "Rate exceeded (injected)"}).encode()
         headers = {"content-type": "application/x-amz-json-1.1"}
-    response = AWSResponse(url, 400, headers, None)
+    status = 400
+    if service == "s3":  # REST-XML; S3 throttles with 503 SlowDown
+        body = (b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected)</Message>"
+                b"<RequestId>fault</RequestId></Error>")
+        headers, status = {"content-type": "application/xml"}, 503
+    response = AWSResponse(url, status, headers, None)
     response._content = body
     return response
 
@@ -296,6 +314,9 @@ class VirtualTime:
     def current_time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:  # the client-side rate limiter's clock (automations.core.throttle.Clock)
+        return self.now
+
 
 def virtual_retry_time(monkeypatch: Any) -> VirtualTime:
     """Patch botocore's retry sleeps (endpoint backoff, adaptive token bucket) onto a `VirtualTime`."""
@@ -306,6 +327,7 @@ def virtual_retry_time(monkeypatch: Any) -> VirtualTime:
 
     virtual = VirtualTime()
     monkeypatch.setattr(endpoint, "time", types.SimpleNamespace(sleep=virtual.sleep))
+    monkeypatch.setitem(_LIMITER_CLOCK, "clock", virtual)  # FaultClients' rate limiters wait on it too
 
     class Clock:
         def sleep(self, amount: float) -> None:

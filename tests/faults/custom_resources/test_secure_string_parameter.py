@@ -72,16 +72,22 @@ def test_sns_down_changes_nothing_for_a_provider(cfn: Cfn) -> None:
     assert cfn.answer(create(cfn, NAMES[0], clients))["Status"] == "SUCCESS"
 
 
-def test_killed_before_the_change_still_answers_once(cfn: Cfn) -> None:
+def test_killed_before_the_change_answers_nothing_and_the_lambda_retry_answers_once(cfn: Cfn) -> None:
     clients = FaultClients()
     clients.kill_at("ssm", "PutParameter")
+    create_event = cfn.event(secure_string_parameter, "Create", {"Name": NAMES[0], "Value": "v4lue"})
 
     with pytest.raises(Killed):
-        create_event = cfn.event(secure_string_parameter, "Create", {"Name": NAMES[0], "Value": "v4lue"})
         secure_string_parameter.handler.invoke(create_event, cfn.context(secure_string_parameter), clients=clients,
                                                clock=cfn.clock)
 
-    body = cfn.answer(create_event)
-    assert body["Status"] == "FAILED" and NAMES[0] not in parameters()
+    assert cfn.responses(create_event) == []  # a killed process answers nothing
     assert uncovered_changes(clients, NAMES) == []
     assert [a["outcome"] for a in actions_of(cfn.records(create_event))] == ["planned"]  # what is left
+
+    retry = FaultClients()  # Lambda retries the failed asynchronous invocation with the same event
+    secure_string_parameter.handler.invoke(create_event, cfn.context(secure_string_parameter), clients=retry,
+                                           clock=cfn.clock)
+    body = cfn.answer(create_event)
+    assert body["Status"] == "FAILED" and "create-parameter" in body["Reason"]
+    assert retry.changes() == [] and NAMES[0] not in parameters()
