@@ -10,6 +10,16 @@ from builder.errors import LintError
 from builder.lint import lint_files, lint_text
 from builder.pipeline import BuildResult
 
+#: an unused parameter: warning W2001
+WARNING_TEMPLATE = """
+Parameters:
+  Unused:
+    Type: String
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
 
 def test_every_built_template_passes_cfn_lint_without_errors_or_warnings(build_result: BuildResult) -> None:
     assert build_result.templates
@@ -29,15 +39,7 @@ def test_the_custom_resource_consumer_example_is_built_beside_the_stacks(build_r
 
 
 def test_a_warning_is_a_finding() -> None:
-    template = """
-Parameters:
-  Unused:
-    Type: String
-Resources:
-  Topic:
-    Type: AWS::SNS::Topic
-"""
-    findings = lint_text(template, "unused.yaml")
+    findings = lint_text(WARNING_TEMPLATE, "unused.yaml")
     assert [f.rule for f in findings] == ["W2001"]
     assert str(findings[0]).startswith("unused.yaml:")
 
@@ -55,15 +57,6 @@ def test_lint_findings_fail_the_build(monkeypatch: pytest.MonkeyPatch, tmp_path:
         pipeline.build(tmp_path)
     assert not (tmp_path / "manifest.json").exists()
 
-
-WARNING_TEMPLATE = """
-Parameters:
-  Unused:
-    Type: String
-Resources:
-  Topic:
-    Type: AWS::SNS::Topic
-"""
 
 
 def _counting_lint(monkeypatch: pytest.MonkeyPatch) -> list[str]:
