@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.action_pool import CHUNK, Act, ActionPool
 from automations.core.registry import register
@@ -268,6 +268,7 @@ def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
                     continue
                 acts.append(_volume_act(run, ec2, volume, why, now))
             pool.act(acts)
+    # a CreateSnapshots result lists the instance's snapshots; a CreateSnapshot result is one snapshot
     return sum(len(r["Snapshots"]) if "Snapshots" in r else 1 for r in pool.results)
 
 
@@ -338,7 +339,7 @@ def _complete_tags(run: Run, ec2: Any, snapshots: list[dict[str, Any]], by_id: M
             try:
                 ec2.create_tags(Resources=[snapshot["SnapshotId"]],
                                 Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())])
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:  # the snapshots exist: their outcome stays succeeded
                 run.log.warning("could not complete snapshot tags", extra={
                     "snapshot_id": snapshot["SnapshotId"], "error": str(exc)})
 
