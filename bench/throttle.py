@@ -9,7 +9,7 @@ moto behind the throttling simulator (tests/throttling/simulator.py) with the do
 limits, refill rates multiplied by a scale so that a run takes a minute instead of ten (bucket
 capacities unchanged; the limiter uses the same scaled table, so every figure is relative to it).
 The scales are chosen so that, at the default share, the bucket and not the latency bounds the
-run: the cleanup runs 8 calls at once, the snapshots one at a time.
+run: both run `--max-concurrency` (8) calls at once.
 
 For each run it prints the wall time; the shortest time the share of the bucket allows for the
 work (burst first, then refill) and the latency floor (calls x latency / calls in flight); the
@@ -59,7 +59,7 @@ def cleanup_run(table: RateTable, volumes: int, latency: float, share: float, ot
                    share, left, latency, concurrency)
 
 
-def snapshot_run(table: RateTable, volumes: int, latency: float, share: float) -> dict[str, Any]:
+def snapshot_run(table: RateTable, volumes: int, latency: float, share: float, concurrency: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from automations.scheduled import ebs_snapshots
@@ -68,10 +68,11 @@ def snapshot_run(table: RateTable, volumes: int, latency: float, share: float) -
         ids = scenarios.make_volumes(volumes, {scenarios.BACKUP_TAG: "true"})
         simulator = ThrottlingSimulator(table, latency=latency)
         result, wall, clients = scenarios.run_caretaker(ebs_snapshots.handler, simulator,
-                                                        {"api_rate_share": str(share)})
+                                                        {"api_rate_share": str(share),
+                                                         "max_concurrency": str(concurrency)})
         missing = scenarios.volumes_without_snapshot(ids)
     return figures("ebs-snapshots", "CreateSnapshot", table, simulator, clients, result, wall, volumes, share,
-                   missing, latency, 1)
+                   missing, latency, concurrency)
 
 
 def figures(name: str, operation: str, table: RateTable, simulator: ThrottlingSimulator, clients: Any,
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot-refill-scale", type=float, default=2.0,
                         help="multiplies every refill rate for the snapshot runs")
     parser.add_argument("--other-load", type=float, default=0.6, help="share of refill other workloads take")
-    parser.add_argument("--max-concurrency", type=int, default=8)
+    parser.add_argument("--max-concurrency", type=int, default=8, help="max_concurrency of both automations")
     parser.add_argument("--quick", action="store_true", help="a fifth of the work")
     args = parser.parse_args(argv)
     if args.quick:
@@ -136,14 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     snapshot_table = AWS_LIMITS.scaled(refill=args.snapshot_refill_scale)
     print(f"throttling bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: moto in-process behind the throttling "
           f"simulator, latency {args.latency * 1000:.0f} ms per call, documented EC2 limits with refill rates "
-          f"x{args.cleanup_refill_scale:g} (cleanup) and x{args.snapshot_refill_scale:g} (snapshots), cleanup "
+          f"x{args.cleanup_refill_scale:g} (cleanup) and x{args.snapshot_refill_scale:g} (snapshots), "
           f"max_concurrency {args.max_concurrency}")
 
     met = True
     for share in (0.5, 1.0):
         met &= report(cleanup_run(cleanup_table, args.volumes, args.latency, share, 0.0, args.max_concurrency))
     for share in (0.5, 1.0):
-        met &= report(snapshot_run(snapshot_table, args.snapshot_volumes, args.latency, share))
+        met &= report(snapshot_run(snapshot_table, args.snapshot_volumes, args.latency, share, args.max_concurrency))
     if args.other_load:
         met &= report(cleanup_run(cleanup_table, args.volumes // 2, args.latency, 0.5, args.other_load,
                                   args.max_concurrency), other_load=args.other_load)

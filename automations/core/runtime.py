@@ -180,14 +180,23 @@ class Run:
             self.log.info("dry-run: would act", extra={"action": action,
                                                          "resources": [r.resource_id for r in records]})
             return None
+        return self.carry_out(records, call, outcome_details=outcome_details)
+
+    def carry_out(self, records: Sequence[ActionRecord], call: Callable[[], T], *,
+                  outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None) -> T | None:
+        """Make the call the `planned` records announce (already written) and record its outcome on each.
+
+        Thread-safe (the state log is). Returns the call's result, or None when it failed (recorded as
+        `failed` with the AWS error); a `StateLogError` propagates.
+        """
         try:
             result = call()
         except StateLogError:
             raise
         except Exception as exc:  # one failing resource never stops the run
             reason = describe_error(exc)
-            self.log.warning("action failed", extra={"action": action, "error": reason,
-                                                     "resources": [r.resource_id for r in records]})
+            self.log.warning("action failed", extra={"action": records[0].action if records else "",
+                                                     "error": reason, "resources": [r.resource_id for r in records]})
             for record in records:
                 self.state.outcome(record, "failed", reason)
             return None

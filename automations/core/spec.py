@@ -297,6 +297,15 @@ API_RATE_SHARE = Setting(
     minimum=0.01, maximum=1)
 
 
+#: Declared by functions that act on many resources on a bounded pool of threads
+#: (`automations.core.action_pool`, the cleanup steps); the rate limiter still holds them to their share.
+MAX_CONCURRENCY = Setting(
+    "max_concurrency", "int", 16,
+    "AWS calls in flight at once when acting; the client-side rate limiter (api_rate_share) keeps the "
+    "request rate within the function's share of the account's buckets.",
+    minimum=1, maximum=32)
+
+
 def common_settings(default_mode: Mode) -> tuple[Setting, ...]:
     """Settings every function has."""
     return (

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from automations.core.selection import PROTECT_TAG
-from automations.core.spec import Permission, Setting
+from automations.core.spec import MAX_CONCURRENCY, Permission, Setting
 
 #: Written on a resource when it becomes pending: the day from which a run may act on it.
 CLEANUP_AFTER_TAG = "caretaker:cleanup-after"
@@ -52,11 +52,6 @@ EXCLUDE_TAGS = Setting(
     "Resources carrying any of these tags are left alone: comma-separated `key` (any value) or "
     "`key=value` (value case-insensitive). caretaker:protect=true always protects.",
     pattern=r"[^=,]{1,128}(=[^,]{0,256})?")
-
-MAX_CONCURRENCY = Setting("max_concurrency", "int", 16,
-                          "AWS calls in flight at once when acting; the client-side rate limiter (api_rate_share) "
-                          "keeps the request rate within the function's share of the account's buckets.",
-                          minimum=1, maximum=32)
 
 #: us-east-1 list prices (2026), settings so that other regions and discounts can be reflected.
 VOLUME_PRICE = Setting("volume_price_per_gb_month", "float", 0.08,

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.action_pool import CHUNK, Act, ActionPool
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import (
@@ -20,7 +21,7 @@ from automations.core.selection import (
     tag_map,
     tag_matches,
 )
-from automations.core.spec import FunctionSpec, Permission, Rate, Setting
+from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
 from automations.scheduled.retention import Retention, decide
 
 NAME = "ebs-snapshots"
@@ -74,6 +75,7 @@ SPEC = register(FunctionSpec(
                 "A volume with a snapshot of this automation younger than this is not snapshotted again "
                 "(a retried or repeated run does not double the snapshots; keep it below the schedule's "
                 "interval; 0 = always snapshot).", minimum=0, maximum=8760),
+        MAX_CONCURRENCY,
     ),
 ))
 
@@ -228,6 +230,8 @@ def _tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
 def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
     """The snapshot phase: one work item per instance group, single volume or skipped volume, by id.
 
+    Work goes in chunks of 25: the chunk's `planned` records in one BatchWriteItem, then its
+    CreateSnapshot(s) calls on `max_concurrency` threads (`ActionPool`), while the next chunk is planned.
     A continued run first re-reads which volumes this run already snapshotted (tag `caretaker:run-id`):
     an item whose `planned` record lost its outcome (the invocation died) is not snapshotted twice.
     """
@@ -237,39 +241,44 @@ def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
     work: list[tuple[str, str, Any]] = [(i, "instance", spec) for i, spec in plan.instances.items()]
     work += [(volume.volume_id, "volume", (volume, why)) for volume, why in plan.singles]
     work += [(volume_id, "skip", why) for volume_id, why in plan.skipped]
-    created = 0
-    for key, kind, item in run.items("snapshot", work, key=lambda w: w[0]):
-        if kind == "skip":
-            run.skip(key, "create-snapshot", item)
-            continue
-        if kind == "instance":
-            exclude_boot, volumes = item
-            if done and all(v.volume_id in done for v in volumes):
-                run.log.info("already snapshotted in this run", extra={"instance_id": key})
-                continue
-            if all(v.volume_id in recent for v in volumes):
-                for v in volumes:
-                    run.skip(v.volume_id, "create-snapshot", recent[v.volume_id], {"instance_id": key})
-                continue
-            created += _snapshot_instance(run, ec2, key, exclude_boot, volumes, now)
-            continue
-        volume, why = item
-        if volume.volume_id in done:
-            run.log.info("already snapshotted in this run", extra={"volume_id": volume.volume_id})
-            continue
-        if volume.volume_id in recent:
-            run.skip(volume.volume_id, "create-snapshot", recent[volume.volume_id])
-            continue
-        tags = {**copyable_tags(volume.tags), **_caretaker_tags(run, now, volume.volume_id)}
-        result = run.act(
-            volume.volume_id, "create-snapshot", f"tagged {run.settings['backup_tag_key']}; {why}",
-            lambda v=volume, t=tags: ec2.create_snapshot(  # type: ignore[misc]
-                VolumeId=v.volume_id, Description=f"Caretaker {NAME} {run.run_id}", TagSpecifications=_tag_spec(t)),
-            result_details=lambda r: {"snapshot_id": r["SnapshotId"]},
-        )
-        if result is not None:
-            created += 1
-    return created
+    with ActionPool(run, "create-snapshot", int(run.settings["max_concurrency"])) as pool:
+        for batch in run.batches("snapshot", work, key=lambda w: w[0], size=CHUNK):
+            acts: list[Act[Any]] = []
+            for key, kind, item in batch:
+                if kind == "skip":
+                    run.skip(key, "create-snapshot", item)
+                    continue
+                if kind == "instance":
+                    exclude_boot, volumes = item
+                    if done and all(v.volume_id in done for v in volumes):
+                        run.log.info("already snapshotted in this run", extra={"instance_id": key})
+                        continue
+                    if all(v.volume_id in recent for v in volumes):
+                        for v in volumes:
+                            run.skip(v.volume_id, "create-snapshot", recent[v.volume_id], {"instance_id": key})
+                        continue
+                    acts.append(_instance_act(run, ec2, key, exclude_boot, volumes, now))
+                    continue
+                volume, why = item
+                if volume.volume_id in done:
+                    run.log.info("already snapshotted in this run", extra={"volume_id": volume.volume_id})
+                    continue
+                if volume.volume_id in recent:
+                    run.skip(volume.volume_id, "create-snapshot", recent[volume.volume_id])
+                    continue
+                acts.append(_volume_act(run, ec2, volume, why, now))
+            pool.act(acts)
+    # a CreateSnapshots result lists the instance's snapshots; a CreateSnapshot result is one snapshot
+    return sum(len(r["Snapshots"]) if "Snapshots" in r else 1 for r in pool.results)
+
+
+def _volume_act(run: Run, ec2: Any, volume: Volume, why: str, now: datetime) -> Act[Any]:
+    tags = {**copyable_tags(volume.tags), **_caretaker_tags(run, now, volume.volume_id)}
+    return Act.one(
+        volume.volume_id, f"tagged {run.settings['backup_tag_key']}; {why}",
+        lambda: ec2.create_snapshot(VolumeId=volume.volume_id, Description=f"Caretaker {NAME} {run.run_id}",
+                                    TagSpecifications=_tag_spec(tags)),
+        result_details=lambda r: {"snapshot_id": r["SnapshotId"]})
 
 
 def recent_snapshots(ec2: Any, since: datetime) -> dict[str, str]:
@@ -299,27 +308,30 @@ def snapshotted_in_run(ec2: Any, run_id: str) -> set[str]:
             for s in page.get("Snapshots", [])}
 
 
-def _snapshot_instance(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
-                       now: datetime) -> int:
-    by_id = {v.volume_id: v for v in volumes}
+def _instance_act(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
+                  now: datetime) -> Act[Any]:
+    """One crash-consistent CreateSnapshots for the instance's volumes (one planned record per volume)."""
     reason = (f"tagged {run.settings['backup_tag_key']}; all volumes of {instance_id}"
               f"{' but the boot volume' if exclude_boot else ''}, crash-consistent")
-    result = run.act_many(
-        [(v.volume_id, reason, {"instance_id": instance_id}) for v in volumes], "create-snapshot",
-        lambda: ec2.create_snapshots(
+
+    def call() -> dict[str, Any]:
+        result: dict[str, Any] = ec2.create_snapshots(
             InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": exclude_boot},
             Description=f"Caretaker {NAME} {run.run_id}", CopyTagsFromSource="volume",
-            TagSpecifications=_tag_spec(_caretaker_tags(run, now, None))),
-        outcome_details=lambda r: {s["VolumeId"]: {"snapshot_id": s["SnapshotId"]} for s in r.get("Snapshots", [])},
-    )
-    if result is None:
-        return 0
-    snapshots = result.get("Snapshots", [])
+            TagSpecifications=_tag_spec(_caretaker_tags(run, now, None)))
+        _complete_tags(run, ec2, result.get("Snapshots", []), {v.volume_id: v for v in volumes})
+        return result
+
+    return Act([(v.volume_id, reason, {"instance_id": instance_id}) for v in volumes], call,
+               lambda r: {s["VolumeId"]: {"snapshot_id": s["SnapshotId"]} for s in r.get("Snapshots", [])})
+
+
+def _complete_tags(run: Run, ec2: Any, snapshots: list[dict[str, Any]], by_id: Mapping[str, Volume]) -> None:
+    """CopyTagsFromSource is not honoured everywhere (emulators, older partitions): complete the tags."""
     for snapshot in snapshots:
         volume = by_id.get(snapshot.get("VolumeId", ""))
         if volume is None:
             continue
-        # CopyTagsFromSource is not honoured everywhere (emulators, older partitions): complete the tags.
         wanted = {**copyable_tags(volume.tags), VOLUME_TAG: volume.volume_id}
         have = tag_map(snapshot.get("Tags"))
         missing = {k: v for k, v in wanted.items() if have.get(k) != v}
@@ -327,10 +339,9 @@ def _snapshot_instance(run: Run, ec2: Any, instance_id: str, exclude_boot: bool,
             try:
                 ec2.create_tags(Resources=[snapshot["SnapshotId"]],
                                 Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())])
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:  # the snapshots exist: their outcome stays succeeded
                 run.log.warning("could not complete snapshot tags", extra={
                     "snapshot_id": snapshot["SnapshotId"], "error": str(exc)})
-    return len(snapshots)
 
 
 # ---------------------------------------------------------------------- pruning
@@ -387,17 +398,18 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
     for volume_id, snapshots in sorted(groups.items()):
         decision = decide(snapshots, policy, now)
         work.extend((snapshot_id, volume_id, why) for snapshot_id, why in decision.delete.items())
-    deleted = 0
-    for snapshot_id, volume_id, why in run.items(phase, work, key=lambda w: w[0]):
-        if not volume_id:
-            run.skip(snapshot_id, "delete-snapshot", why)
-            continue
-        result = run.act(snapshot_id, "delete-snapshot", f"{why} (volume {volume_id})",
-                         lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
-                         details={"volume_id": volume_id})
-        if result is not None:
-            deleted += 1
-    return deleted
+    with ActionPool(run, "delete-snapshot", int(run.settings["max_concurrency"])) as pool:
+        for batch in run.batches(phase, work, key=lambda w: w[0], size=CHUNK):
+            acts: list[Act[Any]] = []
+            for snapshot_id, volume_id, why in batch:
+                if not volume_id:
+                    run.skip(snapshot_id, "delete-snapshot", why)
+                    continue
+                acts.append(Act.one(snapshot_id, f"{why} (volume {volume_id})",
+                                    lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
+                                    details={"volume_id": volume_id}))
+            pool.act(acts)
+    return len(pool.results)
 
 
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
@@ -422,23 +434,23 @@ def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now:
         return 0
     copied_already = {tag_map(s.get("Tags")).get(SOURCE_SNAPSHOT_TAG) for s in own_snapshots(target_ec2)}
     source_region = run.clients.region
-    copied = 0
-    for snapshot in run.items("copy", own_snapshots(ec2), key=lambda s: str(s["SnapshotId"])):
-        snapshot_id = snapshot["SnapshotId"]
-        tags = tag_map(snapshot.get("Tags"))
-        if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
-            continue
-        volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
-        copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
-                     SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
-        result = run.act(
-            snapshot_id, "copy-snapshot", f"no copy in {target_region} yet",
-            lambda s=snapshot_id, t=copy_tags: target_ec2.copy_snapshot(  # type: ignore[misc]
-                SourceRegion=source_region, SourceSnapshotId=s, TagSpecifications=_tag_spec(t),
-                Description=f"Caretaker {NAME} copy of {s} from {source_region}"),
-            details={"target_region": target_region},
-            result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]},
-        )
-        if result is not None:
-            copied += 1
-    return copied
+    with ActionPool(run, "copy-snapshot", int(run.settings["max_concurrency"])) as pool:
+        for batch in run.batches("copy", own_snapshots(ec2), key=lambda s: str(s["SnapshotId"]), size=CHUNK):
+            acts: list[Act[Any]] = []
+            for snapshot in batch:
+                snapshot_id = snapshot["SnapshotId"]
+                tags = tag_map(snapshot.get("Tags"))
+                if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
+                    continue
+                volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+                copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
+                             SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
+                acts.append(Act.one(
+                    snapshot_id, f"no copy in {target_region} yet",
+                    lambda s=snapshot_id, t=copy_tags: target_ec2.copy_snapshot(  # type: ignore[misc]
+                        SourceRegion=source_region, SourceSnapshotId=s, TagSpecifications=_tag_spec(t),
+                        Description=f"Caretaker {NAME} copy of {s} from {source_region}"),
+                    details={"target_region": target_region},
+                    result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]}))
+            pool.act(acts)
+    return len(pool.results)

@@ -25,6 +25,13 @@ def volume(tags: dict[str, str] | None = None, size: int = 8) -> str:
     return str(ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=size, TagSpecifications=spec)["VolumeId"])
 
 
+def backup_volumes(n: int) -> list[str]:
+    """`n` volumes tagged for backup (one client for all), sorted by id: the order work is chunked in."""
+    client, spec = ec2(), [{"ResourceType": "volume", "Tags": [{"Key": "caretaker:backup", "Value": "true"}]}]
+    return sorted(client.create_volume(AvailabilityZone=f"{REGION}a", Size=1, TagSpecifications=spec)["VolumeId"]
+                  for _ in range(n))
+
+
 def tag(resource_id: str, tags: dict[str, str]) -> None:
     ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
@@ -155,6 +162,111 @@ def test_partly_tagged_instance_is_snapshotted_volume_by_volume(
     assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted([root, data[0]])
     planned = [r for r in items(state_table, result["run_id"]) if r["outcome"] == "planned"]
     assert all("not crash-consistent" in r["reason"] for r in planned)
+
+
+# ---------------------------------------------------------------------- many volumes: chunks and the pool
+
+
+def planned_writes(clients: HookedClients) -> list[tuple[int, set[str]]]:
+    """(position in the call order, resource ids) of each state-log write carrying `planned` records."""
+    found = []
+    for n, (service, operation, body) in enumerate(clients.calls):
+        if service != "dynamodb" or operation not in ("PutItem", "BatchWriteItem"):
+            continue
+        items = [body["Item"]] if operation == "PutItem" else \
+            [r["PutRequest"]["Item"] for rs in body["RequestItems"].values() for r in rs]
+        planned = {i["resource_id"]["S"] for i in items if i.get("outcome", {}).get("S") == "planned"}
+        if planned:
+            found.append((n, planned))
+    return found
+
+
+def test_planned_records_go_in_chunks_of_25_each_before_its_calls(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vols = backup_volumes(30)
+    clients = HookedClients()
+    result = run(clock, lambda_context, clients)
+
+    writes = planned_writes(clients)
+    assert [ids for _, ids in writes] == [set(vols[:25]), set(vols[25:])]  # two BatchWriteItem, no PutItem
+    planned_at = {rid: n for n, ids in writes for rid in ids}
+    creates = [(n, body["VolumeId"]) for n, (_, op, body) in enumerate(clients.calls) if op == "CreateSnapshot"]
+    assert sorted(v for _, v in creates) == vols
+    assert all(planned_at[v] < n for n, v in creates)  # every call after the write that planned it
+    assert result["snapshots_created"] == 30
+    records = items(state_table, result["run_id"])
+    assert sorted(r["resource_id"] for r in records if r["outcome"] == "succeeded") == vols
+    assert sorted(s["VolumeId"] for s in our_snapshots()) == vols
+
+
+def test_one_failing_volume_among_many_fails_alone_on_the_pool(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vols = backup_volumes(30)
+    bad = {vols[3], vols[27]}  # one in each chunk
+    clients = HookedClients()
+    clients.fail("ec2", "CreateSnapshot", code="AccessDenied", when=lambda body: body.get("VolumeId") in bad)
+    result = run(clock, lambda_context, clients)
+
+    assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted(set(vols) - bad)
+    assert result["status"] == "partial" and result["snapshots_created"] == 28
+    run_summary = summary(state_table, result["run_id"])
+    assert (run_summary["planned"], run_summary["succeeded"], run_summary["failed"]) == (30, 28, 2)
+    failed = {r["resource_id"]: r["reason"] for r in items(state_table, result["run_id"]) if r["outcome"] == "failed"}
+    assert set(failed) == bad and all(reason.startswith("AccessDenied") for reason in failed.values())
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_max_concurrency_bounds_the_calls_in_flight(
+        state_table: str, clock: Clock, lambda_context: LambdaContext, limit: int) -> None:
+    import threading
+    import time
+
+    backup_volumes(12)
+    clients = HookedClients()
+    lock = threading.Lock()
+    in_flight, peak = [0], [0]
+
+    def started(**_: Any) -> None:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.03)  # long enough that the workers overlap
+
+    def finished(**_: Any) -> None:
+        with lock:
+            in_flight[0] -= 1
+
+    clients.session.events.register("before-call.ec2.CreateSnapshot", started)
+    clients.session.events.register("after-call.ec2.CreateSnapshot", finished)
+    result = run(clock, lambda_context, clients, max_concurrency=str(limit))
+
+    assert result["snapshots_created"] == 12
+    assert peak[0] == limit if limit == 1 else 1 < peak[0] <= limit
+
+
+def test_state_log_failing_at_a_chunk_stops_before_its_calls(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    vols = backup_volumes(30)
+    clients = HookedClients()
+    planned = [0]
+
+    def second_planned_write(body: Any) -> bool:
+        if "'planned'" not in str(body):
+            return False
+        planned[0] += 1
+        return planned[0] == 2
+
+    clients.fail("dynamodb", "BatchWriteItem", code="ResourceNotFoundException", when=second_planned_write)
+    with pytest.raises(StateLogError):
+        run(clock, lambda_context, clients)
+
+    # only volumes of the first chunk (planned) were snapshotted; once the write failed, the calls not
+    # started yet were dropped, and the second chunk was never called
+    called = {body["VolumeId"] for _, op, body in clients.calls if op == "CreateSnapshot"}
+    assert called <= set(vols[:25])
+    assert {s["VolumeId"] for s in our_snapshots()} == called
+    scan = boto3.client("dynamodb").scan(TableName=state_table)["Items"]
+    assert sorted(i["resource_id"]["S"] for i in scan if i.get("outcome", {}).get("S") == "planned") == vols[:25]
 
 
 # ---------------------------------------------------------------------- retention

@@ -12,7 +12,7 @@ from automations.scheduled.ebs_snapshots import handler
 from tests.automations.conftest import REGION, Clock
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 
-VOLUMES = 24
+VOLUMES = 60  # more than two chunks of 25 in each phase
 
 
 def test_snapshot_and_prune_phases_continue_and_act_once(state_table: str, clock: Clock) -> None:
@@ -27,11 +27,13 @@ def test_snapshot_and_prune_phases_continue_and_act_once(state_table: str, clock
     clock.advance(days=3)
 
     margin = int(CONTINUATION_MARGIN.default) * 1000
-    driven = drive(handler, clock, lambda: DrainingContext(remaining_ms=margin + 8_000, step_ms=1_000),
+    # the time left is read before every chunk but an invocation's first: two chunks per invocation
+    driven = drive(handler, clock, lambda: DrainingContext(remaining_ms=margin + 1_500, step_ms=1_000),
                    retention_count="1")
     run_id = driven.run_id
 
-    assert len(driven.results) >= 5  # 48 items, about 8 per invocation
+    # 3 chunks of snapshots (25, 25, 10), then 3 of deletions: checkpoints inside both phases
+    assert [r.get("phase") for r in driven.results] == ["snapshot", "prune", None]
     assert driven.results[-1]["status"] == "ok"
     assert driven.invokes.payloads() == [{"caretaker": {"continue_run": run_id}}] * (len(driven.results) - 1)
     snapshots = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
