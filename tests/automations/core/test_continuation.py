@@ -149,6 +149,33 @@ def test_state_log_failure_at_checkpoint_stops_without_continuing(state_table: s
     assert "checkpoint" in run["error"]["S"]
 
 
+def test_what_a_run_carries_reaches_its_next_invocation_and_too_much_stops_it(state_table: str,
+                                                                            clock: Clock) -> None:
+    from automations.core.continuation import Checkpoint
+
+    account = Account(first=30, second=0)
+    inner = account.handler()
+    seen: list[Any] = []
+    size = {"bytes": 10}
+
+    def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        seen.append(run.carried.get("note"))
+        try:
+            return inner.fn(run, event)
+        except Checkpoint:
+            run.carry("note", {"invocation": run.invocation, "blob": "x" * size["bytes"]})
+            raise
+
+    drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    assert seen[0] is None and [n["invocation"] for n in seen[1:]] == list(range(1, len(seen)))
+
+    size["bytes"] = 400_000  # above what one item may hold: the checkpoint fails, nothing is invoked
+    clients = HookedClients()
+    with pytest.raises(StateLogError, match="must cap what it carries"):
+        drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000), clients=lambda: clients)
+    assert clients.count("lambda") == Counter()
+
+
 def test_mode_switched_off_mid_run_stops_the_continuation(state_table: str, clock: Clock) -> None:
     from automations.core.state_log import set_mode_override
 
@@ -177,7 +204,8 @@ def test_only_functions_that_continue_get_the_setting_and_invoke_on_their_own_ar
             assert invoke == [] and "continuation_margin_seconds" not in names
     continuing = {s.name for s in registry.discover() if s.continues}
     assert {"ebs-snapshots", "cleanup-ebs-volumes", "cleanup-ebs-snapshots", "cleanup-amis", "cleanup-elastic-ips",
-            "cleanup-security-groups", "cleanup-log-retention", "cleanup-stopped-instances"} <= continuing
+            "cleanup-security-groups", "cleanup-log-retention", "cleanup-stopped-instances",
+            "access-key-rotation"} <= continuing
 
 
 def test_template_roles_invoke_only_their_own_function() -> None:
