@@ -81,7 +81,7 @@ class Run:
 
     def __init__(self, *, spec: FunctionSpec, settings: Settings, state: StateLog, clients: Clients,
                  mode: ModeDecision, notifier: Notifier, clock: Clock, context: Any,
-                 continuation: Continuation | None = None) -> None:
+                 continuation: Continuation | None = None, carried: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.state = state
@@ -94,6 +94,9 @@ class Run:
         self.log = get_logger()
         self.notes: list[str] = []
         self.continuation = continuation or Continuation(enabled=False, margin_ms=0)
+        #: what the earlier invocations of this run carried to this one (`carry`); empty in the first
+        self.carried: Mapping[str, Any] = dict(carried or {})
+        self._carry: dict[str, Any] = {}
 
     @property
     def run_id(self) -> str:
@@ -125,6 +128,15 @@ class Run:
     def resuming(self, phase: str) -> bool:
         """An earlier invocation of this run stopped inside `phase`."""
         return self.continuation.resuming(phase)
+
+    def carry(self, name: str, value: Any) -> None:
+        """Hand `value` (JSON-serialisable, small: a checkpoint writes it as one item) to the next invocation
+        of this run, which reads it as `run.carried[name]`. Call it when `Checkpoint` passes through the
+        handler (e.g. a notification's tallies, so that the run sends one, at its end)."""
+        self._carry[name] = value
+
+    def carrying(self) -> dict[str, Any]:
+        return dict(self._carry)
 
     def items(self, phase: str, items: Iterable[T], key: Callable[[T], str]) -> Iterator[T]:
         """Walk one phase's work, sorted by `key`, one item at a time (see `batches`)."""
@@ -303,7 +315,7 @@ class Entrypoint:
                 return {"automation": spec.name, "run_id": run_id, "status": "ignored",
                         "reason": "run already finished or held by another invocation"}
             progress = Progress.from_item(claimed.get("checkpoint"))
-            remaining = state.remaining_work(progress.invocation) if progress.phase else []
+            remaining, carried = state.remaining_work(progress.invocation) if progress.phase else ([], {})
             prior = RunCounts(**{k: int(claimed.get(k, 0)) for k in RunCounts().as_dict()})
             # a run keeps the mode it started with; an override that switches it off stops it
             if decision.mode != "off":
@@ -311,7 +323,7 @@ class Entrypoint:
                                         str(claimed.get("mode_source", decision.source)))
             continuation = Continuation(enabled=True, margin_ms=margin_ms, resumed=progress, remaining=remaining)
             run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
-                      notifier=notifier, clock=clock, context=context, continuation=continuation)
+                      notifier=notifier, clock=clock, context=context, continuation=continuation, carried=carried)
             log.info("run continued", extra={"invocation": run.invocation, "phase": progress.phase,
                                              "remaining": len(remaining)})
         else:
@@ -344,14 +356,14 @@ class Entrypoint:
         except Exception as exc:
             error = describe_error(exc)
             log.exception("run failed")
-            self._alert(run, "failed", error)  # first, so a lost alert is recorded in the summary
+            self._alert(run, "failed", error, prior)  # first, so a lost alert is recorded in the summary
             self._try_finish(state, "failed", error, accumulate=accumulate,
                              traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
             raise
         counts = state.counts
         status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
         if status != "ok":
-            self._alert(run, status, None)  # before the summary is written, so a lost alert is recorded in it
+            self._alert(run, status, None, prior)  # before the summary is written, so a lost alert is recorded in it
         summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
                                    notifications_failed=notifier.failures or None)
         publish_run_metrics(spec.name, counts.as_dict(), status)
@@ -367,7 +379,7 @@ class Entrypoint:
         try:
             summary = state.checkpoint_run(holder=holder, progress=progress.as_item(), phase=checkpoint.phase,
                                            remaining=checkpoint.remaining, chunk_size=CHUNK_KEYS,
-                                           invocation=progress.invocation)
+                                           invocation=progress.invocation, carried=run.carrying())
         except StateLogError as exc:
             error = (f"the state log could not be written at a checkpoint, so the run stopped and was not "
                      f"continued ({len(checkpoint.remaining)} items of phase {checkpoint.phase!r} not done): {exc}")
@@ -392,7 +404,7 @@ class Entrypoint:
                 state.finish_run("continued", accumulate=True, error=error)  # counts already added: adds 0
             except StateLogError:
                 log.error("could not record the failed continuation in the state log")
-            self._alert(run, "stalled", error)
+            self._alert(run, "stalled", error, RunCounts(**{k: int(summary.get(k, 0)) for k in RunCounts().as_dict()}))
             return {**result, "error": error}
         log.info("run continues in a new invocation", extra={"invocation": progress.invocation,
                                                              "phase": checkpoint.phase,
@@ -410,8 +422,11 @@ class Entrypoint:
         return {"automation": self.spec.name, "run_id": run.run_id, "mode": run.mode, "status": status,
                 "counts": run.state.counts.as_dict(), **result}
 
-    def _alert(self, run: Run, status: str, error: str | None) -> None:
+    def _alert(self, run: Run, status: str, error: str | None, prior: RunCounts | None = None) -> None:
+        """`prior`: the counts earlier invocations of a continued run added to its summary (run-wide alert)."""
         counts = run.state.counts.as_dict()
+        if prior is not None:
+            counts = {k: v + getattr(prior, k) for k, v in counts.items()}
         run.notify(f"Caretaker {self.spec.name}: run {status}",
                    f"Run {run.run_id} of {self.spec.name} ended {status}: {counts['succeeded']} succeeded, "
                    f"{counts['failed']} failed, {counts['skipped']} skipped.",

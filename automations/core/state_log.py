@@ -8,6 +8,7 @@ Any failure to write raises `StateLogError`: callers must then not act.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -26,6 +27,8 @@ from automations.core.errors import StateLogError
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
 MAX_UNPROCESSED_RETRIES = 8
 UNPROCESSED_BACKOFF_S = 0.05
+#: What a checkpoint carries to the next invocation (one item; DynamoDB's limit is 400 KB).
+MAX_CARRIED_BYTES = 300_000
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -279,18 +282,27 @@ class StateLog:
             raise
 
     def checkpoint_run(self, *, holder: str, progress: Mapping[str, Any], phase: str,
-                       remaining: Sequence[str], chunk_size: int, invocation: int) -> dict[str, Any]:
-        """Persist the remaining work (chunked items) and the progress; add this invocation's counts and
-        mark the run `continued`. Conditional on this invocation still holding the run."""
+                       remaining: Sequence[str], chunk_size: int, invocation: int,
+                       carried: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Persist the remaining work (chunked items), what the handler carries to the next invocation
+        (one item, JSON) and the progress; add this invocation's counts and mark the run `continued`.
+        Conditional on this invocation still holding the run."""
         self.flush()
         at = self.clock()
+        base = {schema.TTL_ATTRIBUTE: self._expires_at(at), "type": "continuation", "automation": self.automation,
+                "run_id": self.run_id, "phase": phase, "at": iso(at)}
         items = [{
             schema.PARTITION_KEY: f"RUN#{self.run_id}",
             schema.SORT_KEY: f"CONT#{invocation:04d}#{n:04d}",
-            schema.TTL_ATTRIBUTE: self._expires_at(at),
-            "type": "continuation", "automation": self.automation, "run_id": self.run_id, "phase": phase,
-            "keys": list(remaining[start:start + chunk_size]), "at": iso(at),
+            **base, "keys": list(remaining[start:start + chunk_size]),
         } for n, start in enumerate(range(0, len(remaining), chunk_size))]
+        if carried:
+            text = json.dumps(carried, sort_keys=True, default=str)
+            if len(text.encode()) > MAX_CARRIED_BYTES:
+                raise StateLogError(f"what the run carries to its next invocation is {len(text.encode())} bytes "
+                                    f"(> {MAX_CARRIED_BYTES}): a handler must cap what it carries")
+            items.append({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: f"CONT#{invocation:04d}#carried",
+                          **base, "carried": text})
         self._batch_write(items)
         summary = self._update_summary(
             {"status": "continued", "checkpoint": dict(progress), "checkpoint_at": iso(at)},
@@ -299,8 +311,9 @@ class StateLog:
         self.counts = RunCounts()  # added to the summary: the next write adds only what follows
         return summary
 
-    def remaining_work(self, invocation: int) -> list[str]:
-        """The remaining-work keys a checkpoint of `invocation` wrote, in order (one paginated Query)."""
+    def remaining_work(self, invocation: int) -> tuple[list[str], dict[str, Any]]:
+        """The remaining-work keys a checkpoint of `invocation` wrote, in order, and what it carried to the
+        next invocation (one paginated Query)."""
         self.dynamodb_calls += 1
         try:
             items = _query_all(self.client, TableName=self.table, ConsistentRead=True,
@@ -309,7 +322,9 @@ class StateLog:
                                                           ":prefix": {"S": f"CONT#{invocation:04d}#"}})
         except (ClientError, BotoCoreError) as exc:
             raise StateLogError(f"state table {self.table!r} cannot be used (query): {exc}") from exc
-        return [str(key) for item in items for key in item.get("keys", [])]
+        keys = [str(key) for item in items for key in item.get("keys", [])]
+        carried: dict[str, Any] = next((json.loads(str(item["carried"])) for item in items if "carried" in item), {})
+        return keys, carried
 
     # ------------------------------------------------------------------ actions
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.continuation import Checkpoint
 from automations.core.errors import StateLogError
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
@@ -52,6 +53,7 @@ SPEC = register(FunctionSpec(
     default_mode="audit",  # deactivating and deleting keys takes access away
     timeout=900,
     memory=256,
+    continues=True,  # many users: checkpoint between users and continue in a new invocation
     permissions=(
         Permission(("iam:ListUsers",), why="selection; ListUsers has no resource-level scoping"),
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
@@ -85,40 +87,45 @@ SPEC = register(FunctionSpec(
 
 REPORT_OLD = "report-old-access-key"
 DEACTIVATE_UNUSED = "deactivate-unused-access-key"
-#: Stop taking on new users when less than this is left of the invocation; the next run goes on.
-RESERVE_MS = 60_000
+#: The run's one phase: every user, by name (a checkpoint falls between two users, never inside one).
+USERS = "users"
 
 
 @entrypoint(SPEC)
 def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Advance every opted-in user's rotation; report and (enforce) deactivate the others' unused keys."""
+    """Advance every opted-in user's rotation; report and (enforce) deactivate the others' unused keys.
+
+    Users are walked by name; when the invocation runs short of time the run checkpoints between two
+    users and continues in a new invocation (docs/continuation.md), which reads the rotation states
+    and lists the users again and goes on with those left. The report travels with the run, so one
+    notification covers all its invocations."""
     settings = run.settings
     iam = run.clients("iam")
     store = RotationStore(run.state.client, run.state.table, automation=NAME, run_id=run.run_id, clock=run.clock)
     states = store.load_all()
-    report = Report()
+    report = Report.restore(run.carried.get("report"))
     rotator = Rotator(run, store, Periods(settings["max_key_age_days"], settings["grace_days"],
                                           settings["delete_after_days"]), report, NAME)
     users = [u for page in iam.get_paginator("list_users").paginate() for u in page.get("Users", [])]
-    for user in users:
-        if run.remaining_ms() < RESERVE_MS:
-            run.notes.append(f"stopped before {user['UserName']}: the invocation is about to time out; the next "
-                             "run goes on")
-            report.tally["users_left_for_next_run"] += 1
-            continue
-        name = user["UserName"]
-        try:
-            _evaluate(run, rotator, store, report, user, states.get(name))
-        except StateLogError:
-            raise
-        except StateConflict as exc:
-            run.skip(name, ROTATE, str(exc), {"user": name})
-        except (ClientError, BotoCoreError) as exc:  # one failing user never stops the run
-            reason = describe_error(exc)
-            record_failure(run, name, EVALUATE, reason, {"user": name})
-            report.find(name, "evaluation-failed", reason)
+    try:
+        for user in run.items(USERS, users, key=lambda u: str(u["UserName"])):
+            name = user["UserName"]
+            report.tally["users"] += 1
+            try:
+                _evaluate(run, rotator, store, report, user, states.get(name))
+            except StateLogError:
+                raise
+            except StateConflict as exc:
+                run.skip(name, ROTATE, str(exc), {"user": name})
+            except (ClientError, BotoCoreError) as exc:  # one failing user never stops the run
+                reason = describe_error(exc)
+                record_failure(run, name, EVALUATE, reason, {"user": name})
+                report.find(name, "evaluation-failed", reason)
+    except Checkpoint:
+        run.carry("report", report.carried())  # the next invocation goes on with it; one notification per run
+        raise
     _notify(run, report)
-    return {"users": len(users), **dict(sorted(report.tally.items())), "findings": len(report.findings)}
+    return {"users": 0, **dict(sorted(report.tally.items())), "findings": report.findings_total}
 
 
 def opted_in(run: Run, user: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
@@ -187,9 +194,9 @@ def _report_keys(run: Run, iam: Any, report: Report, user: str, keys: Mapping[st
 
 
 def _notify(run: Run, report: Report) -> None:
-    if not report.findings and not report.done:
+    """One notification per run (all its invocations), when anything was found or done."""
+    if not report.findings_total and not report.done_total:
         return
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.tally.items()))
-    run.notify(f"Caretaker {NAME}: {len(report.findings)} finding(s)",
-               f"Access keys, run {run.run_id} ({run.mode}): {counts or 'nothing done'}.",
-               {"findings": report.findings, "done": report.done, "counts": dict(report.tally)})
+    run.notify(f"Caretaker {NAME}: {report.findings_total} finding(s)",
+               f"Access keys, run {run.run_id} ({run.mode}): {counts or 'nothing done'}.", report.body())

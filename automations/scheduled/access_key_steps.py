@@ -53,6 +53,8 @@ VERSION_NAMESPACE = uuid.UUID("0b5b0c3e-6f1e-4f59-9a43-3f7f5d1c2a10")
 CLOCK_SKEW = timedelta(minutes=5)
 #: Phases one run may pass through for one user (a rotation needs at most five in a row).
 MAX_STEPS_PER_RUN = 8
+#: Findings and steps listed in the notification (the counts cover all; the state log has every record).
+LIST_LIMIT = 100
 
 CREATE = "create-access-key"
 STORE = "store-access-key"
@@ -149,14 +151,51 @@ def delete_key(iam: Any, user: str, key_id: str) -> dict[str, Any]:
 
 @dataclass
 class Report:
-    """Findings for the notification, steps done, and counts for the run's result."""
+    """Findings for the notification, steps done, and counts for the run's result.
+
+    A run that continues over several invocations carries its report from one to the next
+    (`carried` / `restore`), so that it sends one notification, at its end, for the whole run.
+    The lists keep their first `LIST_LIMIT` entries (an SNS message holds 256 KB); the totals
+    count them all.
+    """
 
     findings: list[dict[str, Any]] = field(default_factory=list)
     done: list[dict[str, Any]] = field(default_factory=list)
     tally: Counter[str] = field(default_factory=Counter)
+    findings_total: int = 0
+    done_total: int = 0
 
     def find(self, user: str, kind: str, reason: str, **details: Any) -> None:
-        self.findings.append({"user": user, "finding": kind, "reason": reason, **details})
+        self.findings_total += 1
+        if len(self.findings) < LIST_LIMIT:
+            self.findings.append({"user": user, "finding": kind, "reason": reason, **details})
+
+    def did(self, user: str | None, action: str, resource_id: str | None) -> None:
+        self.done_total += 1
+        if len(self.done) < LIST_LIMIT:
+            self.done.append({"user": user, "action": action, "resource_id": resource_id})
+
+    def carried(self) -> dict[str, Any]:
+        return {"findings": self.findings, "done": self.done, "tally": dict(self.tally),
+                "findings_total": self.findings_total, "done_total": self.done_total}
+
+    @classmethod
+    def restore(cls, carried: Mapping[str, Any] | None) -> Report:
+        """The report of the earlier invocations of this run (an empty one for a new run)."""
+        if not carried:
+            return cls()
+        return cls(list(carried.get("findings", [])), list(carried.get("done", [])),
+                   Counter({str(k): int(v) for k, v in carried.get("tally", {}).items()}),
+                   int(carried.get("findings_total", 0)), int(carried.get("done_total", 0)))
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"findings": self.findings, "done": self.done, "counts": dict(self.tally)}
+        truncated = {name: total - len(shown) for name, total, shown in (
+            ("findings", self.findings_total, self.findings), ("done", self.done_total, self.done))
+            if total > len(shown)}
+        if truncated:
+            body["truncated"] = truncated
+        return body
 
 
 def record_failure(run: Run, resource_id: str, action: str, reason: str,
@@ -223,7 +262,7 @@ class Rotator:
         """`Run.act`; None when the call failed or (audit) was only planned."""
         result = self.run.act(resource_id, action, reason, call, details=details)
         if result is not None:
-            self.report.done.append({"user": details.get("user"), "action": action, "resource_id": resource_id})
+            self.report.did(details.get("user"), action, resource_id)
         return result
 
     def _delete(self, user: str, key_id: str, reason: str) -> bool:
@@ -317,7 +356,7 @@ class Rotator:
         access_key = created["AccessKey"]
         new_id = access_key["AccessKeyId"]
         self.report.tally["keys_created"] += 1
-        self.report.done.append({"user": user, "action": CREATE, "resource_id": new_id})
+        self.report.did(user, CREATE, new_id)
         state = self._save(state.moved(STORING, now, new_key_id=new_id))
         stored = self._act(user, STORE, f"new key {new_id} becomes AWSCURRENT of {name}",
                            lambda: store_key(self.sm, self.automation, user, access_key, secret.exists),
@@ -390,6 +429,6 @@ class Rotator:
     def _finish(self, state: RotationState, how: str) -> tuple[RotationState, bool]:
         self.run.log.info("rotation complete", extra={"user": state.user, "how": how,
                                                       "new_key_id": state.new_key_id, "old_key_id": state.old_key_id})
-        self.report.done.append({"user": state.user, "action": "rotation-complete", "resource_id": state.new_key_id})
+        self.report.did(state.user, "rotation-complete", state.new_key_id)
         self.report.tally["rotations_completed"] += 1
         return self._save(state.finished(self.now)), False

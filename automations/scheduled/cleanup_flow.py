@@ -8,7 +8,8 @@
 3. The run then: records the refused as `skipped`; drops pending records of resources that no
    longer qualify (`skipped` with the reason, cleanup-after tag removed); announces new candidates
    (tag `caretaker:cleanup-after=<due>` + pending record); acts on the due ones (grace 0: at once);
-   writes the pending records (batched); sends one notification.
+   writes the pending records (batched); sends one notification (a run that continues over several
+   invocations sends it once, at its end, for the whole run).
 
 Audit mode walks the same path: it writes pending records marked dry_run and `planned` records
 with dry_run=true, and changes nothing in AWS (no tags either).
@@ -32,7 +33,7 @@ from automations.scheduled.cleanup_steps import CHUNK, Step, StepRunner, Subject
 #: The phases of a run, in order. A run that runs out of time checkpoints between two batches of a
 #: phase and continues in a new invocation (automations/core/continuation.py): the continuation
 #: surveys again, decides again, and walks only what the checkpoint recorded as remaining.
-PHASES = ("refused", "report", "drop", "records", "mark", "act")
+PHASES = ("refused", "report", "waiting", "drop", "records", "mark", "act")
 
 # ---------------------------------------------------------------------- survey
 
@@ -249,9 +250,9 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     report_reason = family.report_only(ctx)
     decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
                       report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
-    notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced)
-    if run.invocation > 1:
-        run.notes.append(f"invocation {run.invocation} of a continued run: this notification covers only it")
+    notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced,
+                    prior=run.carried.get("notice", {}))
+    candidates = int(run.carried.get("candidates", len(survey.candidates)))  # as the run's first survey found
 
     try:
         for resource_id, reason in run.items("refused", decision.refused.items(), key=lambda kv: kv[0]):
@@ -261,6 +262,11 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
             run.skip(candidate.resource_id, family.action, f"{candidate.reason}; {report_reason}",
                      {"estimated_monthly_usd": round(candidate.monthly_cost, 2)})
             notice.reported.append(candidate)
+        # pending and not yet due, as the run found them at its start: in a continuation, what an earlier
+        # invocation announced is pending too, and is already in the notice as new (hence a phase, done once)
+        for waiting in run.batches("waiting", decision.waiting, key=lambda w: w[0].resource_id,
+                                   size=max(1, len(decision.waiting))):
+            notice.pending.extend((candidate, record.due or now, False) for candidate, record in waiting)
         for drops in run.batches("drop", decision.drop, key=lambda d: d[0].resource_id,
                                  size=max(family.tag_batch, CHUNK) * concurrency):
             _drop(ctx, family, store, drops, notice, concurrency)
@@ -275,20 +281,19 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
         for marks in run.batches("mark", decision.mark, key=lambda m: m[0].resource_id,
                                  size=max(family.tag_batch, CHUNK) * concurrency):
             _mark(ctx, family, store, marks, grace, notice, concurrency)
-        for candidate, record in decision.waiting:
-            notice.pending.append((candidate, record.due or now, False))
         for due in run.batches("act", decision.act, key=lambda a: a[0].resource_id, size=CHUNK * concurrency):
             _act(ctx, family, store, due, notice, concurrency)
     except Checkpoint:
-        # the run continues in a new invocation: make this one's records durable, report what it did
+        # the run continues in a new invocation: make this one's records durable, hand it the notice
         store.flush()
-        notice.send(run)
+        run.carry("notice", notice.carried())
+        run.carry("candidates", candidates)
         raise
     store.flush()
     run.state.flush()
 
     notice.send(run)
-    return {"candidates": len(survey.candidates), **notice.figures()}
+    return {"candidates": candidates, **notice.figures()}
 
 
 def _drop(ctx: Context, family: Family, store: PendingStore, drops: list[tuple[PendingRecord, str | None]],

@@ -2,6 +2,10 @@
 
 Lists are capped at `LIST_LIMIT` ids each (SNS messages are limited to 256 KB); the run id in the
 message finds everything in the state log (`python -m automations report --run <id>`).
+
+A run that continues over several invocations sends it once, at its end: at each checkpoint the
+notice is `carried()` to the next invocation (run-wide counts and savings, the capped lists), which
+makes its notice with it as `prior` and adds its own part.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ def _usd(amount: float) -> str:
     return f"~${amount:,.2f}/month"
 
 
+def _by_id(entry: Any) -> Any:
+    """Lists of ids, (id, reason) pairs or dicts with an `id`: ordered by id."""
+    return entry["id"] if isinstance(entry, Mapping) else entry[0] if isinstance(entry, list) else entry
+
+
+#: how each list of the body is ordered (pending: by due date first)
+_ENTRY_ORDER: dict[str, Any] = {
+    "acted": _by_id, "would_act": _by_id, "failed": _by_id, "dropped": _by_id, "refused": _by_id,
+    "waiting": _by_id, "reported": _by_id, "deferred": _by_id,
+    "pending": lambda entry: (entry["due"], entry["id"]),
+}
+#: lists of (id, reason) pairs, sent as objects
+_MAPS = ("failed", "dropped", "refused", "waiting")
+
+
 @dataclass
 class Notice:
     noun: str
@@ -47,22 +66,58 @@ class Notice:
     waiting: dict[str, str] = field(default_factory=dict)
     reported: list[Candidate] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    #: what earlier invocations of the same run carried (`carried()`): counted and listed with this one's
+    prior: Mapping[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {
+        own = {
             "acted": len(self.acted), "would_act": len(self.would_act), "failed": len(self.failed),
             "pending_new": sum(1 for _, _, new in self.pending if new), "pending": len(self.pending),
             "dropped": len(self.dropped), "refused": len(self.refused), "waiting": len(self.waiting),
             "reported": len(self.reported), "deferred": len(self.deferred),
         }
+        prior = self.prior.get("counts", {})
+        return {k: v + int(prior.get(k, 0)) for k, v in own.items()}
 
     def savings(self) -> dict[str, float]:
-        return {
-            "acted": round(sum(c.monthly_cost for c in self.acted), 2),
-            "would_act": round(sum(c.monthly_cost for c in self.would_act), 2),
-            "pending": round(sum(c.monthly_cost for c, _, _ in self.pending), 2),
-            "reported": round(sum(c.monthly_cost for c in self.reported), 2),
+        own = {
+            "acted": sum(c.monthly_cost for c in self.acted),
+            "would_act": sum(c.monthly_cost for c in self.would_act),
+            "pending": sum(c.monthly_cost for c, _, _ in self.pending),
+            "reported": sum(c.monthly_cost for c in self.reported),
         }
+        prior = self.prior.get("savings", {})
+        return {k: round(v + float(prior.get(k, 0.0)), 2) for k, v in own.items()}
+
+    def first_due(self) -> str | None:
+        dues = [due.date().isoformat() for _, due, _ in self.pending]
+        if self.prior.get("first_due"):
+            dues.append(str(self.prior["first_due"]))
+        return min(dues) if dues else None
+
+    def _entries(self) -> dict[str, list[Any]]:
+        """Every list of the body, this invocation's and the carried ones merged, sorted, capped."""
+        own: dict[str, list[Any]] = {
+            "acted": [c.resource_id for c in self.acted],
+            "would_act": [c.resource_id for c in self.would_act],
+            "failed": [list(kv) for kv in self.failed.items()],
+            "pending": [{"id": c.resource_id, "due": due.date().isoformat(), "new": new, "reason": c.reason,
+                         "estimated_monthly_usd": round(c.monthly_cost, 2)} for c, due, new in self.pending],
+            "dropped": [list(kv) for kv in self.dropped.items()],
+            "refused": [list(kv) for kv in self.refused.items()],
+            "waiting": [list(kv) for kv in self.waiting.items()],
+            "reported": [{"id": c.resource_id, "reason": c.reason, "estimated_monthly_usd": round(c.monthly_cost, 2)}
+                         for c in self.reported],
+            "deferred": list(self.deferred),
+        }
+        prior = self.prior.get("entries", {})
+        return {name: sorted([*prior.get(name, []), *values], key=_ENTRY_ORDER[name])[:LIST_LIMIT]
+                for name, values in own.items()}
+
+    def carried(self) -> dict[str, Any]:
+        """What the next invocation of this run needs to send one notification for the whole run."""
+        return {"counts": self.counts(), "savings": self.savings(), "entries": self._entries(),
+                "first_due": self.first_due()}
 
     def figures(self) -> dict[str, Any]:
         """For the run's return value."""
@@ -74,36 +129,16 @@ class Notice:
         return not any(v for k, v in self.counts().items() if k != "pending_new")
 
     def body(self) -> dict[str, Any]:
-        truncated: dict[str, int] = {}
-
-        def capped(name: str, values: list[Any]) -> list[Any]:
-            if len(values) > LIST_LIMIT:
-                truncated[name] = len(values) - LIST_LIMIT
-            return values[:LIST_LIMIT]
-
-        def capped_map(name: str, values: Mapping[str, str]) -> dict[str, str]:
-            return dict(capped(name, sorted(values.items())))
-
-        pending = sorted(self.pending, key=lambda p: (p[1], p[0].resource_id))
+        counts, entries = self.counts(), self._entries()
         body: dict[str, Any] = {
             "resource": self.noun,
             "action": self.action,
-            "counts": self.counts(),
+            "counts": counts,
             "estimated_monthly_saving_usd": self.savings() if self.priced else None,
-            "acted": capped("acted", sorted(c.resource_id for c in self.acted)),
-            "would_act": capped("would_act", sorted(c.resource_id for c in self.would_act)),
-            "failed": capped_map("failed", self.failed),
-            "pending": capped("pending", [
-                {"id": c.resource_id, "due": due.date().isoformat(), "new": new, "reason": c.reason,
-                 "estimated_monthly_usd": round(c.monthly_cost, 2)} for c, due, new in pending]),
-            "dropped": capped_map("dropped", self.dropped),
-            "refused": capped_map("refused", self.refused),
-            "waiting": capped_map("waiting", self.waiting),
-            "reported": capped("reported", [
-                {"id": c.resource_id, "reason": c.reason, "estimated_monthly_usd": round(c.monthly_cost, 2)}
-                for c in sorted(self.reported, key=lambda c: c.resource_id)]),
-            "deferred": capped("deferred", sorted(self.deferred)),
+            **{name: dict(values) if name in _MAPS else values for name, values in entries.items()},
         }
+        truncated = {name: counts[name] - len(values) for name, values in entries.items()
+                     if counts[name] > len(values)}
         if truncated:
             body["truncated"] = truncated
         return {k: v for k, v in body.items() if v or k == "counts"}
@@ -120,7 +155,7 @@ class Notice:
         if counts["would_act"]:
             parts.append(f"audit mode, would have {self.verb} {self.noun}: {counts['would_act']}{usd('would_act')}")
         if counts["pending"]:
-            first_due = min(due for _, due, _ in self.pending).date().isoformat()
+            first_due = self.first_due()
             parts.append(f"{counts['pending']} pending ({counts['pending_new']} new), acted on from "
                          f"{first_due} if they still qualify{usd('pending')}")
         if counts["reported"]:
@@ -140,7 +175,7 @@ class Notice:
         return f"Caretaker {automation}: " + (", ".join(shown) or "report")
 
     def send(self, run: Run) -> bool:
-        """One message per run, only when there is something to say."""
+        """One message per run (at its end, for all its invocations), only when there is something to say."""
         if self.is_empty():
             return False
         return run.notify(self.subject(run.spec.name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CONTINUATION_MARGIN, FunctionSpec, Permission, Rate
 from automations.core.state_log import run_items
 from tests.automations.aws_hooks import HookedClients
-from tests.automations.conftest import Clock, LambdaContext
+from tests.automations.conftest import Alerts, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:caretaker-test"
@@ -149,6 +150,52 @@ def test_state_log_failure_at_checkpoint_stops_without_continuing(state_table: s
     assert "checkpoint" in run["error"]["S"]
 
 
+def test_what_a_run_carries_reaches_its_next_invocation_and_too_much_stops_it(state_table: str,
+                                                                            clock: Clock) -> None:
+    from automations.core.continuation import Checkpoint
+
+    account = Account(first=30, second=0)
+    inner = account.handler()
+    seen: list[Any] = []
+    size = {"bytes": 10}
+
+    def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        seen.append(run.carried.get("note"))
+        try:
+            return inner.fn(run, event)
+        except Checkpoint:
+            run.carry("note", {"invocation": run.invocation, "blob": "x" * size["bytes"]})
+            raise
+
+    drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    assert seen[0] is None and [n["invocation"] for n in seen[1:]] == list(range(1, len(seen)))
+
+    size["bytes"] = 400_000  # above what one item may hold: the checkpoint fails, nothing is invoked
+    clients = HookedClients()
+    with pytest.raises(StateLogError, match="must cap what it carries"):
+        drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000), clients=lambda: clients)
+    assert clients.count("lambda") == Counter()
+
+
+def test_the_alert_of_a_partial_run_carries_the_counts_of_all_its_invocations(
+        state_table: str, clock: Clock, alerts: Alerts) -> None:
+    account = Account(first=30, second=0)
+
+    def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        for resource_id in run.items("first", account.first, key=str):
+            if resource_id == "res-00001":  # fails in the first invocation only
+                run.act(resource_id, "touch", "example", lambda: 1 / 0)
+            else:
+                run.act(resource_id, "touch", "example", lambda r=resource_id: account.calls.update([r]))  # type: ignore[misc]
+        return {}
+
+    driven = drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
+    assert len(driven.results) >= 3 and driven.results[-1]["status"] == "partial"
+    (alert,) = alerts.messages()
+    body = json.loads(alert["Message"].split("\n\n", 1)[1])
+    assert body["counts"] == {"planned": 30, "succeeded": 29, "failed": 1, "skipped": 0}
+
+
 def test_mode_switched_off_mid_run_stops_the_continuation(state_table: str, clock: Clock) -> None:
     from automations.core.state_log import set_mode_override
 
@@ -177,7 +224,8 @@ def test_only_functions_that_continue_get_the_setting_and_invoke_on_their_own_ar
             assert invoke == [] and "continuation_margin_seconds" not in names
     continuing = {s.name for s in registry.discover() if s.continues}
     assert {"ebs-snapshots", "cleanup-ebs-volumes", "cleanup-ebs-snapshots", "cleanup-amis", "cleanup-elastic-ips",
-            "cleanup-security-groups", "cleanup-log-retention", "cleanup-stopped-instances"} <= continuing
+            "cleanup-security-groups", "cleanup-log-retention", "cleanup-stopped-instances",
+            "access-key-rotation"} <= continuing
 
 
 def test_template_roles_invoke_only_their_own_function() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,12 @@ def old_volumes(h: Harness, count: int, tags: dict[str, str] | None = None) -> l
            for _ in range(count)]
     h.clock.advance(days=30)
     return ids
+
+
+def notifications(h: Harness, run_id: str) -> list[dict[str, Any]]:
+    """The bodies of the run's cleanup notifications (SNS -> SQS inbox), run alerts left out."""
+    bodies = [json.loads(m["Message"].partition("\n\n")[2]) for m in h.messages()]
+    return [b for b in bodies if b.get("run_id") == run_id and "status" not in b]
 
 
 def drain() -> DrainingContext:
@@ -55,6 +63,12 @@ def test_grace_zero_deletes_every_volume_once_over_several_invocations(h: Harnes
         "ok", VOLUMES, VOLUMES, 3)
     assert summary["invocations"] == len(driven.results)
 
+    # one notification, at the end of the run, with the run's counts (not one per invocation)
+    (body,) = notifications(h, run_id)
+    assert (body["counts"]["acted"], body["counts"]["refused"]) == (VOLUMES, 3)
+    assert sorted(body["acted"]) == sorted(volumes) and set(body["refused"]) == set(protected)
+    assert driven.results[-1]["volumes_acted"] == VOLUMES and driven.results[-1]["candidates"] == VOLUMES
+
 
 def test_announcing_continues_too_and_tags_each_volume_once(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     volumes = old_volumes(h, 60)
@@ -71,3 +85,30 @@ def test_announcing_continues_too_and_tags_each_volume_once(h: Harness, monkeypa
     assert {(v, "tag-cleanup-after", o) for v in volumes for o in ("planned", "succeeded")} == set(per)
     assert set(h.pending()) == set(volumes)
     assert {v["VolumeId"] for v in ec2().describe_volumes()["Volumes"]} == set(volumes)  # nothing deleted
+
+    (body,) = notifications(h, run_id)
+    assert (body["counts"]["pending"], body["counts"]["pending_new"]) == (60, 60)
+
+
+def test_one_notification_counts_what_was_pending_before_the_run_once(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automations.scheduled import cleanup_ec2
+
+    monkeypatch.setattr(cleanup_ec2.Ec2Family, "tag_batch", 10)  # batches of 25 (CHUNK x 1 worker)
+    earlier = old_volumes(h, 10)
+    first = h.invoke(grace_days="7", max_concurrency="1")  # all the time it needs: announces the 10
+    assert first["status"] == "ok" and set(h.pending()) == set(earlier)
+    h.messages()
+    h.clock.advance(days=1)
+    later = old_volumes(h, 40)
+    driven = drive(handler, h.clock, lambda: DrainingContext(
+        remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 500, step_ms=1_000),
+        clients=FastClients, mode="enforce", grace_days="7", max_concurrency="1")
+    assert len(driven.results) >= 3  # one batch of 25 announced per invocation (after the first)
+    assert set(h.pending()) == set(earlier + later)
+    # the 10 are pending from before (counted once), the 40 were announced by this run, in several invocations;
+    # a later invocation finds those 40 pending too, and must not count them again
+    (body,) = notifications(h, driven.run_id)
+    assert (body["counts"]["pending"], body["counts"]["pending_new"]) == (50, 40)
+    assert {p["id"] for p in body["pending"] if not p["new"]} == set(earlier)
+    assert {p["id"] for p in body["pending"] if p["new"]} == set(later)
