@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
@@ -23,7 +23,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -68,13 +68,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
     bucket = event.param_text("bucketName")
     s3 = run.clients("s3", event.region)
     tags = bucket_tags(s3, bucket)
@@ -96,6 +91,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         return guarded
     return Remediate(bucket, ACTION, headline, "re-apply the full bucket-level Block Public Access configuration",
                      lambda: _block(s3, bucket), details)
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
