@@ -207,13 +207,8 @@ class IamAccessKeyFlavour:
         rotation.skip("nothing to set: IAM made the key in createSecret")
 
     def test_secret(self, rotation: RotationStep) -> None:
-        pending = rotation.pending_value()
-        if pending is None and rotation.dry_run:
-            rotation.skip(f"{self.run.mode} mode: nothing was staged to test")
-            return
+        pending = rotation.value_to_test("the pending key works")
         if pending is None:
-            rotation.test_result("the pending key works", ["this version holds no value: createSecret did not "
-                                                          "complete"])
             return
         value = _credentials(pending, "AWSPENDING")
         user = self._user_name(rotation, value)

@@ -170,13 +170,8 @@ class PasswordFlavour:
         rotation.skip("nothing to set: the secret's consumer applies the new value itself")
 
     def test_secret(self, rotation: RotationStep) -> None:
-        pending = rotation.pending_value()
-        if pending is None and rotation.dry_run:
-            rotation.skip(f"{rotation.run.mode} mode: nothing was staged to test")
-            return
+        pending = rotation.value_to_test("the staged password is well formed")
         if pending is None:
-            rotation.test_result("the staged password is well formed",
-                                 ["this version holds no value: createSecret did not complete"])
             return
         current = rotation.value(stage=CURRENT)
         document = _as_object(current) if current is not None else None

@@ -150,6 +150,17 @@ class RotationStep:
         """The value staged for this rotation, if createSecret has staged one."""
         return self.value(stage=PENDING, version=self.token)
 
+    def value_to_test(self, what: str) -> str | None:
+        """testSecret's staged value. None when nothing was staged: in audit mode that is a skip, otherwise
+        the test `what` fails (and the invocation with it)."""
+        pending = self.pending_value()
+        if pending is None:
+            if self.dry_run:
+                self.skip(f"{self.run.mode} mode: nothing was staged to test")
+            else:
+                self.test_result(what, ["this version holds no value: createSecret did not complete"])
+        return pending
+
     # ------------------------------------------------------------------ acting and recording
 
     def stage_pending(self, value: str, reason: str, details: Mapping[str, Any] | None = None) -> bool:

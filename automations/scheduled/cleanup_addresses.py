@@ -16,7 +16,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_notice import monthly_from_hourly
 from automations.scheduled.cleanup_settings import (
@@ -27,7 +27,7 @@ from automations.scheduled.cleanup_settings import (
     ec2_marking,
     grace_days,
 )
-from automations.scheduled.cleanup_steps import Step
+from automations.scheduled.cleanup_steps import Step, single_call_step
 
 NAME = "cleanup-elastic-ips"
 _GONE = ("InvalidAllocationID.NotFound",)
@@ -107,9 +107,9 @@ class Addresses(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         allocation_id = candidate.resource_id
-        return [Step(allocation_id, allocation_id, self.action, candidate.reason,
-                     lambda: tolerate_gone(lambda: ec2.release_address(AllocationId=allocation_id), _GONE),
-                     details=dict(candidate.details), result_details=lambda result: result or None)]
+        return [single_call_step(allocation_id, self.action, candidate.reason,
+                                 lambda: ec2.release_address(AllocationId=allocation_id), _GONE,
+                                 details=dict(candidate.details))]
 
 
 @entrypoint(SPEC)

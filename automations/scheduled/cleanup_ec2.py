@@ -1,12 +1,10 @@
-"""What the EC2 cleanup families share: batched tagging, "already gone" deletes, batched look-ups by id."""
+"""What the EC2 cleanup families share: batched tagging, batched look-ups by id."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from automations.scheduled.cleanup_flow import Context, Family
 
@@ -14,21 +12,6 @@ from automations.scheduled.cleanup_flow import Context, Family
 FILTER_VALUES = 200
 #: Resource ids per CreateTags / DeleteTags call (EC2 accepts up to 1000).
 TAG_BATCH = 1000
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
-    """Run a delete; "already gone" counts as done (the state we wanted)."""
-    try:
-        call()
-    except ClientError as exc:
-        if error_code(exc) in set(gone):
-            return {"already_gone": True}
-        raise
-    return {}
 
 
 def chunks(values: Iterable[str], size: int = FILTER_VALUES) -> Iterator[list[str]]:

@@ -21,7 +21,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import is_protected, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, parse_time, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, parse_time
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_notice import monthly
 from automations.scheduled.cleanup_references import (
@@ -41,7 +41,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Next, Step
+from automations.scheduled.cleanup_steps import Next, Step, single_call_step
 
 NAME = "cleanup-amis"
 PAGE_SIZE = 1000
@@ -203,11 +203,10 @@ class Images(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         image_id = candidate.resource_id
-        return [Step(image_id, image_id, self.action, candidate.reason,
-                     lambda: tolerate_gone(lambda: ec2.deregister_image(ImageId=image_id), _IMAGE_GONE),
-                     details={"snapshots": self.snapshots.get(image_id, [])},
-                     result_details=lambda result: result or None,
-                     then=lambda _result: Next(steps=self._snapshot_steps(ctx, image_id), done=True))]
+        return [single_call_step(image_id, self.action, candidate.reason,
+                                 lambda: ec2.deregister_image(ImageId=image_id), _IMAGE_GONE,
+                                 details={"snapshots": self.snapshots.get(image_id, [])},
+                                 then=lambda _result: Next(steps=self._snapshot_steps(ctx, image_id), done=True))]
 
     def _snapshot_steps(self, ctx: Context, image_id: str) -> list[Step]:
         ec2 = ctx.run.clients("ec2")
@@ -219,11 +218,10 @@ class Images(Ec2Family):
             elif snapshot_id in self.protected_snapshots:
                 ctx.run.skip(snapshot_id, "delete-snapshot", "protected: tagged caretaker:protect=true")
             else:
-                steps.append(Step(
-                    image_id, snapshot_id, "delete-snapshot", f"snapshot of deregistered {image_id}",
-                    lambda s=snapshot_id: tolerate_gone(  # type: ignore[misc]
-                        lambda: ec2.delete_snapshot(SnapshotId=s), _SNAPSHOT_GONE),
-                    details={"image_id": image_id}, result_details=lambda result: result or None))
+                steps.append(single_call_step(
+                    snapshot_id, "delete-snapshot", f"snapshot of deregistered {image_id}",
+                    lambda s=snapshot_id: ec2.delete_snapshot(SnapshotId=s), _SNAPSHOT_GONE,  # type: ignore[misc]
+                    details={"image_id": image_id}, subject=image_id))
         return steps
 
 

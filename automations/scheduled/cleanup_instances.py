@@ -21,7 +21,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_notice import monthly
 from automations.scheduled.cleanup_settings import (
@@ -35,7 +35,7 @@ from automations.scheduled.cleanup_settings import (
     ec2_marking,
     grace_days,
 )
-from automations.scheduled.cleanup_steps import Next, Step
+from automations.scheduled.cleanup_steps import Next, Step, single_call_step
 
 NAME = "cleanup-stopped-instances"
 INSTANCE_TAG = "caretaker:instance-id"
@@ -184,10 +184,9 @@ class StoppedInstances(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         instance_id = candidate.resource_id
-        terminate = Step(instance_id, instance_id, self.action, candidate.reason,
-                         lambda: tolerate_gone(lambda: ec2.terminate_instances(InstanceIds=[instance_id]), _GONE),
-                         details={"volumes": candidate.details.get("volumes", [])},
-                         result_details=lambda result: result or None)
+        terminate = single_call_step(instance_id, self.action, candidate.reason,
+                                     lambda: ec2.terminate_instances(InstanceIds=[instance_id]), _GONE,
+                                     details={"volumes": candidate.details.get("volumes", [])})
         earlier = [str(s) for s in (record.details.get("final_snapshot_ids", []) if record else [])]
         earlier = earlier or self.unrecorded.get(instance_id, [])
         states = [self.snapshot_states.get(s) for s in earlier]

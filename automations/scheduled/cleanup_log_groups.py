@@ -19,7 +19,7 @@ from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import age_days, tolerate_gone
+from automations.scheduled.cleanup_ec2 import age_days
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Family, Survey, run_cleanup
 from automations.scheduled.cleanup_settings import (
     COMMON,
@@ -29,7 +29,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Step
+from automations.scheduled.cleanup_steps import Step, single_call_step
 
 NAME = "cleanup-log-retention"
 PAGE_SIZE = 50  # DescribeLogGroups' maximum
@@ -117,10 +117,9 @@ class LogGroups(Family):
         logs = ctx.run.clients("logs")
         name = candidate.resource_id
         retention = int(self.settings["retention_days"])
-        return [Step(name, name, self.action, candidate.reason,
-                     lambda: tolerate_gone(lambda: logs.put_retention_policy(
-                         logGroupName=name, retentionInDays=retention), _GONE),
-                     details={"retention_days": retention}, result_details=lambda result: result or None)]
+        return [single_call_step(name, self.action, candidate.reason,
+                                 lambda: logs.put_retention_policy(logGroupName=name, retentionInDays=retention),
+                                 _GONE, details={"retention_days": retention})]
 
     def tag(self, ctx: Context, ids: list[str], tags: Mapping[str, str]) -> None:
         logs = ctx.run.clients("logs")

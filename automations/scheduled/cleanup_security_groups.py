@@ -19,11 +19,11 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
-from automations.scheduled.cleanup_ec2 import Ec2Family, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_references import References, add_launch_configurations, add_launch_templates
 from automations.scheduled.cleanup_settings import COMMON, EC2_SECURITY_GROUPS, NOT_PROTECTED, ec2_marking, grace_days
-from automations.scheduled.cleanup_steps import Step
+from automations.scheduled.cleanup_steps import Step, single_call_step
 
 NAME = "cleanup-security-groups"
 PAGE_SIZE = 1000
@@ -109,9 +109,9 @@ class SecurityGroups(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         group_id = candidate.resource_id
-        return [Step(group_id, group_id, self.action, candidate.reason,
-                     lambda: tolerate_gone(lambda: ec2.delete_security_group(GroupId=group_id), _GONE),
-                     details=dict(candidate.details), result_details=lambda result: result or None)]
+        return [single_call_step(group_id, self.action, candidate.reason,
+                                 lambda: ec2.delete_security_group(GroupId=group_id), _GONE,
+                                 details=dict(candidate.details))]
 
 
 @entrypoint(SPEC)

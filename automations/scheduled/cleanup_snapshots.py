@@ -17,7 +17,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_notice import monthly
 from automations.scheduled.cleanup_settings import (
@@ -29,7 +29,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Step
+from automations.scheduled.cleanup_steps import Step, single_call_step
 
 NAME = "cleanup-ebs-snapshots"
 PAGE_SIZE = 1000  # DescribeSnapshots' and DescribeImages' maximum
@@ -131,10 +131,9 @@ class Snapshots(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         snapshot_id = candidate.resource_id
-        return [Step(snapshot_id, snapshot_id, self.action, candidate.reason,
-                     lambda: tolerate_gone(lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE),
-                     details={"size_gb": candidate.details.get("size_gb")},
-                     result_details=lambda result: result or None)]
+        return [single_call_step(snapshot_id, self.action, candidate.reason,
+                                 lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE,
+                                 details={"size_gb": candidate.details.get("size_gb")})]
 
 
 @entrypoint(SPEC)

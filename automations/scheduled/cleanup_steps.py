@@ -14,12 +14,15 @@ the call had succeeded, so an audit run shows the whole sequence.
 Every step belongs to a *subject* (the candidate resource). Its result for the caller is one of
 `done`, `failed`, `waiting` (acted, but the last step must wait for a later run, e.g. a final
 snapshot still pending), `planned` (dry-run) or `deferred` (the time budget ran out first).
+
+Most steps are one delete-like call in which "already gone" counts as done: `single_call_step`
+builds those for every family.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,34 @@ class Step:
     result_details: Callable[[Any], Mapping[str, Any] | None] | None = None
     #: what follows success; gets the call's result, or None in dry-run
     then: Callable[[Any], Next] | None = None
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
+    """Run a delete; "already gone" counts as done (the state we wanted)."""
+    try:
+        call()
+    except ClientError as exc:
+        if error_code(exc) in set(gone):
+            return {"already_gone": True}
+        raise
+    return {}
+
+
+def _gone_details(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return result or None
+
+
+def single_call_step(resource_id: str, action: str, reason: str, call: Callable[[], Any], gone: Iterable[str], *,
+                     details: Mapping[str, Any] | None = None, subject: str | None = None,
+                     then: Callable[[Any], Next] | None = None) -> Step:
+    """One call on one resource (the subject, unless another is named) whose error codes `gone`
+    ("already gone") count as done; the outcome record then carries `already_gone: true`."""
+    return Step(resource_id if subject is None else subject, resource_id, action, reason,
+                lambda: tolerate_gone(call, gone), details=details, result_details=_gone_details, then=then)
 
 
 @dataclass

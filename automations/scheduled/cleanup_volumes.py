@@ -16,7 +16,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states, tolerate_gone
+from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states
 from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
 from automations.scheduled.cleanup_notice import monthly
 from automations.scheduled.cleanup_settings import (
@@ -30,7 +30,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Next, Step
+from automations.scheduled.cleanup_steps import Next, Step, single_call_step
 
 NAME = "cleanup-ebs-volumes"
 VOLUME_TAG = "caretaker:volume-id"
@@ -125,10 +125,9 @@ class Volumes(Ec2Family):
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
         ec2 = ctx.run.clients("ec2")
         volume_id = candidate.resource_id
-        delete = Step(volume_id, volume_id, self.action, candidate.reason,
-                      lambda: tolerate_gone(lambda: ec2.delete_volume(VolumeId=volume_id), _GONE),
-                      details={"size_gb": candidate.details.get("size_gb")},
-                      result_details=lambda result: result or None)
+        delete = single_call_step(volume_id, self.action, candidate.reason,
+                                  lambda: ec2.delete_volume(VolumeId=volume_id), _GONE,
+                                  details={"size_gb": candidate.details.get("size_gb")})
         if not self.final_snapshot:
             return [delete]
         snapshot_id = str(record.details.get("final_snapshot_id", "")) if record else ""

@@ -3,13 +3,12 @@ PutEventSelectors are reported with what the event holds (the request, and the t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
@@ -20,7 +19,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -49,13 +48,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Restart a stopped trail; report other changes to trails."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Restart a stopped trail; report other changes to trails."""
     parameter = TRAIL_PARAMETER.get(event.name)
     if parameter is None:
         raise BadEventError(f"{event.name} is not one of the events this rule handles")
@@ -77,6 +71,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                      lambda: cloudtrail.start_logging(Name=trail_arn),
                      {**details, "before": {"is_logging": False}, "after": {"is_logging": True}},
                      result_details=lambda _: {"is_logging": True})
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def report_change(event: CloudTrailEvent, trail: str) -> Report:

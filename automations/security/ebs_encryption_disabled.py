@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import Decision, Remediate, Skip, respond, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, rule_handler, security_settings
 
 NAME = "ebs-encryption-disabled"
 ACTION = "enable-ebs-encryption-by-default"
@@ -30,18 +29,13 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Re-enable EBS encryption by default in the event's region, unless it is on again already."""
-    return respond(run, event, decide)
-
-
 def setting_id(account: str, region: str) -> str:
     """The resource id of the account-and-region setting in the state log."""
     return f"ebs-encryption-by-default/{account}/{region}"
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Re-enable EBS encryption by default in the event's region, unless it is on again already."""
     ec2 = run.clients("ec2", event.region)
     resource = setting_id(event.account, event.region)
     headline = f"EBS encryption by default was disabled in {event.region}"
@@ -51,6 +45,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                     {**details, "now": {"ebs_encryption_by_default": True}}, notify=True, headline=headline)
     return Remediate(resource, ACTION, headline, f"enable EBS encryption by default in {event.region} again",
                      lambda: _enable(ec2), {**details, "after": {"ebs_encryption_by_default": True}})
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def _enable(ec2: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, matching_arn, tag_dict
@@ -26,7 +26,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -100,13 +100,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Report (and in enforce mode remove) an administrator grant, unless an allowed principal made it."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Report (and in enforce mode remove) an administrator grant, unless an allowed principal made it."""
     if event.name not in EVENT_PRINCIPAL:
         raise BadEventError(f"{event.name} is not one of the events this rule handles")
     who = PRINCIPALS[EVENT_PRINCIPAL[event.name]]
@@ -152,6 +147,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                          lambda: getattr(iam, who.detach)(**target, PolicyArn=policy), details)
     return Remediate(resource, action, headline, f"delete inline policy {policy} of {who.kind} {principal}",
                      lambda: getattr(iam, who.delete)(**target, PolicyName=policy), details)
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def parse_document(value: Any) -> Mapping[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.selection import tag_matches
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
@@ -23,7 +23,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -57,19 +57,17 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Invalidate a credential the user's tags rule out."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Invalidate a credential the user's tags rule out."""
     iam = run.clients("iam")
     if event.name == "CreateAccessKey":
         return _access_key(run, iam, event)
     if event.name == "CreateLoginProfile":
         return _login_profile(run, iam, event)
     raise BadEventError(f"{event.name} is not one of the events this rule handles")
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def target_user(event: CloudTrailEvent) -> str:

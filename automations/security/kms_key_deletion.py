@@ -3,13 +3,12 @@ leaves disabled). Always notified."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
@@ -19,7 +18,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -47,13 +46,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Cancel a pending key deletion and re-enable the key."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Cancel a pending key deletion and re-enable the key."""
     key_id = event.param_text("keyId")
     kms = run.clients("kms", event.region)
     try:
@@ -79,6 +73,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         return guarded
     return Remediate(key_arn, ACTION, headline, "cancel the key deletion and re-enable the key",
                      lambda: cancel_deletion(kms, key), details, result_details=lambda r: r)
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def cancel_deletion(kms: Any, key: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The path every security rule shares: parse, ignore Caretaker's own events, decide once, act, record, notify.
 
-A rule module supplies only `decide(run, event) -> Decision`:
+A rule module supplies only `decide(run, event) -> Decision`, and gets its Lambda handler from
+`rule_handler(SPEC, decide)`:
 
 - `Remediate`: change one resource. In enforce mode the call is made (write-ahead record,
   then outcome); in audit mode only the `planned` record (dry_run true) is written. Both notify.
@@ -21,9 +22,9 @@ from typing import Any
 
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
-from automations.core.runtime import Run, describe_error
+from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
-from automations.core.spec import Setting
+from automations.core.spec import FunctionSpec, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, caretaker_cause, parse_event
 
@@ -96,6 +97,17 @@ def protected(resource_id: str, action: str, tags: Mapping[str, str], headline: 
 def event_ref(event_id: str) -> str:
     """The resource id of items about an event as a whole."""
     return f"event/{event_id or 'unknown'}"
+
+
+def rule_handler(spec: FunctionSpec, decide: Decide) -> Entrypoint:
+    """The Lambda handler of a rule: every event goes through `respond` with the rule's `decide`
+    (whose docstring it takes)."""
+
+    def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+        return respond(run, event, decide)
+
+    handler.__doc__ = decide.__doc__
+    return entrypoint(spec)(handler)
 
 
 def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import EventPattern, FunctionSpec, Permission
 from automations.security.findings import API_CALL, CONSOLE_SIGN_IN, CloudTrailEvent
-from automations.security.reactive import Decision, Report, respond, security_settings
+from automations.security.reactive import Decision, Report, rule_handler, security_settings
 
 NAME = "root-activity"
 
@@ -38,13 +38,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Report the root user's call or sign-in."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Report the root user's call or sign-in."""
     resource = event.actor.arn or f"arn:{event.partition}:iam::{event.account}:root"
     alias = account_alias(run)
     account = f"{event.account} ({alias})" if alias else event.account
@@ -61,6 +56,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         failed = f" (failed: {event.error_code})" if event.error_code else ""
         headline = f"root user called {event.name}{failed} in account {account}"
     return Report(resource, headline, {k: v for k, v in details.items() if v is not None})
+
+
+handler = rule_handler(SPEC, decide)
 
 
 def account_alias(run: Run) -> str:

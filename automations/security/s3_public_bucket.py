@@ -7,13 +7,13 @@ A bucket carrying the allow tag (setting `allow_public_tag`) is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
@@ -23,7 +23,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -68,13 +68,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
     bucket = event.param_text("bucketName")
     s3 = run.clients("s3", event.region)
     tags = bucket_tags(s3, bucket)
@@ -98,26 +93,26 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                      lambda: _block(s3, bucket), details)
 
 
+handler = rule_handler(SPEC, decide)
+
+
 def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
-    try:
-        return tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
-    except ClientError as exc:
-        code = error_code(exc)
-        if code == "NoSuchTagSet":
-            return {}
-        if code == "NoSuchBucket":
-            raise ResourceGoneError(bucket, f"bucket {bucket} no longer exists") from None
-        raise
+    return dict(_read(bucket, lambda: tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet")), "NoSuchTagSet"))
 
 
 def current_block(s3: Any, bucket: str) -> Mapping[str, Any]:
     """The bucket's Block Public Access flags; none at all means every flag is off."""
+    return _read(bucket, lambda: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
+                 "NoSuchPublicAccessBlockConfiguration")
+
+
+def _read(bucket: str, read: Callable[[], Mapping[str, Any]], none_set: str) -> Mapping[str, Any]:
+    """One read of a bucket's configuration: the error `none_set` means empty; a deleted bucket is gone."""
     try:
-        config: Mapping[str, Any] = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        return config
+        return read()
     except ClientError as exc:
         code = error_code(exc)
-        if code == "NoSuchPublicAccessBlockConfiguration":
+        if code == none_set:
             return {}
         if code == "NoSuchBucket":
             raise ResourceGoneError(bucket, f"bucket {bucket} no longer exists") from None

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import Run
 from automations.core.selection import PROTECT_TAG
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
@@ -24,7 +24,7 @@ from automations.security.reactive import (
     Skip,
     error_code,
     protected,
-    respond,
+    rule_handler,
     security_settings,
 )
 
@@ -61,13 +61,8 @@ SPEC = register(FunctionSpec(
 ))
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Revoke world-open ingress rules the event added or changed, if they are still there."""
-    return respond(run, event, decide)
-
-
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Revoke world-open ingress rules the event added or changed, if they are still there."""
     ec2 = run.clients("ec2", event.region)
     group = describe_group(ec2, event)
     group_id = group["GroupId"]
@@ -94,6 +89,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     ids = [r["SecurityGroupRuleId"] for r in offending]
     return Remediate(group_id, ACTION, headline, f"revoke ingress rule(s) {', '.join(ids)}",
                      lambda: revoke(ec2, group_id, ids), details, result_details=lambda r: r)
+
+
+handler = rule_handler(SPEC, decide)
 
 
 # ---------------------------------------------------------------------- the event

@@ -179,6 +179,16 @@ def test_a_deactivated_pending_key_fails_the_test_and_current_stays(rotator: Rot
     assert "failed" in subject and pending in body["error"]
 
 
+def test_a_test_with_nothing_staged_fails_and_keys_stay(rotator: Rotator) -> None:
+    arn, old = deployer()
+    token = start_rotation(arn)  # a pending version without a value: createSecret never ran
+    with pytest.raises(RotationTestFailed, match="createSecret did not complete"):
+        rotator.step(arn, token, "testSecret")
+    assert keys() == {old: "Active"} and key_in("AWSCURRENT") == old
+    run_id = rotator.last_run()["run_id"]
+    assert sorted(rotator.outcomes(run_id)) == [("test-secret", "failed"), ("test-secret", "planned")]
+
+
 def test_sts_refusing_the_pending_key_fails_the_test(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)

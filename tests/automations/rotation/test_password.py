@@ -94,6 +94,18 @@ def test_a_malformed_staged_value_fails_the_test_and_current_stays(rotator: Rota
     assert "failed" in subject and "JSON fields differ" in body["error"]
 
 
+def test_a_test_with_nothing_staged_fails_and_current_stays(rotator: Rotator) -> None:
+    arn = secret("old-password")
+    token = start_rotation(arn)  # a pending version without a value: createSecret never ran
+    with pytest.raises(RotationTestFailed, match="createSecret did not complete"):
+        rotator.step(arn, token, "testSecret")
+    assert value(SECRET) == "old-password" and stages(arn)[token] == ["AWSPENDING"]
+    run_id = rotator.last_run()["run_id"]
+    assert sorted(rotator.outcomes(run_id)) == [("test-secret", "failed"), ("test-secret", "planned")]
+    [failed] = [a for a in rotator.actions(run_id) if a["outcome"] == "failed"]
+    assert failed["reason"] == "this version holds no value: createSecret did not complete"
+
+
 def test_a_password_breaking_the_rules_fails_the_test(rotator: Rotator) -> None:
     arn = secret("old-password")
     token = start_rotation(arn)

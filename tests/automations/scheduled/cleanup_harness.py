@@ -1,7 +1,8 @@
 """Shared by the cleanup tests: invoke a cleanup handler in-process on moto and read what the run left.
 
 `harness(handler, monkeypatch, context)` sets up what a run needs (state table, alert topic with an
-SQS inbox, a test clock) on the moto of the autouse `aws` fixture. The clock also drives the moto
+SQS inbox, a test clock) on the moto of the autouse `aws` fixture; a test module gets it as its fixture
+`h` with `h = harness_fixture(handler)`. The clock also drives the moto
 models that stamp EBS, AMI, instance-stop and log-group times, so a test creates resources "in the
 past" by moving the clock back, never by sleeping.
 """
@@ -177,3 +178,13 @@ def harness(handler: Entrypoint, monkeypatch: pytest.MonkeyPatch, context: Lambd
     table = create_state_table()
     monkeypatch.setenv("CARETAKER_STATE_TABLE", table)
     return Harness(handler, table, alert_inbox(monkeypatch), clock, context, **defaults)
+
+
+def harness_fixture(handler: Entrypoint, **defaults: str) -> Any:
+    """A test module's fixture `h`: the harness on `handler`, in enforce mode unless `defaults` say otherwise."""
+
+    @pytest.fixture
+    def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
+        return harness(handler, monkeypatch, lambda_context, **{"mode": "enforce", **defaults})
+
+    return h

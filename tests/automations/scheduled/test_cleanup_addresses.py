@@ -8,20 +8,16 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_addresses import handler
-from tests.automations.conftest import LambdaContext
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     ec2,
-    harness,
+    harness_fixture,
     tag_specs,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def address(tags: dict[str, str] | None = None) -> str:

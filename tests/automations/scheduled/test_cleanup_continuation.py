@@ -10,16 +10,14 @@ import pytest
 
 from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.cleanup_volumes import handler
-from tests.automations.conftest import REGION, LambdaContext
+from tests.automations.conftest import REGION
 from tests.automations.core.test_continuation_support import DrainingContext, drive
-from tests.automations.scheduled.cleanup_harness import FastClients, Harness, ec2, harness
+from tests.automations.scheduled.cleanup_harness import FastClients, Harness, ec2, harness_fixture
 
 VOLUMES = 80
 
 
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def old_volumes(h: Harness, count: int, tags: dict[str, str] | None = None) -> list[str]:

@@ -17,12 +17,12 @@ from automations.core.pending import PendingRecord, PendingStore
 from automations.scheduled.cleanup_flow import Candidate, Exclusions, Survey, decide
 from automations.scheduled.cleanup_notice import LIST_LIMIT, Notice
 from automations.scheduled.cleanup_volumes import handler
-from tests.automations.conftest import REGION, LambdaContext
+from tests.automations.conftest import REGION
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     ec2,
-    harness,
+    harness_fixture,
     tags_of,
     undeclared,
 )
@@ -168,9 +168,7 @@ def test_bounded_executor_never_exceeds_its_workers_and_keeps_the_first_error() 
 # ---------------------------------------------------------------------- through a handler
 
 
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce", final_snapshot="false")
+h = harness_fixture(handler, final_snapshot="false")
 
 
 def old_volume(h: Harness) -> str:

@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from automations.scheduled.cleanup_images import handler
-from tests.automations.conftest import REGION, LambdaContext
+from tests.automations.conftest import REGION
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     client,
     ec2,
-    harness,
+    harness_fixture,
     tag,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def old_image(h: Harness, name: str = "golden-image", days: int = 120) -> tuple[str, str]:

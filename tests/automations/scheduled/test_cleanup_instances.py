@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from automations.scheduled.cleanup_instances import SPEC, handler, stopped_at
-from tests.automations.conftest import REGION, LambdaContext
+from tests.automations.conftest import REGION
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     ec2,
-    harness,
+    harness_fixture,
     tag_specs,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def stopped_instance(h: Harness, days: int = 40, tags: dict[str, str] | None = None) -> str:

@@ -8,18 +8,14 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_log_groups import SPEC, handler
-from tests.automations.conftest import LambdaContext
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     client,
-    harness,
+    harness_fixture,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def log_group(h: Harness, name: str, tags: dict[str, str] | None = None, days: int = 30,

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-
 from automations.scheduled.cleanup_security_groups import handler
-from tests.automations.conftest import LambdaContext
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     client,
     ec2,
-    harness,
+    harness_fixture,
     tag_specs,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def vpc() -> str:

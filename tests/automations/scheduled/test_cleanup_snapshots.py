@@ -8,20 +8,17 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_snapshots import handler
-from tests.automations.conftest import REGION, LambdaContext, scheduled_event
+from tests.automations.conftest import REGION, scheduled_event
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     ec2,
-    harness,
+    harness_fixture,
     tag_specs,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def old_snapshot(h: Harness, tags: dict[str, str] | None = None, days: int = 100, size: int = 50) -> str:

@@ -9,21 +9,18 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_volumes import handler
-from tests.automations.conftest import REGION, LambdaContext, scheduled_event
+from tests.automations.conftest import REGION, scheduled_event
 from tests.automations.scheduled.cleanup_harness import (
     FastClients,
     Harness,
     ec2,
-    harness,
+    harness_fixture,
     tag,
     tag_specs,
     tags_of,
 )
 
-
-@pytest.fixture
-def h(monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext) -> Harness:
-    return harness(handler, monkeypatch, lambda_context, mode="enforce")
+h = harness_fixture(handler)
 
 
 def old_volume(h: Harness, tags: dict[str, str] | None = None, size: int = 100, days: int = 30) -> str:
