@@ -1,12 +1,15 @@
 """Session-wide fixtures and reporting shared by every test directory.
 
-`built_dist`: one build per session (per xdist worker), without lint (one test lints).
+`built_dist`: one build per session (per xdist worker), without lint (one test lints), with bytecode
+compiled by this interpreter (so that tests that import from the built layers use it, whichever
+Python runs them; tests/builder/test_bytecode.py covers the choice of the runtime's interpreter).
 The terminal summary lists the resource types moto's CloudFormation skipped during deploy
 (see tests/integration): CREATE_COMPLETE proves nothing about those.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ MOTO_SKIPPED_PROPERTY = "moto_skipped_resource_types"
 @pytest.fixture(scope="session")
 def build_result(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The result of one full build (no lint) into a per-session temporary directory."""
-    return build(tmp_path_factory.mktemp("dist"), lint=False)
+    return build(tmp_path_factory.mktemp("dist"), lint=False, bytecode_python=sys.executable)
 
 
 @pytest.fixture(scope="session")
