@@ -1,8 +1,7 @@
 """CloudFormation custom resource providers (crhelper).
 
-In Lambda, our modules' bytecode comes from the bytecode layer (see `automations.bytecode`).
+`automations` is imported first, on purpose: it puts the bytecode hook in and imports boto3 (see
+there and docs/performance.md section 3).
 """
 
-from automations.bytecode import install_from_environment
-
-install_from_environment()
+import automations  # noqa: F401
