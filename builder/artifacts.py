@@ -1,7 +1,12 @@
-"""Reproducible Lambda archives: the code zip and the dependency-layer zip.
+"""Reproducible Lambda archives: the code zip, the dependency-layer zip and the bytecode-layer zip.
 
-Both are byte-identical for identical inputs (sorted entries, fixed timestamp, permissions and
+All are byte-identical for identical inputs (sorted entries, fixed timestamp, permissions and
 compression level) and are named `<name>-<sha256[:12]>.zip` after their content.
+
+Bytecode (see builder/bytecode.py), when an interpreter of the runtime's version is found: the
+dependency layer carries `__pycache__/*.<cache tag>.pyc` next to its sources (Python uses them as
+usual), and the bytecode layer carries our own modules' `.pyc` files under `caretaker-bytecode/`
+(read by `automations.bytecode`), so that the code zip stays small.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from pathlib import Path, PurePosixPath
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from automations import bytecode as loader
+from builder.bytecode import BytecodeChoice, CompileJob, compile_sources
 from builder.errors import BuildError
 
 CODE_ARTIFACT = "caretaker-code"
 LAYER_ARTIFACT = "caretaker-deps"
+BYTECODE_ARTIFACT = "caretaker-bytecode"
 
 #: Top-level packages of the code artifact (paths relative to the project root).
-CODE_PACKAGES = ("automations", "custom_resources")
+CODE_PACKAGES = loader.PACKAGES
 #: Paths inside the code packages that never go to Lambda (operator tooling).
 CODE_EXCLUDED = ("automations/cli", "automations/__main__.py")
 CODE_SUFFIXES = (".py",)
@@ -42,6 +50,12 @@ ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 COMPRESS_LEVEL = 6
 HASH_LENGTH = 12
+
+#: Where Lambda puts the code artifact and the layers: the paths recorded in the bytecode.
+LAMBDA_TASK_ROOT = "/var/task"
+LAMBDA_LAYERS_ROOT = "/opt"
+#: The one file of the bytecode layer besides the `.pyc` files (a layer cannot be empty).
+BYTECODE_README = f"{loader.LAYER_DIR}/README.txt"
 
 #: The Lambda runtime requirements are evaluated for (python3.13 on arm64 Linux).
 LAMBDA_MARKER_ENVIRONMENT = {
@@ -106,14 +120,6 @@ def code_files(root: Path) -> Iterator[tuple[str, Path]]:
                 continue
             if path.suffix in CODE_SUFFIXES or path.name in CODE_FILENAMES:
                 yield relative, path
-
-
-def build_code_artifact(root: Path, out_dir: Path) -> Artifact:
-    """The code zip: `automations/` (without the operator CLI) and `custom_resources/`."""
-    entries = [(name, path.read_bytes()) for name, path in code_files(root)]
-    if not entries:
-        raise BuildError(f"no source files under {root} for {', '.join(CODE_PACKAGES)}")
-    return write_artifact(out_dir, CODE_ARTIFACT, entries)
 
 
 # --------------------------------------------------------------------------- layer
@@ -194,11 +200,66 @@ def distribution_files(dist: metadata.Distribution) -> Iterator[tuple[str, Path]
             yield str(posix), located
 
 
-def build_layer_artifact(requirements: Path, out_dir: Path) -> Artifact:
-    """The layer zip: `python/` + the files of the pinned distributions and their requirements."""
-    entries: list[tuple[str, bytes]] = []
+def layer_files(requirements: Path) -> list[tuple[str, Path]]:
+    """`(archive path, file)` of the layer: `python/` + the pinned distributions and their requirements."""
+    files: list[tuple[str, Path]] = []
     for dist in layer_distributions(read_pins(requirements)):
-        entries.extend((f"python/{name}", path.read_bytes()) for name, path in distribution_files(dist))
-    if not entries:
+        files.extend((f"python/{name}", path) for name, path in distribution_files(dist))
+    if not files:
         raise BuildError(f"{requirements.name} yields an empty layer")
-    return write_artifact(out_dir, LAYER_ARTIFACT, entries)
+    return files
+
+
+# --------------------------------------------------------------------------- all three, with bytecode
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    code: Artifact
+    layer: Artifact
+    bytecode: Artifact
+
+
+def pycache_name(archive_path: str, cache_tag: str) -> str:
+    """`python/crhelper/utils.py` -> `python/crhelper/__pycache__/utils.cpython-313.pyc`."""
+    path = PurePosixPath(archive_path)
+    return str(path.parent / "__pycache__" / f"{path.stem}.{cache_tag}.pyc")
+
+
+def _readme(choice: BytecodeChoice) -> bytes:
+    python = choice.python
+    if python is None:
+        return f"No bytecode in this build: {choice.reason}.\n".encode()
+    return (f"Checked-hash bytecode ({python.cache_tag}) of Caretaker's modules, one .pyc per module of the code "
+            f"artifact; automations/bytecode.py reads it when {loader.ENV_VAR} points here.\n").encode()
+
+
+def build_artifacts(root: Path, requirements: Path, out_dir: Path, choice: BytecodeChoice) -> Artifacts:
+    """The code zip (`automations/` without the operator CLI, and `custom_resources/`), the dependency
+    layer and the bytecode layer, with bytecode from `choice.python` (none when there is none)."""
+    python = choice.python
+    code = list(code_files(root))
+    if not code:
+        raise BuildError(f"no source files under {root} for {', '.join(CODE_PACKAGES)}")
+    layer = layer_files(requirements)
+    own = {f"{LAMBDA_TASK_ROOT}/{name}": name for name, _ in code if name.endswith(".py")}
+    theirs = {f"{LAMBDA_LAYERS_ROOT}/{name}": name for name, _ in layer if name.endswith(".py")}
+    compiled: dict[str, bytes | None] = {}
+    if python is not None:
+        sources = dict(code) | dict(layer)
+        compiled = compile_sources(python, [CompileJob(sources[name], dfile)
+                                            for dfile, name in (own | theirs).items()])
+        broken = sorted(name for dfile, name in own.items() if compiled[dfile] is None)
+        if broken:
+            raise BuildError(f"{broken[0]} does not compile for Python {python.version[0]}.{python.version[1]}")
+    tag = python.cache_tag if python is not None else ""
+    layer_pycs = [(pycache_name(name, tag), pyc) for dfile, name in theirs.items()
+                  if (pyc := compiled.get(dfile)) is not None]
+    own_pycs = [(f"{loader.LAYER_DIR}/{loader.bytecode_name(name, tag)}", pyc) for dfile, name in own.items()
+                if (pyc := compiled.get(dfile)) is not None]
+    return Artifacts(
+        code=write_artifact(out_dir, CODE_ARTIFACT, [(name, path.read_bytes()) for name, path in code]),
+        layer=write_artifact(out_dir, LAYER_ARTIFACT,
+                             [(name, path.read_bytes()) for name, path in layer] + layer_pycs),
+        bytecode=write_artifact(out_dir, BYTECODE_ARTIFACT, [(BYTECODE_README, _readme(choice)), *own_pycs]),
+    )

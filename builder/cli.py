@@ -39,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _summary(result: BuildResult, seconds: float, linted: bool) -> str:
     functions = len(result.manifest["functions"])
-    return (f"built {result.dist}: {result.code.name}, {result.layer.name}, {len(result.templates)} templates, "
+    return (f"built {result.dist}: {result.code.name}, {result.layer.name}, {result.bytecode.name} "
+            f"({result.bytecode_choice.describe()}), {len(result.templates)} templates, "
             f"{functions} function(s), lint {'ok' if linted else 'skipped'} in {seconds:.2f} s")
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from automations.core.spec import Permission, trigger_manifest
-from builder.artifacts import Artifact
+from builder.artifacts import Artifact, Artifacts
+from builder.bytecode import BytecodeChoice
 from templates import names
 from templates.functions import FunctionResources
 from templates.stacks import StackDef
@@ -36,7 +37,7 @@ def permission_entry(permission: Permission) -> dict[str, Any]:
     return entry
 
 
-def function_entry(stack: StackDef, resources: FunctionResources, code: Artifact, layer: Artifact) -> dict[str, Any]:
+def function_entry(stack: StackDef, resources: FunctionResources, artifacts: Artifacts) -> dict[str, Any]:
     spec = resources.spec
     return {
         "name": spec.name,
@@ -47,8 +48,8 @@ def function_entry(stack: StackDef, resources: FunctionResources, code: Artifact
         "handler": spec.handler,
         "runtime": names.RUNTIME,
         "architecture": names.ARCHITECTURE,
-        "artifact": artifact_path(code),
-        "layers": [artifact_path(layer)],
+        "artifact": artifact_path(artifacts.code),
+        "layers": [artifact_path(artifacts.layer), artifact_path(artifacts.bytecode)],
         "timeout": spec.timeout,
         "memory": spec.memory,
         "environment": {var.name: var.default for var in resources.environment},
@@ -57,23 +58,26 @@ def function_entry(stack: StackDef, resources: FunctionResources, code: Artifact
     }
 
 
-def build_manifest(stacks: list[StackDef], code: Artifact, layer: Artifact,
+def build_manifest(stacks: list[StackDef], artifacts: Artifacts, bytecode: BytecodeChoice,
                    examples: list[str] | None = None) -> dict[str, Any]:
     """The manifest of one build: stacks in deployment order, functions in stack then name order.
 
-    `examples` are paths (relative to dist/) of example templates that deploy leaves alone.
+    `examples` are paths (relative to dist/) of example templates that deploy leaves alone;
+    `bytecode` says whether the layers carry bytecode, for which Python, or why not.
     """
     return {
+        "bytecode": bytecode.manifest(),
         "examples": sorted(examples or []),
         "version": MANIFEST_VERSION,
         "artifacts": [
-            {"path": artifact_path(a), "sha256": a.sha256} for a in (code, layer)
+            {"path": artifact_path(a), "sha256": a.sha256}
+            for a in (artifacts.code, artifacts.layer, artifacts.bytecode)
         ],
         "stacks": [
             {"name": s.name, "template": template_path(s), "parameters": dict(s.parameters)} for s in stacks
         ],
         "functions": [
-            function_entry(s, resources, code, layer) for s in stacks for resources in s.functions
+            function_entry(s, resources, artifacts) for s in stacks for resources in s.functions
         ],
     }
 

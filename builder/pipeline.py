@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from builder import lint as linting
-from builder.artifacts import Artifact, build_code_artifact, build_layer_artifact
+from builder.artifacts import Artifact, build_artifacts
+from builder.bytecode import BytecodeChoice, choose_python
 from builder.errors import LintError
 from builder.manifest import (
     ARTIFACTS_DIR,
@@ -32,6 +33,9 @@ class BuildResult:
     dist: Path
     code: Artifact
     layer: Artifact
+    bytecode: Artifact
+    #: the interpreter that compiled the bytecode, or why there is none
+    bytecode_choice: BytecodeChoice
     templates: list[Path]
     manifest: dict[str, Any]
     #: seconds spent per phase: artifacts, render, lint
@@ -44,10 +48,14 @@ def _remove_stale(directory: Path, pattern: str, keep: set[str]) -> None:
             path.unlink()
 
 
-def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_ROOT) -> BuildResult:
+def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_ROOT,
+          bytecode_python: str | None = None) -> BuildResult:
     """Build everything into `out`; raise `BuildError` (one-line message) when anything is wrong.
 
     `lint=False` skips cfn-lint (tests that build many times; the lint test does not).
+    `bytecode_python` compiles the bytecode with that interpreter, whatever its version (the
+    cold-start bench times this interpreter); by default one of the runtime's version is looked
+    for (see builder/bytecode.py).
     """
     timings: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
@@ -55,13 +63,14 @@ def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_RO
 
     started = time.perf_counter()
     artifacts_dir = out / ARTIFACTS_DIR
-    code = build_code_artifact(root, artifacts_dir)
-    layer = build_layer_artifact(root / REQUIREMENTS, artifacts_dir)
-    _remove_stale(artifacts_dir, "caretaker-*.zip", {code.name, layer.name})
+    choice = choose_python(bytecode_python)
+    built = build_artifacts(root, root / REQUIREMENTS, artifacts_dir, choice)
+    code, layer, bytecode = built.code, built.layer, built.bytecode
+    _remove_stale(artifacts_dir, "caretaker-*.zip", {code.name, layer.name, bytecode.name})
     timings["artifacts"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    stacks = render_all(code.name, layer.name)
+    stacks = render_all(code.name, layer.name, bytecode.name)
     templates: list[Path] = []
     for stack in stacks:
         path = out / template_path(stack)
@@ -84,6 +93,7 @@ def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_RO
             raise LintError([str(finding) for finding in findings])
     timings["lint"] = time.perf_counter() - started
 
-    manifest = build_manifest(stacks, code, layer, [str(p.relative_to(out)) for p in examples])
+    manifest = build_manifest(stacks, built, choice, [str(p.relative_to(out)) for p in examples])
     write_manifest(out, manifest)
-    return BuildResult(dist=out, code=code, layer=layer, templates=templates, manifest=manifest, timings=timings)
+    return BuildResult(dist=out, code=code, layer=layer, bytecode=bytecode, bytecode_choice=choice,
+                       templates=templates, manifest=manifest, timings=timings)

@@ -1,4 +1,4 @@
-"""The core stack: the state table, the alert topic and the dependency layer every function uses."""
+"""The core stack: the state table, the alert topic and the two layers every function uses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from templates import names
 from templates.parameters import add_artifact_parameters
 
 LAYER_NAME = "caretaker-dependencies"
+BYTECODE_LAYER_NAME = "caretaker-bytecode"
 
 
 def _export(template: Template, name: str, value: object, description: str) -> Output:
@@ -87,35 +88,50 @@ def alert_topic(key: kms.Key) -> sns.Topic:
     return sns.Topic("AlertTopic", DisplayName="Caretaker alerts", KmsMasterKeyId=Ref(key))
 
 
-def dependency_layer(layer_artifact_name: str, bucket: Ref, prefix: Ref) -> LayerVersion:
+def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: Ref,
+                  prefix: Ref) -> LayerVersion:
     return LayerVersion(
-        "DependencyLayer",
-        LayerName=LAYER_NAME,
-        Description=f"Caretaker runtime dependencies ({layer_artifact_name})",
-        Content=Content(S3Bucket=bucket, S3Key=Join("", [prefix, layer_artifact_name])),
+        title,
+        LayerName=layer_name,
+        Description=f"Caretaker {what} ({artifact_name})",
+        Content=Content(S3Bucket=bucket, S3Key=Join("", [prefix, artifact_name])),
         CompatibleRuntimes=[names.RUNTIME],
         CompatibleArchitectures=[names.ARCHITECTURE],
     )
 
 
-def core_template(layer_artifact_name: str) -> Template:
-    """The `caretaker-core` template; `layer_artifact_name` is the layer zip's file name."""
-    template = Template(Description="Caretaker core: state table, alert topic, dependency layer")
+def layer_arn_parameter(title: str, layer: LayerVersion, ssm_suffix: str, what: str) -> ssm.Parameter:
+    """The SSM parameter function stacks read the layer's current version from (see `names`)."""
+    return ssm.Parameter(
+        title,
+        Name=Sub("/${AWS::StackName}" + ssm_suffix),
+        Type="String",
+        Value=Ref(layer),
+        Description=f"Current Caretaker {what} layer version; function stacks read it at deploy time",
+    )
+
+
+def core_template(layer_artifact_name: str, bytecode_artifact_name: str) -> Template:
+    """The `caretaker-core` template; the arguments are the two layer zips' file names."""
+    template = Template(Description="Caretaker core: state table, alert topic, dependency and bytecode layers")
     bucket, prefix = add_artifact_parameters(template)
     table = template.add_resource(state_table())
     key = template.add_resource(alert_key())
     topic = template.add_resource(alert_topic(key))
-    layer = template.add_resource(dependency_layer(layer_artifact_name, Ref(bucket), Ref(prefix)))
-    template.add_resource(ssm.Parameter(
-        "DependencyLayerArnParameter",
-        Name=Sub("/${AWS::StackName}" + names.LAYER_SSM_SUFFIX),
-        Type="String",
-        Value=Ref(layer),
-        Description="Current Caretaker dependency layer version; function stacks read it at deploy time",
-    ))
+    layer = template.add_resource(layer_version("DependencyLayer", LAYER_NAME, "runtime dependencies",
+                                                layer_artifact_name, Ref(bucket), Ref(prefix)))
+    bytecode_layer = template.add_resource(layer_version(
+        "BytecodeLayer", BYTECODE_LAYER_NAME, "bytecode of its own modules", bytecode_artifact_name,
+        Ref(bucket), Ref(prefix)))
+    template.add_resource(layer_arn_parameter("DependencyLayerArnParameter", layer, names.LAYER_SSM_SUFFIX,
+                                              "dependency"))
+    template.add_resource(layer_arn_parameter("BytecodeLayerArnParameter", bytecode_layer,
+                                              names.BYTECODE_LAYER_SSM_SUFFIX, "bytecode"))
     _export(template, names.STATE_TABLE_NAME, Ref(table), "State log table name (CARETAKER_STATE_TABLE)")
     _export(template, names.STATE_TABLE_ARN, GetAtt(table, "Arn"), "State log table ARN")
     _export(template, names.ALERT_TOPIC_ARN, Ref(topic), "SNS topic for alerts and alarms")
     _export(template, names.ALERT_KEY_ARN, GetAtt(key, "Arn"), "KMS key of the alert topic (publishers use it)")
     _export(template, names.DEPENDENCY_LAYER_ARN, Ref(layer), "Lambda layer version with the dependencies")
+    _export(template, names.BYTECODE_LAYER_ARN, Ref(bytecode_layer),
+            "Lambda layer version with the bytecode of Caretaker's modules")
     return template

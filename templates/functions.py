@@ -25,6 +25,7 @@ from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
+from automations import bytecode
 from automations.core.spec import ROLE_PATH, FunctionSpec, pascal
 from templates import names
 from templates.parameters import setting_parameter
@@ -47,6 +48,7 @@ class SharedParameters:
     prefix: Parameter
     log_retention: Parameter
     layer: Parameter
+    bytecode_layer: Parameter
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def environment(spec: FunctionSpec, shared: SharedParameters,
     """The function's environment. The state table and topic defaults are resolved at invoke time."""
     env = [
         EnvVar("CARETAKER_FUNCTION", spec.name, spec.name),
+        EnvVar(bytecode.ENV_VAR, bytecode.LAMBDA_DIR, bytecode.LAMBDA_DIR),  # where the bytecode layer lands
         EnvVar("CARETAKER_STATE_TABLE", core_import(shared.core_stack, names.STATE_TABLE_NAME), ""),
         EnvVar("CARETAKER_ALERT_TOPIC_ARN", core_import(shared.core_stack, names.ALERT_TOPIC_ARN), ""),
         EnvVar("POWERTOOLS_SERVICE_NAME", SERVICE_NAME, SERVICE_NAME),
@@ -173,7 +176,7 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         MemorySize=spec.memory,
         Role=GetAtt(role, "Arn"),
         Code=Code(S3Bucket=Ref(shared.bucket), S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
-        Layers=[Ref(shared.layer)],
+        Layers=[Ref(shared.layer), Ref(shared.bytecode_layer)],
         Environment=Environment(Variables={var.name: var.value for var in env}),
         DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dead_letter_queue, "Arn")),
         # The name, not Ref: DependsOn orders creation, and a Ref next to it would be redundant (W3005).

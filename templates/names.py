@@ -18,18 +18,22 @@ STATE_TABLE_ARN = "StateTableArn"
 ALERT_TOPIC_ARN = "AlertTopicArn"
 ALERT_KEY_ARN = "AlertKeyArn"
 DEPENDENCY_LAYER_ARN = "DependencyLayerArn"
-CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, DEPENDENCY_LAYER_ARN)
+BYTECODE_LAYER_ARN = "BytecodeLayerArn"
+CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, DEPENDENCY_LAYER_ARN,
+                BYTECODE_LAYER_ARN)
 
-#: SSM parameter (written by the core stack) that holds the current layer version ARN. Function stacks
-#: read it through an `AWS::SSM::Parameter::Value<String>` parameter instead of `Fn::ImportValue`:
-#: CloudFormation refuses to change an export another stack imports, and the layer ARN changes with
-#: every dependency update.
+#: SSM parameters (written by the core stack) that hold the current layer version ARNs. Function stacks
+#: read them through `AWS::SSM::Parameter::Value<String>` parameters instead of `Fn::ImportValue`:
+#: CloudFormation refuses to change an export another stack imports, and a layer's ARN changes with
+#: every new version (every dependency update; for the bytecode layer, every code change).
 LAYER_SSM_SUFFIX = "/dependency-layer-arn"
+BYTECODE_LAYER_SSM_SUFFIX = "/bytecode-layer-arn"
 DEPENDENCY_LAYER_PARAMETER = "DependencyLayerParameter"
+BYTECODE_LAYER_PARAMETER = "BytecodeLayerParameter"
 
 
-def layer_ssm_name(core_stack_name: str = CORE_STACK_NAME) -> str:
-    return f"/{core_stack_name}{LAYER_SSM_SUFFIX}"
+def layer_ssm_name(core_stack_name: str = CORE_STACK_NAME, suffix: str = LAYER_SSM_SUFFIX) -> str:
+    return f"/{core_stack_name}{suffix}"
 
 
 #: Template parameters shared by the stacks that hold Lambda code.

@@ -36,14 +36,19 @@ def add_core_stack_parameter(template: Template) -> Parameter:
     ))
 
 
-def add_layer_parameter(template: Template) -> Parameter:
-    """The layer version ARN, read from the SSM parameter the core stack writes (see `names`)."""
+def _layer_parameter(template: Template, title: str, ssm_suffix: str, layer: str) -> Parameter:
     return template.add_parameter(Parameter(
-        names.DEPENDENCY_LAYER_PARAMETER, Type="AWS::SSM::Parameter::Value<String>",
-        Default=names.layer_ssm_name(),
-        Description="SSM parameter holding the dependency layer version ARN, written by the core stack "
-                    "(/<CoreStackName>/dependency-layer-arn).",
+        title, Type="AWS::SSM::Parameter::Value<String>", Default=names.layer_ssm_name(suffix=ssm_suffix),
+        Description=f"SSM parameter holding the {layer} layer version ARN, written by the core stack "
+                    f"(/<CoreStackName>{ssm_suffix}).",
     ))
+
+
+def add_layer_parameters(template: Template) -> tuple[Parameter, Parameter]:
+    """The dependency and bytecode layer version ARNs, read from the SSM parameters the core stack
+    writes (see `names`)."""
+    return (_layer_parameter(template, names.DEPENDENCY_LAYER_PARAMETER, names.LAYER_SSM_SUFFIX, "dependency"),
+            _layer_parameter(template, names.BYTECODE_LAYER_PARAMETER, names.BYTECODE_LAYER_SSM_SUFFIX, "bytecode"))
 
 
 def add_log_retention_parameter(template: Template) -> Parameter:

@@ -15,7 +15,7 @@ from templates.functions import FunctionResources, SharedParameters, add_functio
 from templates.parameters import (
     add_artifact_parameters,
     add_core_stack_parameter,
-    add_layer_parameter,
+    add_layer_parameters,
     add_log_retention_parameter,
 )
 from templates.security_trail import add_optional_trail
@@ -51,9 +51,10 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     template = Template(Description=f"Caretaker {stack_key} functions: " + ", ".join(s.name for s in specs))
     core_stack = add_core_stack_parameter(template)
     bucket, prefix = add_artifact_parameters(template)
-    shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix,
-                              log_retention=add_log_retention_parameter(template),
-                              layer=add_layer_parameter(template))
+    log_retention = add_log_retention_parameter(template)
+    layer, bytecode_layer = add_layer_parameters(template)
+    shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix, log_retention=log_retention,
+                              layer=layer, bytecode_layer=bytecode_layer)
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
@@ -72,9 +73,9 @@ def specs_by_stack(specs: list[FunctionSpec]) -> dict[str, list[FunctionSpec]]:
     return {key: members for key, members in grouped.items() if members}
 
 
-def render_all(code_artifact_name: str, layer_artifact_name: str) -> list[StackDef]:
+def render_all(code_artifact_name: str, layer_artifact_name: str, bytecode_artifact_name: str) -> list[StackDef]:
     """Every stack, in deployment order (core first). Arguments are artifact file names."""
-    core = core_template(layer_artifact_name)
+    core = core_template(layer_artifact_name, bytecode_artifact_name)
     stacks = [StackDef(name=names.CORE_STACK_NAME, template=core, parameters=parameter_defaults(core))]
     for key, specs in specs_by_stack(registry.discover()).items():
         stacks.append(function_template(key, specs, code_artifact_name))

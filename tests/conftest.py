@@ -1,6 +1,8 @@
 """Session-wide fixtures and reporting shared by every test directory.
 
-`built_dist`: one build per session (per xdist worker), without lint (one test lints).
+`built_dist`: one build per session (per xdist worker), without lint (one test lints), with bytecode
+compiled by this interpreter (so that tests that import from the built layers use it, whichever
+Python runs them; tests/builder/test_bytecode.py covers the choice of the runtime's interpreter).
 Tests never read or write the project's lint cache (`.cache/cfn-lint`): every session lints afresh.
 The terminal summary lists the resource types moto's CloudFormation skipped during deploy
 (see tests/integration): CREATE_COMPLETE proves nothing about those.
@@ -8,6 +10,7 @@ The terminal summary lists the resource types moto's CloudFormation skipped duri
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +34,7 @@ def _private_lint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 @pytest.fixture(scope="session")
 def build_result(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The result of one full build (no lint) into a per-session temporary directory."""
-    return build(tmp_path_factory.mktemp("dist"), lint=False)
+    return build(tmp_path_factory.mktemp("dist"), lint=False, bytecode_python=sys.executable)
 
 
 @pytest.fixture(scope="session")

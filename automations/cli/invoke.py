@@ -25,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core.errors import CaretakerError
 
 RUNNER = Path(__file__).with_name("lambda_runner.py")
+#: Where Lambda extracts layers.
+OPT = "/opt/"
 #: Host variables a local invoke passes through (credentials, region, endpoint, locale).
 PASSTHROUGH_PREFIXES = ("AWS_", "PATH", "HOME", "LANG", "LC_", "TZ", "SSL_CERT", "REQUESTS_CA_BUNDLE", "TMPDIR")
 #: Exit codes: the run's outcome, so scripts can act on it.
@@ -128,6 +130,18 @@ def extract(zip_path: Path, cache: Path) -> Path:
     return target
 
 
+def opt_path(value: str, layer_roots: list[Path]) -> str:
+    """A path under /opt (where Lambda extracts layers, e.g. `CARETAKER_BYTECODE_DIR`) mapped to the
+    extracted layer that holds it; any other value unchanged."""
+    if not value.startswith(OPT):
+        return value
+    relative = value.removeprefix(OPT)
+    for root in layer_roots:
+        if (root / relative).exists():
+            return str(root / relative)
+    return value
+
+
 def exit_code_for(ok: bool, result: Any) -> int:
     if not ok:
         return EXIT_ERROR
@@ -151,7 +165,9 @@ def invoke(name: str, *, dist: Path, event: Mapping[str, Any] | None = None, dry
 
     cache = dist / ".invoke"
     code_dir = extract(dist / entry["artifact"], cache)
-    layer_dirs = [extract(dist / layer, cache) / "python" for layer in entry["layers"]]
+    layer_roots = [extract(dist / layer, cache) for layer in entry["layers"]]
+    layer_dirs = [root / "python" for root in layer_roots if (root / "python").is_dir()]
+    env_vars = {name: opt_path(value, layer_roots) for name, value in env_vars.items()}
     with tempfile.TemporaryDirectory(prefix="caretaker-invoke-") as tmp:
         request = {
             "code_dir": str(code_dir), "layer_dirs": [str(p) for p in layer_dirs], "handler": entry["handler"],

@@ -45,6 +45,14 @@ class LambdaRuntimeFinder(importlib.abc.MetaPathFinder):
             f"No module named {fullname!r}: not in the artifact, its layers or the Lambda runtime", name=fullname)
 
 
+def from_bytecode_layer(modules: dict[str, Any]) -> Iterable[str]:
+    """Modules whose code came from the bytecode layer (automations.bytecode marks their loaders)."""
+    for name, module in list(modules.items()):
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if getattr(loader, "bytecode", None):
+            yield name
+
+
 class LambdaContext:
     def __init__(self, request: dict[str, Any]) -> None:
         self.function_name = request["function_name"]
@@ -76,7 +84,8 @@ def main(request_path: str) -> int:
             raise TypeError(f"{request['handler']} is not callable")
         if request.get("import_only"):  # the registry meta-test: where did every module come from?
             loaded = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}
-            outcome["result"] = {"module": module.__file__, "loaded": loaded}
+            outcome["result"] = {"module": module.__file__, "loaded": loaded,
+                                 "from_bytecode_layer": sorted(from_bytecode_layer(sys.modules))}
         else:
             outcome["result"] = handler(request["event"], LambdaContext(request))
         outcome["ok"] = True

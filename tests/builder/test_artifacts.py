@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 from builder.artifacts import (
     FILE_MODE,
     ZIP_TIMESTAMP,
-    build_layer_artifact,
     layer_distributions,
+    layer_files,
     read_pins,
     zip_bytes,
 )
@@ -26,11 +27,12 @@ def names(path: Path) -> list[str]:
 
 
 def test_two_builds_are_byte_identical(build_result: BuildResult, tmp_path: Path) -> None:
-    again = build(tmp_path / "again", lint=False)
-    assert again.code.name == build_result.code.name
-    assert again.layer.name == build_result.layer.name
-    assert again.code.path.read_bytes() == build_result.code.path.read_bytes()
-    assert again.layer.path.read_bytes() == build_result.layer.path.read_bytes()
+    again = build(tmp_path / "again", lint=False, bytecode_python=sys.executable)
+    assert build_result.bytecode_choice.python is not None  # the layers carry bytecode: it is reproducible too
+    for first, second in ((build_result.code, again.code), (build_result.layer, again.layer),
+                          (build_result.bytecode, again.bytecode)):
+        assert second.name == first.name
+        assert second.path.read_bytes() == first.path.read_bytes()
     assert (again.dist / "manifest.json").read_text() == (build_result.dist / "manifest.json").read_text()
     for first, second in zip(build_result.templates, again.templates, strict=True):
         assert first.read_text() == second.read_text()
@@ -39,14 +41,14 @@ def test_two_builds_are_byte_identical(build_result: BuildResult, tmp_path: Path
 def test_artifacts_are_named_by_content(build_result: BuildResult) -> None:
     import hashlib
 
-    for artifact in (build_result.code, build_result.layer):
+    for artifact in (build_result.code, build_result.layer, build_result.bytecode):
         digest = hashlib.sha256(artifact.path.read_bytes()).hexdigest()
         assert artifact.sha256 == digest
         assert artifact.name.endswith(f"-{digest[:12]}.zip")
 
 
 def test_entries_are_sorted_with_fixed_time_and_mode(build_result: BuildResult) -> None:
-    for artifact in (build_result.code, build_result.layer):
+    for artifact in (build_result.code, build_result.layer, build_result.bytecode):
         with zipfile.ZipFile(artifact.path) as archive:
             infos = archive.infolist()
         assert [i.filename for i in infos] == sorted(i.filename for i in infos)
@@ -71,7 +73,10 @@ def test_layer_holds_the_pins_and_not_the_runtime_sdk(build_result: BuildResult)
     assert all(e.startswith("python/") for e in entries)
     assert {"crhelper", "aws_lambda_powertools"} <= tops
     assert not tops & {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six"}
-    assert not [e for e in entries if "__pycache__" in e or e.endswith((".pyc", ".so", "/RECORD", "/INSTALLER"))]
+    assert not [e for e in entries if e.endswith((".so", "/RECORD", "/INSTALLER"))]
+    tag = build_result.bytecode_choice.manifest()["cache_tag"]
+    pycs = [e for e in entries if e.endswith(".pyc")]
+    assert pycs and all(e.split("/")[-2] == "__pycache__" and e.endswith(f".{tag}.pyc") for e in pycs)
 
 
 def test_zip_is_independent_of_entry_order() -> None:
@@ -82,7 +87,7 @@ def test_a_pin_that_differs_from_the_installed_version_fails(tmp_path: Path) -> 
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("crhelper==0.0.1\n")
     with pytest.raises(BuildError, match=r"installed crhelper .* does not match crhelper==0.0.1"):
-        build_layer_artifact(requirements, tmp_path)
+        layer_files(requirements)
 
 
 def test_an_unpinned_requirement_fails(tmp_path: Path) -> None:
@@ -96,7 +101,7 @@ def test_a_compiled_extension_fails(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"pydantic-core=={metadata.version('pydantic-core')}\n")
     with pytest.raises(BuildError, match="compiled extension"):
-        build_layer_artifact(requirements, tmp_path)
+        layer_files(requirements)
 
 
 def test_runtime_provided_distributions_are_neither_bundled_nor_followed(tmp_path: Path) -> None:

@@ -47,14 +47,17 @@ def test_artifacts_are_uploaded_under_the_prefix(deployment: Deployment, built_d
 def test_core_stack_exports_what_function_stacks_import(deployed: dict[str, dict[str, str]]) -> None:
     exports = {e["Name"]: e["Value"] for e in boto3.client("cloudformation", region_name=REGION)
                .list_exports()["Exports"]}
-    for name in ("StateTableName", "StateTableArn", "AlertTopicArn", "DependencyLayerArn"):
+    for name in ("StateTableName", "StateTableArn", "AlertTopicArn", "DependencyLayerArn", "BytecodeLayerArn"):
         assert exports[f"caretaker-core-{name}"] == deployed["caretaker-core"][name]
 
 
-def test_layer_arn_reaches_function_stacks_through_ssm(deployed: dict[str, dict[str, str]]) -> None:
+@pytest.mark.parametrize(("parameter", "output"), [("dependency-layer-arn", "DependencyLayerArn"),
+                                                   ("bytecode-layer-arn", "BytecodeLayerArn")])
+def test_layer_arns_reach_function_stacks_through_ssm(deployed: dict[str, dict[str, str]], parameter: str,
+                                                      output: str) -> None:
     ssm = boto3.client("ssm", region_name=REGION)
-    value = ssm.get_parameter(Name="/caretaker-core/dependency-layer-arn")["Parameter"]["Value"]
-    assert value == deployed["caretaker-core"]["DependencyLayerArn"]
+    value = ssm.get_parameter(Name=f"/caretaker-core/{parameter}")["Parameter"]["Value"]
+    assert value == deployed["caretaker-core"][output]
     assert ":layer:" in value
 
 

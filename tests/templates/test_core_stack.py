@@ -1,4 +1,4 @@
-"""The core stack: state table, alert topic, dependency layer and their exports."""
+"""The core stack: state table, alert topic, dependency and bytecode layers and their exports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from templates.core_stack import core_template
 
 @pytest.fixture(scope="module")
 def core() -> dict[str, Any]:
-    data: dict[str, Any] = core_template("caretaker-deps-abcdef012345.zip").to_dict()
+    data: dict[str, Any] = core_template("caretaker-deps-abcdef012345.zip",
+                                         "caretaker-bytecode-abcdef012345.zip").to_dict()
     return data
 
 
@@ -50,26 +51,35 @@ def test_alert_topic_is_encrypted_with_a_key_alarms_may_use(core: dict[str, Any]
     assert "AlertKeyArn" in core["Outputs"]
 
 
-def test_layer_comes_from_the_artifact_bucket_for_arm64(core: dict[str, Any]) -> None:
-    props = core["Resources"]["DependencyLayer"]["Properties"]
+#: layer resource -> its artifact and the SSM parameter that publishes its ARN
+LAYERS = {"DependencyLayer": ("caretaker-deps-abcdef012345.zip", "dependency-layer-arn"),
+          "BytecodeLayer": ("caretaker-bytecode-abcdef012345.zip", "bytecode-layer-arn")}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layer_comes_from_the_artifact_bucket_for_arm64(core: dict[str, Any], layer: str) -> None:
+    artifact, _ = LAYERS[layer]
+    props = core["Resources"][layer]["Properties"]
     assert props["Content"] == {"S3Bucket": {"Ref": "ArtifactBucket"},
-                                "S3Key": {"Fn::Join": ["", [{"Ref": "ArtifactPrefix"},
-                                                            "caretaker-deps-abcdef012345.zip"]]}}
+                                "S3Key": {"Fn::Join": ["", [{"Ref": "ArtifactPrefix"}, artifact]]}}
     assert props["CompatibleRuntimes"] == ["python3.13"]
     assert props["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any]) -> None:
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any], layer: str) -> None:
     """Function stacks read it at deploy time: an imported export could never change (new layer versions)."""
-    parameter = core["Resources"]["DependencyLayerArnParameter"]
+    _, ssm = LAYERS[layer]
+    parameter = core["Resources"][f"{layer}ArnParameter"]
     assert parameter["Type"] == "AWS::SSM::Parameter"
-    assert parameter["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/dependency-layer-arn"}
-    assert parameter["Properties"]["Value"] == {"Ref": "DependencyLayer"}
+    assert parameter["Properties"]["Name"] == {"Fn::Sub": "/${AWS::StackName}/" + ssm}
+    assert parameter["Properties"]["Value"] == {"Ref": layer}
 
 
 def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
     outputs = core["Outputs"]
-    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "DependencyLayerArn"}
+    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "DependencyLayerArn",
+                            "BytecodeLayerArn"}
     for name, output in outputs.items():
         assert output["Export"] == {"Name": {"Fn::Sub": "${AWS::StackName}-" + name}}
 

@@ -18,7 +18,8 @@ SPECS = registry.discover()
 
 @pytest.fixture(scope="module")
 def stacks() -> list[StackDef]:
-    return render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip")
+    return render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip",
+                      "caretaker-bytecode-000000000000.zip")
 
 
 def stack_data(stacks: list[StackDef], spec: FunctionSpec) -> dict[str, Any]:
@@ -90,10 +91,12 @@ def test_template_holds_every_derived_resource(stacks: list[StackDef], spec: Fun
     assert (props["FunctionName"], props["Handler"], props["Timeout"], props["MemorySize"]) == (
         spec.function_name, spec.handler, spec.timeout, spec.memory)
     assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
-    assert props["Layers"] == [{"Ref": "DependencyLayerParameter"}]
-    assert data["Parameters"]["DependencyLayerParameter"] == {
-        "Type": "AWS::SSM::Parameter::Value<String>", "Default": "/caretaker-core/dependency-layer-arn",
-        "Description": data["Parameters"]["DependencyLayerParameter"]["Description"]}
+    assert props["Layers"] == [{"Ref": "DependencyLayerParameter"}, {"Ref": "BytecodeLayerParameter"}]
+    for parameter, ssm in (("DependencyLayerParameter", "dependency-layer-arn"),
+                           ("BytecodeLayerParameter", "bytecode-layer-arn")):
+        assert data["Parameters"][parameter] == {
+            "Type": "AWS::SSM::Parameter::Value<String>", "Default": f"/caretaker-core/{ssm}",
+            "Description": data["Parameters"][parameter]["Description"]}
     assert function["DependsOn"] == [f"{prefix}LogGroup"]
 
     log_group = resources[f"{prefix}LogGroup"]
@@ -184,6 +187,7 @@ def test_environment_points_at_the_core_stack(stacks: list[StackDef], spec: Func
     assert env["CARETAKER_FUNCTION"] == spec.name
     assert env["POWERTOOLS_SERVICE_NAME"] == "caretaker"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Caretaker"
+    assert env["CARETAKER_BYTECODE_DIR"] == "/opt/caretaker-bytecode"  # where Lambda extracts the bytecode layer
 
 
 def test_shared_parameters_of_function_stacks(stacks: list[StackDef]) -> None:

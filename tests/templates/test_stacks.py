@@ -10,7 +10,7 @@ from tests.templates.helpers import EXAMPLE_TRIGGERS, example_spec
 
 
 def test_core_comes_first_then_the_handler_packages_with_functions() -> None:
-    stacks = render_all("code.zip", "deps.zip")
+    stacks = render_all("code.zip", "deps.zip", "bytecode.zip")
     assert stacks[0].name == "caretaker-core"
     assert not stacks[0].functions
     expected = [f"caretaker-{key}" for key in registry.HANDLER_PACKAGES.values()
@@ -22,7 +22,7 @@ def test_core_comes_first_then_the_handler_packages_with_functions() -> None:
 
 
 def test_every_registered_function_is_in_exactly_one_stack() -> None:
-    stacks = render_all("code.zip", "deps.zip")
+    stacks = render_all("code.zip", "deps.zip", "bytecode.zip")
     placed = [f.spec.name for s in stacks for f in s.functions]
     assert sorted(placed) == [s.name for s in registry.discover()]
 
@@ -35,7 +35,7 @@ def test_functions_group_by_package_in_handler_package_order() -> None:
 
 
 def test_stack_parameters_list_defaults() -> None:
-    stacks = render_all("code.zip", "deps.zip")
+    stacks = render_all("code.zip", "deps.zip", "bytecode.zip")
     assert stacks[0].parameters == {"ArtifactBucket": None, "ArtifactPrefix": ""}
 
 

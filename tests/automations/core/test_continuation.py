@@ -233,7 +233,8 @@ def test_template_roles_invoke_only_their_own_function() -> None:
     from automations.core.spec import pascal
     from templates.stacks import render_all
 
-    stacks = render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip")
+    stacks = render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip",
+                        "caretaker-bytecode-000000000000.zip")
     for stack in stacks:
         data = stack.template.to_dict()
         for function in stack.functions:
