@@ -33,7 +33,9 @@ from automations.core.state_log import run_items
 from automations.rotation import iam_access_key, password
 from automations.rotation.errors import RotationError
 from automations.rotation.password import PasswordRules
-from tests.automations.rotation.conftest import ROTATION_LAMBDA
+from tests.automations.rotation.conftest import STEPS, stages, start_rotation, value
+from tests.automations.rotation.conftest import iam as _iam
+from tests.automations.rotation.conftest import secrets as _sm
 from tests.faults.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.faults.faults import (
     STATE_WRITES,
@@ -48,38 +50,8 @@ from tests.faults.faults import (
     unfinished,
 )
 
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 ACCOUNT = "123456789012"
 KEY_COUNT = ("CreateAccessKey", "DeleteAccessKey")
-
-
-def _sm() -> Any:
-    return boto3.client("secretsmanager", region_name=REGION)
-
-
-def _iam() -> Any:
-    return boto3.client("iam", region_name=REGION)
-
-
-def start_rotation(arn: str) -> str:
-    """What Secrets Manager does before calling createSecret: a new version labelled AWSPENDING (moto then
-    fails to invoke the function, which is expected here); its token."""
-    try:
-        _sm().rotate_secret(SecretId=arn, RotationLambdaARN=ROTATION_LAMBDA,
-                            RotationRules={"AutomaticallyAfterDays": 30})
-    except _sm().exceptions.ResourceNotFoundException:
-        pass
-    (token,) = [v for v, s in _sm().describe_secret(SecretId=arn)["VersionIdsToStages"].items() if s == ["AWSPENDING"]]
-    return str(token)
-
-
-def stages(arn: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = _sm().describe_secret(SecretId=arn)["VersionIdsToStages"]
-    return found
-
-
-def value(arn: str, stage: str = "AWSCURRENT") -> str:
-    return str(_sm().get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"])
 
 
 @dataclass
