@@ -16,7 +16,8 @@ records the settings that were in effect just before it applied its own:
 * Delete of a holder below the top changes nothing in AWS: its record passes to the holder
   above it, so the last one to go still restores the original settings.
 
-Writes are conditional on a version number and retried a bounded number of times.
+The item is a versioned record (`state_log.put_versioned`): a change is a read-modify-write that
+is made again on the new holders when another request wrote first, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError
-from automations.core.state_log import StateLog, deserialize, iso, serialize
+from automations.core.errors import StateLogError, VersionConflict
+from automations.core.state_log import StateLog, delete_versioned, get_versioned, iso, put_versioned
 
 SORT_KEY = "LINEAGE"
 #: Attempts of one change when another request changed the item at the same time.
@@ -66,6 +65,7 @@ class Lineage:
         self.state = state
         self.subject = subject
         self._key = {schema.PARTITION_KEY: f"CR#{subject}", schema.SORT_KEY: SORT_KEY}
+        self._what = f"holders of {subject}"  # names the item in errors
 
     # ------------------------------------------------------------------ reading
 
@@ -95,13 +95,9 @@ class Lineage:
 
     # ------------------------------------------------------------------ storage
 
-    def _load(self) -> tuple[list[Holder], int | None]:
-        response = self._call("get_item", TableName=self.state.table, Key=serialize(self._key), ConsistentRead=True)
-        item = response.get("Item")
-        if not item:
-            return [], None
-        plain = deserialize(item)
-        return [Holder.from_item(h) for h in plain.get("holders", [])], int(plain["version"])
+    def _load(self) -> tuple[list[Holder], int]:
+        item, version = get_versioned(self.state.client, self.state.table, self._key, what=self._what)
+        return [Holder.from_item(h) for h in (item or {}).get("holders", [])], version
 
     def _change(self, change: Callable[[list[Holder]], list[Holder]]) -> None:
         for _ in range(MAX_ATTEMPTS):
@@ -112,34 +108,19 @@ class Lineage:
             try:
                 self._store(updated, version)
                 return
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise StateLogError(f"state table {self.state.table!r}: cannot record the holders of "
-                                        f"{self.subject}: {exc}") from exc
+            except VersionConflict:
+                continue  # another request changed the holders: apply the change to theirs
         raise StateLogError(f"the holders of {self.subject} kept changing under concurrent requests; "
                             f"gave up after {MAX_ATTEMPTS} attempts")
 
-    def _store(self, holders: list[Holder], version: int | None) -> None:
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(#pk)",
-             "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY}} if version is None else
-            {"ConditionExpression": "#version = :version", "ExpressionAttributeNames": {"#version": "version"},
-             "ExpressionAttributeValues": {":version": {"N": str(version)}}})
-        try:
-            if not holders:
-                self.state.client.delete_item(TableName=self.state.table, Key=serialize(self._key), **condition)
-                return
-            item = {**self._key, "type": "lineage", "subject": self.subject, "version": (version or 0) + 1,
-                    "holders": [h.to_item() for h in holders], "at": iso(self.state.clock())}
-            self.state.client.put_item(TableName=self.state.table, Item=serialize(item), **condition)
-        except BotoCoreError as exc:
-            raise StateLogError(f"state table {self.state.table!r} cannot be written: {exc}") from exc
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.state.client, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.state.table!r} cannot be read: {exc}") from exc
+    def _store(self, holders: list[Holder], version: int) -> None:
+        state = self.state
+        if not holders:
+            delete_versioned(state.client, state.table, self._key, version, what=self._what)
+            return
+        put_versioned(state.client, state.table, self._key, {
+            "type": "lineage", "subject": self.subject, "holders": [h.to_item() for h in holders],
+            "at": iso(state.clock())}, version, what=self._what)
 
 
 def _without(holders: list[Holder], physical_id: str) -> list[Holder]:

@@ -29,5 +29,11 @@ class StateLogError(CaretakerError):
     """The state log cannot be read or written. Nothing is changed in AWS when this is raised."""
 
 
+class VersionConflict(CaretakerError):
+    """A versioned state-table record was changed by another writer since it was read; nothing was written.
+
+    Not a `StateLogError`: the table works, this writer lost a race (see `state_log.put_versioned`)."""
+
+
 class EventError(CaretakerError):
     """The triggering event is not of the shape the handler needs."""

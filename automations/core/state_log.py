@@ -4,6 +4,8 @@ One table; keys in `state_schema` and docs/state-log.md. The DynamoDB client is
 injected. Write-ahead `planned` records are written at once (durable before the
 action); outcomes and skips are buffered and written with BatchWriteItem.
 Any failure to write raises `StateLogError`: callers must then not act.
+Versioned records (`put_versioned`) are the items that concurrent writers read, change and
+write back; a lost race raises `VersionConflict` instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError
+from automations.core.errors import StateLogError, VersionConflict
 
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
 MAX_UNPROCESSED_RETRIES = 8
@@ -413,6 +415,61 @@ def conditional_failed(exc: StateLogError) -> bool:
     cause = exc.__cause__
     return isinstance(cause, ClientError) and \
         cause.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# ---------------------------------------------------------------------- versioned records
+
+#: The counter of a versioned record: 1 after its first write, one more after each write.
+VERSION_ATTRIBUTE = "version"
+
+
+def get_versioned(client: Any, table: str, key: Mapping[str, Any], *,
+                  what: str = "record") -> tuple[dict[str, Any] | None, int]:
+    """A versioned record (strongly consistent read) and its version; (None, 0) when there is none."""
+    try:
+        item = client.get_item(TableName=table, Key=serialize(key), ConsistentRead=True).get("Item")
+    except (ClientError, BotoCoreError) as exc:
+        raise StateLogError(f"state table {table!r} cannot be read ({what}): {exc}") from exc
+    if not item:
+        return None, 0
+    plain = deserialize(item)
+    return plain, int(plain[VERSION_ATTRIBUTE])
+
+
+def put_versioned(client: Any, table: str, key: Mapping[str, Any], attributes: Mapping[str, Any],
+                  expected_version: int, *, what: str = "record") -> int:
+    """Write the record `key` + `attributes` (one PutItem) if it is still at `expected_version`, as read
+    (0: there must be none yet); returns its new version, `expected_version + 1` (set here: a `version`
+    in `attributes` is replaced). Another writer got there first: `VersionConflict`, nothing written;
+    any other failure: `StateLogError`. `what` names the record in errors."""
+    version = expected_version + 1
+    item = {**key, **attributes, VERSION_ATTRIBUTE: version}
+    _write_versioned(client.put_item, table, what, expected_version, Item=serialize(item))
+    return version
+
+
+def delete_versioned(client: Any, table: str, key: Mapping[str, Any], expected_version: int, *,
+                     what: str = "record") -> None:
+    """Delete the record `key` if it is still at `expected_version`; errors as `put_versioned`."""
+    _write_versioned(client.delete_item, table, what, expected_version, Key=serialize(key))
+
+
+def _write_versioned(operation: Callable[..., Any], table: str, what: str, expected_version: int,
+                     **kwargs: Any) -> None:
+    condition: dict[str, Any] = (
+        {"ConditionExpression": "attribute_not_exists(#pk)",
+         "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY}} if expected_version == 0 else
+        {"ConditionExpression": "#version = :version", "ExpressionAttributeNames": {"#version": VERSION_ATTRIBUTE},
+         "ExpressionAttributeValues": {":version": {"N": str(expected_version)}}})
+    try:
+        operation(TableName=table, **kwargs, **condition)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise VersionConflict(f"the {what} in state table {table!r} was changed by another writer "
+                                  f"since version {expected_version} was read") from exc
+        raise StateLogError(f"state table {table!r} cannot be written ({what}): {exc}") from exc
+    except BotoCoreError as exc:
+        raise StateLogError(f"state table {table!r} cannot be written ({what}): {exc}") from exc
 
 
 # ---------------------------------------------------------------------- reading

@@ -6,8 +6,9 @@ Query reads every user's state at the start of a run). Each phase is written *be
 call that it announces (write-ahead); the next run resumes from the phase it finds and
 reconciles it with the keys IAM really has. See docs/credential-rotation.md and docs/state-log.md.
 
-Writes are conditional on the item's `version`, so two runs that overlap cannot both move the
-same user forward: the loser gets `StateConflict` and leaves the user alone.
+The item is a versioned record (`state_log.put_versioned`: a write is conditional on the `version`
+read), so two runs that overlap cannot both move the same user forward: the loser gets
+`StateConflict` and leaves the user alone.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import state_schema as schema
-from automations.core.errors import CaretakerError, StateLogError
-from automations.core.state_log import Clock, deserialize, iso, serialize
+from automations.core.errors import StateLogError, VersionConflict
+from automations.core.state_log import Clock, deserialize, iso, put_versioned
 
 PARTITION = "ROTATION#access-keys"
 USER_PREFIX = "USER#"
@@ -39,7 +40,7 @@ PHASES = (IDLE, CREATING, STORING, GRACE, DEACTIVATING, DEACTIVATED, DELETING)
 _DATES = ("started_at", "phase_at", "stored_at", "last_rotated_at")
 
 
-class StateConflict(CaretakerError):
+class StateConflict(VersionConflict):
     """Another run changed a user's rotation state since this run read it."""
 
 
@@ -127,30 +128,11 @@ class RotationStore:
 
     def save(self, state: RotationState) -> RotationState:
         """Write `state` if nobody wrote the item since it was read; return it with the next version."""
-        saved = replace(state, version=state.version + 1)
-        now = self.clock()
-        item = {
-            schema.PARTITION_KEY: PARTITION,
-            schema.SORT_KEY: USER_PREFIX + state.user,
-            "type": ITEM_TYPE,
-            "automation": self.automation,
-            "resource_id": state.user,
-            "run_id": self.run_id,
-            "at": iso(now),
-            **saved.to_attributes(),
-        }
-        condition: dict[str, Any]
-        if state.version == 0:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {"ConditionExpression": "version = :expected",
-                         "ExpressionAttributeValues": {":expected": {"N": str(state.version)}}}
+        key = {schema.PARTITION_KEY: PARTITION, schema.SORT_KEY: USER_PREFIX + state.user}
+        attributes = {"type": ITEM_TYPE, "automation": self.automation, "resource_id": state.user,
+                      "run_id": self.run_id, "at": iso(self.clock()), **state.to_attributes()}
         try:
-            self.client.put_item(TableName=self.table, Item=serialize(item), **condition)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise StateConflict(f"the rotation state of {state.user} was changed by another run") from exc
-            raise StateLogError(f"state table {self.table!r} cannot be written (rotation state): {exc}") from exc
-        except BotoCoreError as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be written (rotation state): {exc}") from exc
-        return saved
+            version = put_versioned(self.client, self.table, key, attributes, state.version, what="rotation state")
+        except VersionConflict as exc:
+            raise StateConflict(f"the rotation state of {state.user} was changed by another run") from exc
+        return replace(state, version=version)
