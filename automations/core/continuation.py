@@ -1,9 +1,9 @@
 """Continuation: a scheduled run that outlives one Lambda invocation.
 
 A function declared with `continues=True` walks its work through `Run.items` / `Run.batches`:
-phases of deterministic, sorted work lists. Before each item (or batch) the run checks
-`should_checkpoint()`: once less than `continuation_margin_seconds` is left, `Checkpoint` unwinds
-the handler, and the entry point
+phases of deterministic, sorted work lists. Before each item (or batch), the first one of an
+invocation included, the run checks `should_checkpoint()`: once less than
+`continuation_margin_seconds` is left, `Checkpoint` unwinds the handler, and the entry point
 
 1. flushes the state log's buffered outcomes,
 2. writes the keys of the phase's remaining work in chunks (`CONT#<invocation>#<chunk>` items under
@@ -13,6 +13,11 @@ the handler, and the entry point
 4. invokes its own function asynchronously with `{"caretaker": {"continue_run": "<run_id>"}}`.
 
 If the state log cannot be written in steps 1-3, the run stops there and nothing is invoked.
+
+An invocation whose survey (the listings before its first item) leaves less than the margin
+checkpoints without handing out anything: it made no progress. `Progress.no_progress` counts such
+invocations in a row; the `MAX_NO_PROGRESS`-th one ends the run as failed instead of continuing it
+(a survey that does not fit in the invocation would otherwise re-invoke itself forever).
 
 The continuation *claims* the run with a conditional UpdateItem (`status = continued`, or
 `running` whose lease ran out: the invocation holding it died) before doing anything; a second
@@ -34,6 +39,10 @@ EVENT_KEY = "caretaker"
 RUN_KEY = "continue_run"
 #: Remaining-work keys per state-log item (a resource id is < 100 bytes: well under 400 KB).
 CHUNK_KEYS = 1000
+#: Consecutive invocations that checkpoint before their first item after which a run fails. Each repeats
+#: the same survey and costs up to a whole timeout: one more try absorbs a transient slowdown (throttled
+#: or slow listings, a cold start), a second miss in a row means the survey does not fit above the margin.
+MAX_NO_PROGRESS = 2
 
 
 def continuation_event(run_id: str) -> dict[str, Any]:
@@ -87,17 +96,24 @@ class Progress:
     cursor: str | None = None
     remaining_count: int = 0
     chunks: int = 0
+    #: invocations in a row, ending with this one, that checkpointed before handing out any item
+    no_progress: int = 0
+    #: this invocation's survey: milliseconds from its start to its first item (None: it reached none)
+    survey_ms: int | None = None
 
     def as_item(self) -> dict[str, Any]:
         return {"invocation": self.invocation, "done_phases": list(self.done_phases), "phase": self.phase,
-                "cursor": self.cursor, "remaining_count": self.remaining_count, "chunks": self.chunks}
+                "cursor": self.cursor, "remaining_count": self.remaining_count, "chunks": self.chunks,
+                "no_progress": self.no_progress, "survey_ms": self.survey_ms}
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> Progress:
         item = item or {}
         return cls(invocation=int(item.get("invocation", 1)), done_phases=list(item.get("done_phases") or []),
                    phase=item.get("phase"), cursor=item.get("cursor"),
-                   remaining_count=int(item.get("remaining_count", 0)), chunks=int(item.get("chunks", 0)))
+                   remaining_count=int(item.get("remaining_count", 0)), chunks=int(item.get("chunks", 0)),
+                   no_progress=int(item.get("no_progress", 0)),
+                   survey_ms=int(item["survey_ms"]) if item.get("survey_ms") is not None else None)
 
 
 class Continuation:
@@ -112,8 +128,11 @@ class Continuation:
         self.done_phases: list[str] = list(resumed.done_phases) if resumed else []
         self._resume_phase = resumed.phase if resumed else None
         self._remaining = set(remaining or ())
-        #: work items handed out by this invocation: a continuation always makes progress
+        #: work items handed out by this invocation (0 at a checkpoint: it made no progress)
         self.progressed = 0
+        #: milliseconds from the invocation's start to its first item, and what was left of it then
+        self.survey_ms: int | None = None
+        self.survey_left_ms: int | None = None
         #: keys recorded as remaining that the fresh work list no longer holds (no longer qualify)
         self.vanished: dict[str, int] = {}
 
@@ -143,7 +162,14 @@ class Continuation:
             self._resume_phase = None
             self._remaining = set()
 
+    def surveyed(self, elapsed_ms: int, remaining_ms: int) -> None:
+        """Note, at the invocation's first item, how long its survey took and what it left."""
+        self.survey_ms, self.survey_left_ms = max(0, elapsed_ms), remaining_ms
+
     def progress(self, checkpoint: Checkpoint) -> Progress:
+        """What the checkpoint records; `no_progress` counts on from the last one when nothing was handed out."""
+        no_progress = 0 if self.progressed else (self.resumed.no_progress if self.resumed else 0) + 1
         return Progress(invocation=self.invocation, done_phases=list(self.done_phases), phase=checkpoint.phase,
                         cursor=checkpoint.cursor, remaining_count=len(checkpoint.remaining),
-                        chunks=-(-len(checkpoint.remaining) // CHUNK_KEYS))
+                        chunks=-(-len(checkpoint.remaining) // CHUNK_KEYS), no_progress=no_progress,
+                        survey_ms=self.survey_ms)

@@ -15,11 +15,13 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from automations.core.aws import Clients
 from automations.core.continuation import (
     CHUNK_KEYS,
+    MAX_NO_PROGRESS,
     Checkpoint,
     Continuation,
     Progress,
@@ -81,7 +83,8 @@ class Run:
 
     def __init__(self, *, spec: FunctionSpec, settings: Settings, state: StateLog, clients: Clients,
                  mode: ModeDecision, notifier: Notifier, clock: Clock, context: Any,
-                 continuation: Continuation | None = None, carried: Mapping[str, Any] | None = None) -> None:
+                 continuation: Continuation | None = None, carried: Mapping[str, Any] | None = None,
+                 started: datetime | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.state = state
@@ -90,6 +93,8 @@ class Run:
         self.mode_source = mode.source
         self.notifier = notifier
         self.clock = clock
+        #: when this invocation started (its survey time runs from here to its first item)
+        self.started = started or clock()
         self.context = context
         self.log = get_logger()
         self.notes: list[str] = []
@@ -121,6 +126,22 @@ class Run:
         """True when the function continues runs and less than its margin is left of this invocation."""
         return self.continuation.enabled and self.remaining_ms() < self.continuation.margin_ms
 
+    def _before_handout(self) -> bool:
+        """`should_checkpoint()` before an item or batch; at the invocation's first one, also logs the
+        survey (the time from the invocation's start to it) and what it left of the invocation."""
+        cont = self.continuation
+        if not cont.enabled:
+            return False
+        remaining = self.remaining_ms()
+        if cont.survey_ms is None:
+            elapsed = int((self.clock() - self.started).total_seconds() * 1000)
+            cont.surveyed(elapsed, remaining)
+            self.log.info("survey done: first item reached",
+                          extra={"invocation": cont.invocation, "survey_ms": cont.survey_ms,
+                                 "remaining_ms": remaining, "margin_ms": cont.margin_ms,
+                                 "checkpoint_now": remaining < cont.margin_ms})
+        return remaining < cont.margin_ms
+
     def phase_done(self, phase: str) -> bool:
         """An earlier invocation of this run finished `phase`: skip it (and its preparation)."""
         return self.continuation.phase_done(phase)
@@ -146,10 +167,12 @@ class Run:
     def batches(self, phase: str, items: Iterable[T], key: Callable[[T], str], *, size: int) -> Iterator[list[T]]:
         """Walk one phase's work in batches of `size`, sorted by `key` (unique per item, stable across runs).
 
-        Before each batch, when the run should checkpoint, raises `Checkpoint` with the keys not yet
-        handed out; a continuation then yields only those, from the fresh `items` it is given (what
-        no longer appears there no longer qualifies). A phase finished in an earlier invocation yields
-        nothing. Every invocation hands out at least one batch, so a run always progresses.
+        Before each batch (the invocation's first one included: its survey may have used up the time),
+        when the run should checkpoint, raises `Checkpoint` with the keys not yet handed out; a
+        continuation then yields only those, from the fresh `items` it is given (what no longer appears
+        there no longer qualifies). A phase finished in an earlier invocation yields nothing. An
+        invocation that checkpoints before its first batch made no progress; the entry point ends a run
+        that makes none `MAX_NO_PROGRESS` times in a row.
         """
         cont = self.continuation
         if cont.phase_done(phase):
@@ -157,7 +180,7 @@ class Run:
         work = cont.select(phase, [(key(item), item) for item in items])
         cursor: str | None = None
         for start in range(0, len(work), max(1, size)):
-            if cont.progressed and self.should_checkpoint():
+            if self._before_handout():
                 raise Checkpoint(phase, [k for k, _ in work[start:]], cursor)
             batch = work[start:start + size]
             cont.progressed += len(batch)
@@ -272,6 +295,7 @@ class Entrypoint:
 
     def invoke(self, event: Any, context: Any, *, environ: Mapping[str, str] | None = None,
                clients: Clients | None = None, clock: Clock = utcnow) -> dict[str, Any]:
+        started = clock()
         env = os.environ if environ is None else environ
         clients = clients or Clients()
         spec = self.spec
@@ -323,12 +347,13 @@ class Entrypoint:
                                         str(claimed.get("mode_source", decision.source)))
             continuation = Continuation(enabled=True, margin_ms=margin_ms, resumed=progress, remaining=remaining)
             run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
-                      notifier=notifier, clock=clock, context=context, continuation=continuation, carried=carried)
+                      notifier=notifier, clock=clock, context=context, continuation=continuation, carried=carried,
+                      started=started)
             log.info("run continued", extra={"invocation": run.invocation, "phase": progress.phase,
                                              "remaining": len(remaining)})
         else:
             run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
-                      notifier=notifier, clock=clock, context=context,
+                      notifier=notifier, clock=clock, context=context, started=started,
                       continuation=Continuation(enabled=spec.continues, margin_ms=margin_ms))
             holding = {"invocations": 1, "holder": holder, "lease_until": lease_until} if spec.continues else {}
             state.start_run(mode=decision.mode, mode_source=decision.source, dry_run=run.dry_run,
@@ -347,7 +372,7 @@ class Entrypoint:
             validate_event(spec, event)
             result = self.fn(run, event) or {}
         except Checkpoint as checkpoint:
-            return self._continue(run, checkpoint, holder, context, env)
+            return self._continue(run, checkpoint, holder, context, env, prior)
         except StateLogError as exc:
             error = str(exc)
             log.error("state log failed mid-run; stopped acting", extra={"error": error})
@@ -367,14 +392,17 @@ class Entrypoint:
         summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
                                    notifications_failed=notifier.failures or None)
         publish_run_metrics(spec.name, counts.as_dict(), status)
-        log.info("run finished", extra={"status": status, **counts.as_dict()})
+        log.info("run finished", extra={"status": status, **counts.as_dict(),
+                                        "survey_ms": run.continuation.survey_ms})
         return self._summary(run, status, result, summary if accumulate else None)
 
     def _continue(self, run: Run, checkpoint: Checkpoint, holder: str, context: Any,
-                  env: Mapping[str, str]) -> dict[str, Any]:
+                  env: Mapping[str, str], prior: RunCounts) -> dict[str, Any]:
         """Persist the progress, then re-invoke this function asynchronously with only the run id."""
         log, state = run.log, run.state
         progress = run.continuation.progress(checkpoint)
+        if progress.no_progress >= MAX_NO_PROGRESS:
+            return self._fail_without_progress(run, checkpoint, progress, prior)
         counts = state.counts.as_dict()
         try:
             summary = state.checkpoint_run(holder=holder, progress=progress.as_item(), phase=checkpoint.phase,
@@ -392,7 +420,9 @@ class Entrypoint:
         target = unqualified_function_arn(context, env, self.spec.function_name)
         payload = continuation_event(run.run_id)
         result = self._summary(run, "continued", {"invocation": progress.invocation, "phase": checkpoint.phase,
-                                                  "remaining": len(checkpoint.remaining)}, summary)
+                                                  "remaining": len(checkpoint.remaining),
+                                                  "survey_ms": progress.survey_ms,
+                                                  "no_progress": progress.no_progress}, summary)
         try:
             run.clients("lambda").invoke(FunctionName=target, InvocationType="Event",
                                          Payload=json.dumps(payload).encode())
@@ -408,8 +438,39 @@ class Entrypoint:
             return {**result, "error": error}
         log.info("run continues in a new invocation", extra={"invocation": progress.invocation,
                                                              "phase": checkpoint.phase,
-                                                             "remaining": len(checkpoint.remaining)})
+                                                             "remaining": len(checkpoint.remaining),
+                                                             "survey_ms": progress.survey_ms,
+                                                             "no_progress": progress.no_progress})
         return result
+
+    def _fail_without_progress(self, run: Run, checkpoint: Checkpoint, progress: Progress,
+                               prior: RunCounts) -> dict[str, Any]:
+        """End a run whose invocations checkpointed before their first item `MAX_NO_PROGRESS` times in a
+        row: continuing it again would repeat the same survey without acting on anything. The summary's
+        `checkpoint` stays the last one written (its keys are still the work left)."""
+        log, state, cont = run.log, run.state, run.continuation
+        survey_s = (progress.survey_ms or 0) / 1000
+        left_s = (cont.survey_left_ms or 0) / 1000
+        error = (f"the survey before the first item takes longer than the time left above the margin: it took "
+                 f"{survey_s:.1f} s and left {left_s:.1f} s, under continuation_margin_seconds "
+                 f"({cont.margin_ms // 1000} s), in {progress.no_progress} invocations in a row without "
+                 f"acting on anything ({len(checkpoint.remaining)} items of phase {checkpoint.phase!r} not "
+                 f"done); raise the function timeout or lower continuation_margin_seconds")
+        log.error("run failed: no progress", extra={"error": error, "invocation": progress.invocation,
+                                                    "survey_ms": progress.survey_ms,
+                                                    "no_progress": progress.no_progress})
+        self._alert(run, "failed", error, prior)  # first, so a lost alert is recorded in the summary
+        summary: dict[str, Any] | None = None
+        try:
+            summary = state.finish_run("failed", accumulate=True, error=error, no_progress=progress.no_progress,
+                                       survey_ms=progress.survey_ms,
+                                       notifications_failed=run.notifier.failures or None)
+        except StateLogError:
+            log.error("could not record the run's failure in the state log")
+        publish_run_metrics(self.spec.name, state.counts.as_dict(), "failed")
+        return self._summary(run, "failed", {"invocation": progress.invocation, "error": error,
+                                             "survey_ms": progress.survey_ms, "no_progress": progress.no_progress},
+                             summary)
 
     def _summary(self, run: Run, status: str, result: Mapping[str, Any],
                  totals: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
 import pytest
 
+from automations.core.continuation import MAX_NO_PROGRESS
 from automations.core.errors import StateLogError
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CONTINUATION_MARGIN, FunctionSpec, Permission, Rate
 from automations.core.state_log import run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Alerts, Clock, LambdaContext
-from tests.automations.core.test_continuation_support import DrainingContext, drive
+from tests.automations.core.test_continuation_support import ClockedContext, DrainingContext, drive
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:caretaker-test"
 SPEC = FunctionSpec(name="continuing-example", description="test", handler="tests.example.handler",
@@ -252,3 +254,91 @@ def test_template_roles_invoke_only_their_own_function() -> None:
             assert text == "${FunctionArn}"
             assert variables["FunctionArn"]["Fn::Join"][1][-1] == spec.function_name
     assert any(s.continues for s in registry.discover())
+
+
+
+def surveying(account: Account, clock: Clock, surveys: list[float], per_item_s: float = 1) -> Entrypoint:
+    """A handler whose survey (before its first item) takes `surveys[n - 1]` seconds of its n-th invocation
+    (the last value after that) and each item `per_item_s`, on the clock its context's deadline follows."""
+
+    def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        clock.advance(seconds=surveys[min(run.invocation, len(surveys)) - 1])
+        for resource_id in run.items("first", account.first, key=str):
+            clock.advance(seconds=per_item_s)
+            run.act(resource_id, "touch", "example", lambda r=resource_id: account.calls.update([r]))  # type: ignore[misc]
+        return {}
+
+    return Entrypoint(SPEC, run_fn)
+
+
+def timed(clock: Clock, timeout_s: float = 300) -> Callable[[], LambdaContext]:
+    """Contexts of a `timeout_s` function whose time left follows the test clock."""
+    return lambda: ClockedContext(clock, timeout_s, invoked_function_arn=ARN + ":live")
+
+
+def surveys_logged(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [r.survey_ms for r in caplog.records if r.getMessage() == "survey done: first item reached"]
+
+
+def test_a_survey_that_leaves_less_than_the_margin_checkpoints_before_acting_and_the_next_invocation_acts(
+        state_table: str, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    account = Account(first=30, second=0)
+    caplog.set_level(logging.INFO)
+    # a 300 s function, margin 120 s: a 200 s survey leaves 100 s, a 10 s one leaves 290 s (enough for 30 items)
+    driven = drive(surveying(account, clock, [200, 10]), clock, timed(clock))
+    run_id = driven.run_id
+
+    first, last = driven.results
+    assert (first["status"], last["status"]) == ("continued", "ok")
+    assert first["counts"] == {"planned": 0, "succeeded": 0, "failed": 0, "skipped": 0}  # nothing acted on first
+    assert (first["phase"], first["remaining"], first["no_progress"], first["survey_ms"]) == ("first", 30, 1, 200_000)
+    assert driven.invokes.payloads() == [{"caretaker": {"continue_run": run_id}}]
+    assert set(account.calls) == set(account.first) and set(account.calls.values()) == {1}
+    per_resource = Counter((i["resource_id"], i["outcome"]) for i in actions(state_table, run_id))
+    assert per_resource == Counter({(r, o): 1 for r in account.first for o in ("planned", "succeeded")})
+
+    final = summary(state_table, run_id)
+    assert (final["status"], final["invocations"], final["succeeded"]) == ("ok", 2, 30)
+    # the checkpoint the first invocation wrote says it made no progress and what its survey took
+    assert (final["checkpoint"]["no_progress"], final["checkpoint"]["survey_ms"]) == (1, 200_000)
+    assert surveys_logged(caplog) == [200_000, 10_000]
+
+
+def test_a_survey_that_never_fits_fails_the_run_after_two_invocations_without_progress(
+        state_table: str, clock: Clock, alerts: Alerts) -> None:
+    account = Account(first=30, second=0)
+    driven = drive(surveying(account, clock, [200]), clock, timed(clock))
+    run_id = driven.run_id
+
+    assert [r["status"] for r in driven.results] == ["continued"] * (MAX_NO_PROGRESS - 1) + ["failed"]
+    assert len(driven.invokes.calls) == MAX_NO_PROGRESS - 1  # the failed invocation invokes nothing
+    assert account.calls == Counter() and actions(state_table, run_id) == []
+
+    final = summary(state_table, run_id)
+    assert final["status"] == "failed" and final["invocations"] == MAX_NO_PROGRESS
+    assert (final["no_progress"], final["survey_ms"]) == (MAX_NO_PROGRESS, 200_000)
+    assert "survey before the first item takes longer than the time left above the margin" in final["error"]
+    assert "took 200.0 s and left 100.0 s, under continuation_margin_seconds (120 s)" in final["error"]
+    assert final["error"].endswith("raise the function timeout or lower continuation_margin_seconds")
+    assert driven.results[-1]["error"] == final["error"]
+
+    (alert,) = alerts.messages()
+    assert alert["Subject"] == f"Caretaker {SPEC.name}: run failed"
+    assert json.loads(alert["Message"].split("\n\n", 1)[1])["error"] == final["error"]
+
+    # a late duplicate of the last continuation event finds the run finished
+    late = surveying(account, clock, [0]).invoke(driven.invokes.payloads()[-1], LambdaContext(),
+                                                 clients=HookedClients(), clock=clock)
+    assert late["status"] == "ignored" and account.calls == Counter()
+
+
+def test_only_invocations_without_progress_in_a_row_count(state_table: str, clock: Clock) -> None:
+    account = Account(first=8, second=0)
+    # odd invocations: a 200 s survey (nothing acted); even ones: 10 s, then 4 items of 50 s before the margin
+    driven = drive(surveying(account, clock, [200, 10, 200, 10], per_item_s=50), clock, timed(clock))
+
+    assert [r["status"] for r in driven.results] == ["continued"] * 3 + ["ok"]
+    assert [r["no_progress"] for r in driven.results[:3]] == [1, 0, 1]
+    assert [r["counts"]["succeeded"] for r in driven.results] == [0, 4, 4, 8]  # run-wide totals
+    assert set(account.calls) == set(account.first) and set(account.calls.values()) == {1}
+    assert summary(state_table, driven.run_id)["status"] == "ok"

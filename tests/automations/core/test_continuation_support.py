@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -28,6 +29,19 @@ class DrainingContext(LambdaContext):
     def get_remaining_time_in_millis(self) -> int:
         self.remaining_ms -= self.step_ms
         return self.remaining_ms
+
+
+class ClockedContext(LambdaContext):
+    """A Lambda context whose deadline is `timeout_s` after its creation on the test's clock: the time
+    left drops only when the test advances the clock (a slow survey, a slow item)."""
+
+    def __init__(self, clock: Clock, timeout_s: float, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.clock = clock
+        self.deadline = clock.now + timedelta(seconds=timeout_s)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - self.clock.now).total_seconds() * 1000)
 
 
 class _Accepted:

@@ -100,7 +100,7 @@ def test_one_notification_counts_what_was_pending_before_the_run_once(
     h.clock.advance(days=1)
     later = old_volumes(h, 40)
     driven = drive(handler, h.clock, lambda: DrainingContext(
-        remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 500, step_ms=1_000),
+        remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 1_500, step_ms=1_000),
         clients=FastClients, mode="enforce", grace_days="7", max_concurrency="1")
     assert len(driven.results) >= 3  # one batch of 25 announced per invocation (after the first)
     assert set(h.pending()) == set(earlier + later)

@@ -194,8 +194,9 @@ def test_a_failing_batched_tag_call_is_retried_resource_by_resource(h: Harness) 
 
 def test_when_the_time_budget_runs_out_the_rest_waits_for_the_next_run(h: Harness) -> None:
     volumes = [old_volume(h) for _ in range(2)]
-    h.context.remaining_ms = 30_000
-    result = h.invoke(grace_days="0")
+    # above the continuation margin (its minimum, 30 s: the batch is handed out), under the steps' 60 s reserve
+    h.context.remaining_ms = 45_000
+    result = h.invoke(grace_days="0", continuation_margin_seconds="30")
     assert {v["VolumeId"] for v in ec2().describe_volumes()["Volumes"]} == set(volumes)
     assert result["counts"]["planned"] == 0 and result["volumes_deferred"] == 2
     assert "time budget reached" in h.summary(result["run_id"])["notes"][0]

@@ -27,8 +27,8 @@ def test_snapshot_and_prune_phases_continue_and_act_once(state_table: str, clock
     clock.advance(days=3)
 
     margin = int(CONTINUATION_MARGIN.default) * 1000
-    # the time left is read before every chunk but an invocation's first: two chunks per invocation
-    driven = drive(handler, clock, lambda: DrainingContext(remaining_ms=margin + 1_500, step_ms=1_000),
+    # the time left is read before every chunk (an invocation's first included): two chunks per invocation
+    driven = drive(handler, clock, lambda: DrainingContext(remaining_ms=margin + 2_500, step_ms=1_000),
                    retention_count="1")
     run_id = driven.run_id
 
