@@ -340,7 +340,7 @@ class Entrypoint:
                         "reason": "run already finished or held by another invocation"}
             progress = Progress.from_item(claimed.get("checkpoint"))
             remaining, carried = state.remaining_work(progress.invocation) if progress.phase else ([], {})
-            prior = RunCounts(**{k: int(claimed.get(k, 0)) for k in RunCounts().as_dict()})
+            prior = RunCounts.from_item(claimed)
             # a run keeps the mode it started with; an override that switches it off stops it
             if decision.mode != "off":
                 decision = ModeDecision(str(claimed.get("mode", decision.mode)),
@@ -434,7 +434,7 @@ class Entrypoint:
                 state.finish_run("continued", accumulate=True, error=error)  # counts already added: adds 0
             except StateLogError:
                 log.error("could not record the failed continuation in the state log")
-            self._alert(run, "stalled", error, RunCounts(**{k: int(summary.get(k, 0)) for k in RunCounts().as_dict()}))
+            self._alert(run, "stalled", error, RunCounts.from_item(summary))
             return {**result, "error": error}
         log.info("run continues in a new invocation", extra={"invocation": progress.invocation,
                                                              "phase": checkpoint.phase,
@@ -476,7 +476,7 @@ class Entrypoint:
                  totals: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The handler's return value. `totals`: the summary item of a run that may span invocations."""
         if totals is not None:
-            counts = {k: int(totals.get(k, 0)) for k in RunCounts().as_dict()}
+            counts = RunCounts.from_item(totals).as_dict()
             return {"automation": self.spec.name, "run_id": run.run_id, "mode": run.mode, "status": status,
                     "counts": counts, "invocations": int(totals.get("invocations", 1)),
                     "invocation": run.invocation, **result}

@@ -116,6 +116,11 @@ class RunCounts:
         return {"planned": self.planned, "succeeded": self.succeeded, "failed": self.failed,
                 "skipped": self.skipped}
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RunCounts:
+        """The counts a run summary item holds (0 for those it lacks)."""
+        return cls(**{k: int(item.get(k, 0)) for k in cls().as_dict()})
+
 
 class StateLog:
     """Writes one run's records. Thread-safe: actions may run concurrently."""
@@ -197,12 +202,15 @@ class StateLog:
 
     # ------------------------------------------------------------------ runs
 
+    @property
+    def _summary_key(self) -> dict[str, str]:
+        return {schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}
+
     def start_run(self, **attributes: Any) -> None:
         at = self.clock()
         stamp = iso(at)
         item = {
-            schema.PARTITION_KEY: f"RUN#{self.run_id}",
-            schema.SORT_KEY: "SUMMARY",
+            **self._summary_key,
             schema.RUNS_BY_DAY_PK: f"RUNS#{stamp[:10]}",
             schema.RUNS_BY_DAY_SK: f"{stamp}#{self.run_id}",
             schema.TTL_ATTRIBUTE: self._expires_at(at),
@@ -231,8 +239,7 @@ class StateLog:
 
     def summary(self) -> dict[str, Any] | None:
         """The run summary as stored (consistent read), or None when the run was never started."""
-        response = self._call("get_item", TableName=self.table, ConsistentRead=True,
-                              Key=serialize({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}))
+        response = self._call("get_item", TableName=self.table, ConsistentRead=True, Key=serialize(self._summary_key))
         item = response.get("Item")
         return deserialize(item) if item else None
 
@@ -256,7 +263,7 @@ class StateLog:
         response = self._call(
             "update_item",
             TableName=self.table,
-            Key=serialize({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: "SUMMARY"}),
+            Key=serialize(self._summary_key),
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=expression_values,
@@ -300,8 +307,9 @@ class StateLog:
         } for n, start in enumerate(range(0, len(remaining), chunk_size))]
         if carried:
             text = json.dumps(carried, sort_keys=True, default=str)
-            if len(text.encode()) > MAX_CARRIED_BYTES:
-                raise StateLogError(f"what the run carries to its next invocation is {len(text.encode())} bytes "
+            size = len(text.encode())
+            if size > MAX_CARRIED_BYTES:
+                raise StateLogError(f"what the run carries to its next invocation is {size} bytes "
                                     f"(> {MAX_CARRIED_BYTES}): a handler must cap what it carries")
             items.append({schema.PARTITION_KEY: f"RUN#{self.run_id}", schema.SORT_KEY: f"CONT#{invocation:04d}#carried",
                           **base, "carried": text})
