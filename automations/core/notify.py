@@ -10,6 +10,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 SUBJECT_LIMIT = 100  # SNS subject limit (ASCII, no newlines)
+#: Entries a notification lists per list (a message holds 256 KB); counts cover all, the state log has every record.
+LIST_LIMIT = 100
 
 log = logging.getLogger(__name__)
 

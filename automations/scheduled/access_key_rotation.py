@@ -125,7 +125,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
         run.carry("report", report.carried())  # the next invocation goes on with it; one notification per run
         raise
     _notify(run, report)
-    return {"users": 0, **dict(sorted(report.tally.items())), "findings": report.findings_total}
+    return {"users": report.tally["users"], **dict(sorted(report.tally.items())), "findings": report.findings_total}
 
 
 def opted_in(run: Run, user: Mapping[str, Any], tags: Mapping[str, str]) -> bool:

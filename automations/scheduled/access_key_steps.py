@@ -28,6 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.notify import LIST_LIMIT
 from automations.core.runtime import Run
 from automations.core.selection import AUTOMATION_TAG, is_protected, tag_map
 from automations.core.state_log import iso
@@ -53,8 +54,6 @@ VERSION_NAMESPACE = uuid.UUID("0b5b0c3e-6f1e-4f59-9a43-3f7f5d1c2a10")
 CLOCK_SKEW = timedelta(minutes=5)
 #: Phases one run may pass through for one user (a rotation needs at most five in a row).
 MAX_STEPS_PER_RUN = 8
-#: Findings and steps listed in the notification (the counts cover all; the state log has every record).
-LIST_LIMIT = 100
 
 CREATE = "create-access-key"
 STORE = "store-access-key"

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from automations.core.notify import LIST_LIMIT
+
 if TYPE_CHECKING:
     from automations.core.runtime import Run
     from automations.scheduled.cleanup_flow import Candidate
 
-LIST_LIMIT = 100
 HOURS_PER_MONTH = 730  # AWS's convention for monthly prices
 
 
