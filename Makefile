@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements-lambda.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit build bench clean
+.PHONY: run test lint typecheck unit build bench golden clean
 
 $(STAMP): requirements-dev.txt requirements-lambda.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -29,6 +29,10 @@ typecheck: $(STAMP)
 
 build: $(STAMP)
 	$(BIN)/python build.py
+
+## regenerate tests/golden/files (rendered templates + manifest) after a deliberate change; commit the diff
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden
 
 bench: $(STAMP)
 	$(BIN)/python bench/build_time.py
