@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.cli.report import FORMATS
 from automations.core.errors import CaretakerError
 from automations.core.spec import MODES
 
@@ -30,10 +31,15 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="every declared function: trigger, default mode, description")
 
-    report = commands.add_parser("report", help="runs and actions from the state log")
+    report = commands.add_parser("report", help="runs and actions from the state log; `report savings`: savings")
+    report.add_argument("what", nargs="?", choices=("savings",),
+                        help="savings: realised and pending estimated savings by family (default: runs and actions)")
     report.add_argument("--run", dest="run_id", help="one run's actions")
     report.add_argument("--resource", dest="resource_id", help="one resource's history")
-    report.add_argument("--since", default="24h", help="runs started since (30m, 24h, 7d or ISO time; default 24h)")
+    report.add_argument("--since", help="runs started since (30m, 24h, 7d or ISO time; default 24h, savings 30d)")
+    report.add_argument("--format", dest="fmt", choices=FORMATS, default="table",
+                        help="table (default), json (one JSON document on stdout, nothing else) or html (one "
+                             "self-contained page with charts on stdout)")
     report.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
 
     mode = commands.add_parser("mode", help="switch an automation's mode at run time (no deploy)")
@@ -63,6 +69,23 @@ def state_table(explicit: str | None) -> str:
     return outputs["StateTableName"]
 
 
+def _report(args: argparse.Namespace) -> int:
+    from automations.cli.report import parse_since, report
+    from automations.cli.savings import report_savings
+
+    client = boto3.client("dynamodb")
+    if args.what == "savings":
+        if args.run_id or args.resource_id:
+            raise ValueError("report savings takes --since, not --run or --resource")
+        if args.fmt == "html":
+            raise ValueError("report savings prints table or json")
+        report_savings(client, state_table(args.table), parse_since(args.since or "30d"), fmt=args.fmt)
+        return 0
+    report(client, state_table(args.table), run_id=args.run_id, resource_id=args.resource_id,
+           since=parse_since(args.since or "24h"), fmt=args.fmt)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -80,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print_catalog()
             return 0
         if args.command == "report":
-            from automations.cli.report import parse_since, report
-
-            report(boto3.client("dynamodb"), state_table(args.table), run_id=args.run_id,
-                   resource_id=args.resource_id, since=parse_since(args.since))
-            return 0
+            return _report(args)
         if args.command == "mode":
             from automations.core.state_log import set_mode_override
 
@@ -97,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             from automations.cli.demo import demo
 
             return demo(keep_dist=args.keep_dist)
-    except (CaretakerError, ValueError, OSError, ClientError, BotoCoreError) as exc:
+    except (CaretakerError, ValueError, LookupError, OSError, ClientError, BotoCoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 1

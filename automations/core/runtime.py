@@ -275,6 +275,19 @@ def validate_event(spec: FunctionSpec, event: Any) -> Mapping[str, Any]:
     return event
 
 
+#: The key of a handler's result that holds its estimated monthly savings (USD, by kind: acted, pending, ...),
+#: kept on the run summary as `savings` for `report savings`.
+SAVINGS_RESULT_KEY = "estimated_monthly_saving_usd"
+
+
+def run_savings(result: Mapping[str, Any]) -> dict[str, float] | None:
+    """The numeric entries of the result's savings mapping, or None when the handler estimates none."""
+    savings = result.get(SAVINGS_RESULT_KEY) if isinstance(result, Mapping) else None
+    if not isinstance(savings, Mapping):
+        return None
+    return {str(k): float(v) for k, v in savings.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def status_of(failed: int, succeeded: int) -> str:
     if failed == 0:
         return "ok"
@@ -390,7 +403,7 @@ class Entrypoint:
         if status != "ok":
             self._alert(run, status, None, prior)  # before the summary is written, so a lost alert is recorded in it
         summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
-                                   notifications_failed=notifier.failures or None)
+                                   notifications_failed=notifier.failures or None, savings=run_savings(result))
         publish_run_metrics(spec.name, counts.as_dict(), status)
         log.info("run finished", extra={"status": status, **counts.as_dict(),
                                         "survey_ms": run.continuation.survey_ms})
