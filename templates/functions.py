@@ -1,7 +1,7 @@
 """Everything one function needs, derived only from its `FunctionSpec`.
 
 Per function: an IAM role with an inline policy (`spec.all_permissions`), a log group, a
-dead-letter queue, the Lambda function, its async-invoke configuration, an Errors alarm,
+dead-letter queue, the Lambda function, its async-invoke configuration, its alarms (`templates.alarms`),
 one template parameter per setting, and its trigger (see `templates.triggers`).
 """
 
@@ -20,7 +20,7 @@ from troposphere.awslambda import (
     LoggingConfig,
     OnFailure,
 )
-from troposphere.cloudwatch import Alarm, MetricDimension
+from troposphere.cloudwatch import Alarm
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
@@ -28,6 +28,7 @@ from troposphere.sqs import Queue
 from automations import bytecode
 from automations.core.spec import ROLE_PATH, FunctionSpec, pascal
 from templates import names
+from templates.alarms import function_alarms
 from templates.parameters import setting_parameter
 from templates.policies import Binding, assume_role_document, policy_document
 from templates.triggers import render_trigger
@@ -36,7 +37,6 @@ SERVICE_NAME = "caretaker"
 METRICS_NAMESPACE = "Caretaker"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MAX_ASYNC_RETRIES = 2
-ALARM_PERIOD_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class FunctionResources:
     dead_letter_queue: Queue
     function: Function
     invoke_config: EventInvokeConfig
-    alarm: Alarm
+    alarms: list[Alarm]
     trigger: list[AWSObject]
     setting_parameters: dict[str, Parameter]
     environment: list[EnvVar]
@@ -132,24 +132,6 @@ def _role(spec: FunctionSpec, bindings: dict[str, Binding]) -> Role:
     )
 
 
-def _alarm(spec: FunctionSpec, shared: SharedParameters, function: Function) -> Alarm:
-    return Alarm(
-        f"{pascal(spec.name)}ErrorsAlarm",
-        AlarmName=f"{spec.function_name}-errors",
-        AlarmDescription=f"{spec.function_name} reported an error (invocation failed or timed out).",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Dimensions=[MetricDimension(Name="FunctionName", Value=Ref(function))],
-        Statistic="Sum",
-        Period=ALARM_PERIOD_SECONDS,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-        AlarmActions=[core_import(shared.core_stack, names.ALERT_TOPIC_ARN)],
-    )
-
-
 def add_function(template: Template, spec: FunctionSpec, shared: SharedParameters,
                  code_artifact_name: str) -> FunctionResources:
     """Add one function and everything derived from it to `template`."""
@@ -190,12 +172,13 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         MaximumRetryAttempts=MAX_ASYNC_RETRIES,
         DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dead_letter_queue, "Arn"))),
     ))
-    alarm = template.add_resource(_alarm(spec, shared, function))
+    alarms = [template.add_resource(alarm) for alarm in function_alarms(
+        spec, function, dead_letter_queue, core_import(shared.core_stack, names.ALERT_TOPIC_ARN))]
     trigger = render_trigger(template, spec, function)
     template.add_output(Output(f"{prefix}FunctionArn", Description=f"ARN of {spec.function_name}",
                                Value=GetAtt(function, "Arn")))
     return FunctionResources(
         spec=spec, role=role, log_group=log_group, dead_letter_queue=dead_letter_queue, function=function,
-        invoke_config=invoke_config, alarm=alarm, trigger=trigger,
+        invoke_config=invoke_config, alarms=alarms, trigger=trigger,
         setting_parameters=setting_parameters, environment=env,
     )

@@ -11,6 +11,7 @@ from automations.core import registry
 from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import core_template
+from templates.dashboard import dashboard
 from templates.functions import FunctionResources, SharedParameters, add_function
 from templates.parameters import (
     add_artifact_parameters,
@@ -75,9 +76,11 @@ def specs_by_stack(specs: list[FunctionSpec]) -> dict[str, list[FunctionSpec]]:
 
 def render_all(code_artifact_name: str, layer_artifact_name: str, bytecode_artifact_name: str) -> list[StackDef]:
     """Every stack, in deployment order (core first). Arguments are artifact file names."""
+    declared = registry.discover()
     core = core_template(layer_artifact_name, bytecode_artifact_name)
+    core.add_resource(dashboard(declared))  # the core stack holds the deployment's one dashboard
     stacks = [StackDef(name=names.CORE_STACK_NAME, template=core, parameters=parameter_defaults(core))]
-    for key, specs in specs_by_stack(registry.discover()).items():
+    for key, specs in specs_by_stack(declared).items():
         stacks.append(function_template(key, specs, code_artifact_name))
     return stacks
 

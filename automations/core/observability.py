@@ -21,8 +21,15 @@ def get_logger() -> Any:
     return Logger(service=SERVICE)
 
 
-def publish_run_metrics(automation: str, counts: Mapping[str, int], status: str) -> None:
-    """One EMF document per run: actions by outcome, and a failed-run counter."""
+#: Published per invocation; `Runs` and the savings only when a run ends (not when it continues).
+RUN_METRICS = ("ActionsPlanned", "ActionsSucceeded", "ActionsFailed", "ActionsSkipped", "RunsFailed", "Runs",
+               "EstimatedMonthlySavingsUsd")
+
+
+def publish_run_metrics(automation: str, counts: Mapping[str, int], status: str,
+                        savings: Mapping[str, float] | None = None) -> None:
+    """One EMF document per invocation: actions by outcome, a failed-run counter, and when the run ends there, a
+    run counter and the estimated monthly savings it realised (the dashboard and alarms read these)."""
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
@@ -31,4 +38,9 @@ def publish_run_metrics(automation: str, counts: Mapping[str, int], status: str)
     for outcome, count in counts.items():
         metrics.add_metric(name=f"Actions{outcome.capitalize()}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1 if status == "failed" else 0)
+    if status != "continued":
+        metrics.add_metric(name="Runs", unit=MetricUnit.Count, value=1)
+    if savings is not None:
+        metrics.add_metric(name="EstimatedMonthlySavingsUsd", unit=MetricUnit.NoUnit,
+                           value=float(savings.get("acted", 0.0)))
     metrics.flush_metrics()

@@ -402,9 +402,10 @@ class Entrypoint:
         status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
         if status != "ok":
             self._alert(run, status, None, prior)  # before the summary is written, so a lost alert is recorded in it
+        savings = run_savings(result)
         summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
-                                   notifications_failed=notifier.failures or None, savings=run_savings(result))
-        publish_run_metrics(spec.name, counts.as_dict(), status)
+                                   notifications_failed=notifier.failures or None, savings=savings)
+        publish_run_metrics(spec.name, counts.as_dict(), status, savings)
         log.info("run finished", extra={"status": status, **counts.as_dict(),
                                         "survey_ms": run.continuation.survey_ms})
         return self._summary(run, status, result, summary if accumulate else None)

@@ -8,6 +8,7 @@ import pytest
 
 from automations.core import registry
 from automations.core.spec import ROLE_PATH, Cron, FunctionSpec, Permission, Rate, Rotation, pascal, trigger_manifest
+from templates.alarms import ALARM_KINDS
 from templates.functions import log_group_name
 from templates.parameters import LOG_RETENTION_VALUES, schedule_parameter_name, setting_parameter_name
 from templates.stacks import StackDef, function_template, render_all
@@ -115,10 +116,31 @@ def test_template_holds_every_derived_resource(stacks: list[StackDef], spec: Fun
 
     alarm = resources[f"{prefix}ErrorsAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
-    assert (alarm["Threshold"], alarm["Period"], alarm["TreatMissingData"]) == (1, 300, "notBreaching")
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (alarm["Threshold"], alarm["Period"], alarm["TreatMissingData"]) == (0, 300, "notBreaching")
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": spec.logical_id}}]
     assert alarm["AlarmActions"] == [{"Fn::ImportValue": {"Fn::Sub": "${CoreStackName}-AlertTopicArn"}}]
+
+
+def test_every_function_gets_every_alarm_kind(stacks: list[StackDef], spec: FunctionSpec) -> None:
+    """Errors, Throttles, Duration (80% of the declared timeout), dead letters, and Caretaker's own metrics."""
+    resources = stack_data(stacks, spec)["Resources"]
+    prefix = pascal(spec.name)
+    alarms = {name: r["Properties"] for name, r in resources.items()
+              if r["Type"] == "AWS::CloudWatch::Alarm" and name.startswith(prefix)
+              and name[len(prefix):-len("Alarm")] in {k.suffix for k in ALARM_KINDS}}
+    assert set(alarms) == {f"{prefix}{kind.suffix}Alarm" for kind in ALARM_KINDS}
+    topic = {"Fn::ImportValue": {"Fn::Sub": "${CoreStackName}-AlertTopicArn"}}
+    for kind in ALARM_KINDS:
+        alarm = alarms[f"{prefix}{kind.suffix}Alarm"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (kind.namespace, kind.metric)
+        assert alarm["AlarmActions"] == [topic] and alarm["AlarmDescription"].startswith(spec.function_name)
+        assert alarm["AlarmName"] == f"{spec.function_name}-{kind.suffix.lower()}"
+    assert alarms[f"{prefix}DurationAlarm"]["Threshold"] == spec.timeout * 1000 * 0.8
+    assert alarms[f"{prefix}DeadLettersAlarm"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{prefix}DeadLetterQueue", "QueueName"]}}]
+    assert alarms[f"{prefix}RunsFailedAlarm"]["Dimensions"] == [{"Name": "automation", "Value": spec.name},
+                                                                {"Name": "service", "Value": "caretaker"}]
 
 
 def test_trigger_and_invoke_permission_match_the_trigger_type(stacks: list[StackDef], spec: FunctionSpec) -> None:
