@@ -13,7 +13,7 @@ $(STAMP): requirements-dev.txt requirements-lambda.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-## the main job: build, deploy into an embedded AWS emulator, snapshot, report (about a minute)
+## the main job: build, deploy into an embedded AWS emulator, make a mess, run every family once, report
 run: $(STAMP)
 	$(BIN)/python -m automations demo
 

@@ -71,7 +71,7 @@ def unsupported_resource_types() -> Iterator[list[str]]:
     process-wide `catch_warnings`; its duplicate log line is silenced. The list is filled on exit.
     """
     found: list[str] = []
-    moto_log = logging.getLogger("moto.cloudformation.parsing")
+    moto_log = logging.getLogger("moto")  # moto.cloudformation.parsing logs each skipped resource through it
     level = moto_log.level
     moto_log.setLevel(logging.ERROR)
     try:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ def function_environment(entry: Mapping[str, Any], manifest: Mapping[str, Any],
     """The deployed function's environment, else the manifest defaults (with core stack outputs)."""
     try:
         config = session.client("lambda").get_function_configuration(FunctionName=entry["function_name"])
-        return dict(config.get("Environment", {}).get("Variables", {})), "deployed function"
+        variables = config.get("Environment", {}).get("Variables", {})
+        return {k: str(v) for k, v in variables.items()}, "deployed function"  # Lambda's are strings; moto's not
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise InvokeError(f"cannot read {entry['function_name']}'s configuration: {exc}") from exc
@@ -119,14 +121,19 @@ def default_event(entry: Mapping[str, Any], region: str) -> dict[str, Any]:
                       "(samples live in tests/events/)")
 
 
+_EXTRACTING = threading.Lock()
+
+
 def extract(zip_path: Path, cache: Path) -> Path:
-    """Extract an artifact once; artifacts are content-addressed, so the name is the cache key."""
+    """Extract an artifact once; artifacts are content-addressed, so the name is the cache key. Thread-safe
+    (the demo invokes several functions at once: none may run from a half-extracted layer)."""
     target = cache / zip_path.stem
-    if not (target / ".complete").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(target)
-        (target / ".complete").write_text("")
+    with _EXTRACTING:
+        if not (target / ".complete").exists():
+            target.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(zip_path) as archive:
+                archive.extractall(target)
+            (target / ".complete").write_text("")
     return target
 
 
@@ -154,8 +161,11 @@ def exit_code_for(ok: bool, result: Any) -> int:
 
 
 def invoke(name: str, *, dist: Path, event: Mapping[str, Any] | None = None, dry_run: bool = False,
-           session: boto3.session.Session | None = None, capture: bool = False) -> Invocation:
-    """Run function `name` from `dist` in a fresh interpreter; return its result and exit code."""
+           session: boto3.session.Session | None = None, capture: bool = False,
+           extra_env: Mapping[str, str] | None = None) -> Invocation:
+    """Run function `name` from `dist` in a fresh interpreter; return its result and exit code.
+
+    `extra_env` adds host variables for this invocation only (e.g. `SSL_CERT_FILE` for a local responder)."""
     session = session or boto3.session.Session()
     region = session.region_name or "us-east-1"
     manifest = load_manifest(dist)
@@ -177,6 +187,7 @@ def invoke(name: str, *, dist: Path, event: Mapping[str, Any] | None = None, dry
         request_path = Path(tmp) / "request.json"
         request_path.write_text(json.dumps(request))
         environment = {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_PREFIXES)}
+        environment.update(extra_env or {})
         environment.update(env_vars)
         environment.update({
             "AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_LAMBDA_FUNCTION_NAME": entry["function_name"],

@@ -8,6 +8,8 @@ Applied only while the embedded emulator runs (demo and integration tests); neve
    change sets and the embedded emulator patches moto's in-process backend while it runs.
 2. `Ref` to an `AWS::Lambda::LayerVersion` yields moto's Python object instead of the version ARN
    (the model has no `physical_resource_id`), so the exported layer ARN would be an object repr.
+3. A Lambda function's `DeadLetterConfig` is dropped: `GetFunctionConfiguration` does not return it (real
+   Lambda does), which the trigger-health canary reads (`lambda_dead_letter_config`, also used by its tests).
 """
 
 from __future__ import annotations
@@ -16,8 +18,42 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from moto.awslambda.models import LayerVersion
+from moto.awslambda.models import LambdaFunction, LayerVersion
 from moto.cloudformation.models import CloudFormationBackend
+
+
+@contextmanager
+def lambda_dead_letter_config() -> Iterator[None]:
+    """Keep a function's DeadLetterConfig and return it from GetFunctionConfiguration; undo on exit."""
+    original_init, original_config = LambdaFunction.__init__, LambdaFunction.get_configuration
+
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.caretaker_dead_letter_config = spec.get("DeadLetterConfig")
+
+    def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
+        config: dict[str, Any] = original_config(self, on_create)
+        if getattr(self, "caretaker_dead_letter_config", None):
+            config["DeadLetterConfig"] = self.caretaker_dead_letter_config
+        return config
+
+    original_from_cfn = vars(LambdaFunction)["create_from_cloudformation_json"]
+
+    def from_cloudformation(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any,
+                            **kwargs: Any) -> Any:
+        function = original_from_cfn.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+        function.caretaker_dead_letter_config = cloudformation_json.get("Properties", {}).get("DeadLetterConfig")
+        return function
+
+    setattr(LambdaFunction, "__init__", init)  # noqa: B010 (setattr: assigning a method is what this does)
+    setattr(LambdaFunction, "get_configuration", get_configuration)  # noqa: B010
+    setattr(LambdaFunction, "create_from_cloudformation_json", classmethod(from_cloudformation))  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(LambdaFunction, "__init__", original_init)  # noqa: B010
+        setattr(LambdaFunction, "get_configuration", original_config)  # noqa: B010
+        setattr(LambdaFunction, "create_from_cloudformation_json", original_from_cfn)  # noqa: B010
 
 
 @contextmanager
@@ -51,7 +87,8 @@ def moto_fixes() -> Iterator[None]:
     if not had_physical_id:
         LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
     try:
-        yield
+        with lambda_dead_letter_config():
+            yield
     finally:
         CloudFormationBackend.create_change_set = original_create  # type: ignore[method-assign]
         CloudFormationBackend.execute_change_set = original_execute  # type: ignore[method-assign]

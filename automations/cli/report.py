@@ -167,7 +167,7 @@ def report(client: Any, table: str, *, run_id: str | None = None, since: datetim
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     data = collect(client, table, run_id=run_id, since=since, resource_id=resource_id)
     if fmt == "table":
-        print_tables(data, console or Console())
+        print_tables(data, console or Console(emoji=False))
     elif fmt == "json":
         (out or sys.stdout).write(dump_json(json_document(data)))
     else:

@@ -100,5 +100,5 @@ def report_savings(client: Any, table: str, since: datetime, *, fmt: str = "tabl
             "realised_by_day": [list(p) for p in realised_by_day(runs)],
         }))
     else:
-        (console or Console()).print(savings_table(families, state_log.iso(since)))
+        (console or Console(emoji=False)).print(savings_table(families, state_log.iso(since)))
     return families

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from automations.cli.moto_compat import lambda_dead_letter_config
 from automations.core.registry import get
 from automations.core.spec import CloudTrail
 from automations.core.state_log import StateLog, run_items
@@ -63,24 +65,10 @@ class Account:
 
 
 @pytest.fixture(autouse=True)
-def _lambda_keeps_dead_letter_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto 5.2.5 drops a function's DeadLetterConfig (real Lambda returns it in GetFunctionConfiguration)."""
-    from moto.awslambda.models import LambdaFunction
-
-    original_init, original_config = LambdaFunction.__init__, LambdaFunction.get_configuration
-
-    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        original_init(self, account_id, spec, *args, **kwargs)
-        self.caretaker_dead_letter_config = spec.get("DeadLetterConfig")
-
-    def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
-        config: dict[str, Any] = original_config(self, on_create)
-        if getattr(self, "caretaker_dead_letter_config", None):
-            config["DeadLetterConfig"] = self.caretaker_dead_letter_config
-        return config
-
-    monkeypatch.setattr(LambdaFunction, "__init__", init)
-    monkeypatch.setattr(LambdaFunction, "get_configuration", get_configuration)
+def _lambda_keeps_dead_letter_config() -> Iterator[None]:
+    """moto 5.2.5 drops a function's DeadLetterConfig (real Lambda returns it): the emulator's shim."""
+    with lambda_dead_letter_config():
+        yield
 
 
 @pytest.fixture
