@@ -58,7 +58,8 @@ def ingress(ec2: Any, group_id: str) -> dict[str, dict[str, Any]]:
 
 
 def sources(ec2: Any, group_id: str) -> set[str]:
-    return {r.get("CidrIpv4") or r.get("CidrIpv6") or r.get("PrefixListId", "") for r in ingress(ec2, group_id).values()}
+    rules = ingress(ec2, group_id).values()
+    return {r.get("CidrIpv4") or r.get("CidrIpv6") or r.get("PrefixListId", "") for r in rules}
 
 
 def authorize(ec2: Any, group_id: str, applied: list[Permission], requested: list[Permission] | None = None,
