@@ -226,3 +226,13 @@ def test_an_unreadable_account_configuration_fails_the_run(harness: Harness, sta
     [run] = failed_runs(harness)
     assert "AccessDenied" in run["error"]
     assert harness.items(run) == []
+
+
+def test_an_account_event_is_decided_without_its_request_parameters(harness: Harness) -> None:
+    event = load_event("delete_account_public_access_block")
+    event["detail"]["requestParameters"] = None
+
+    summary = harness.invoke(s3_public_bucket.handler, event)
+
+    assert outcomes(harness.items(summary)) == [("notify", "planned"), ("notify", "succeeded")]
+    assert harness.items(summary)[-1]["resource_id"] == f"s3:account-public-access-block:{ACCOUNT}"
