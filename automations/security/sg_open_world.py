@@ -97,13 +97,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     else:
         requested = requested_permissions(event)
         candidates = [r for r in rules if rule_key(r) in requested]
-    allowed = parse_allowed(run.settings["allowed_ports"])
     thresholds = Thresholds(int(run.settings["min_public_prefix_ipv4"]), int(run.settings["min_public_prefix_ipv6"]))
     lists = PrefixLists(ec2)
-    judged = [(r, world_source(r, thresholds, lists)) for r in candidates if not is_allowed(r, allowed)]
-    offending = [(r, v) for r, v in judged if v is not None]
-    unresolved = [{**describe_rule(r), "error": lists.errors[str(r["PrefixListId"])]}
-                  for r, v in judged if v is None and r.get("PrefixListId") in lists.errors]
+    offending, unresolved = judge(candidates, parse_allowed(run.settings["allowed_ports"]), thresholds, lists)
     details: dict[str, Any] = {
         "group_id": group_id, "group_name": group.get("GroupName", ""), "vpc_id": group.get("VpcId", ""),
         "allowed_ports": list(run.settings["allowed_ports"]),
@@ -247,6 +243,22 @@ def rule_key(rule: Mapping[str, Any]) -> RuleKey:
     cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
     source = normalized(str(cidr)) if cidr else str(rule.get("PrefixListId") or "")
     return (protocol_name(rule.get("IpProtocol")), _port(rule.get("FromPort")), _port(rule.get("ToPort")), source)
+
+
+def judge(candidates: Sequence[Mapping[str, Any]], allowed: Sequence[tuple[int, int]], thresholds: Thresholds,
+          lists: PrefixLists) -> tuple[list[tuple[Mapping[str, Any], Verdict]], list[dict[str, Any]]]:
+    """(offending rules with why, rules whose prefix list could not be read); allowed ports are left out."""
+    offending: list[tuple[Mapping[str, Any], Verdict]] = []
+    unresolved: list[dict[str, Any]] = []
+    for rule in candidates:
+        if is_allowed(rule, allowed):
+            continue
+        verdict = world_source(rule, thresholds, lists)
+        if verdict is not None:
+            offending.append((rule, verdict))
+        elif rule.get("PrefixListId") in lists.errors:
+            unresolved.append({**describe_rule(rule), "error": lists.errors[str(rule["PrefixListId"])]})
+    return offending, unresolved
 
 
 def world_source(rule: Mapping[str, Any], thresholds: Thresholds, lists: PrefixLists) -> Verdict | None:
