@@ -2,7 +2,9 @@
 
 Re-applying the block neutralises a public ACL (IgnorePublicAcls) and a public policy
 (RestrictPublicBuckets) without rewriting either, so nothing the owner wrote is lost.
-A bucket carrying the allow tag (setting `allow_public_tag`) is left alone.
+A bucket carrying the allow tag (setting `allow_public_tag`) is left as it is, but never
+silently: anyone who may tag a bucket can add the tag, so the finding is recorded and notified.
+The account-level Block Public Access is watched too (`s3_account_block`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from automations.security.reactive import (
     rule_handler,
     security_settings,
 )
+from automations.security.s3_account_block import EVENT_NAMES as ACCOUNT_EVENTS
+from automations.security.s3_account_block import decide_account
 
 NAME = "s3-public-bucket"
 ACTION = "block-public-access"
@@ -46,11 +50,12 @@ def weakening_filter() -> dict[str, Any]:
 
 SPEC = register(FunctionSpec(
     name=NAME,
-    description="Re-applies a bucket's full Block Public Access configuration when a call weakened it.",
+    description="Re-applies a bucket's full Block Public Access configuration when a call weakened it; restores "
+                "or reports the account-level configuration.",
     handler=__name__ + ".handler",
     trigger=CloudTrail("aws.s3", "s3.amazonaws.com",
                        ("PutBucketAcl", "PutBucketPolicy", "DeleteBucketPublicAccessBlock",
-                        "PutBucketPublicAccessBlock"),
+                        "PutBucketPublicAccessBlock", *ACCOUNT_EVENTS),
                        detail=weakening_filter()),
     default_mode="enforce",  # re-applying the block only restores protection
     timeout=60,
@@ -59,23 +64,26 @@ SPEC = register(FunctionSpec(
         Permission(("s3:GetBucketTagging", "s3:GetBucketPublicAccessBlock"), (_BUCKETS,),
                    why="allow tag, protect tag and the bucket's current block configuration"),
         Permission(("s3:PutBucketPublicAccessBlock",), (_BUCKETS,), why="re-apply the full block"),
+        Permission(("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
+                   why="the account-level configuration (S3 Control Get/PutPublicAccessBlock); these actions "
+                       "have no resource type"),
     ),
     settings=security_settings(
         Setting("allow_public_tag", "str", "caretaker:allow-public=true",
-                "key=value of the tag that marks a bucket as public on purpose: it is left alone.",
+                "key=value of the tag that marks a bucket as public on purpose: it is left public, and reported.",
                 pattern=r"[^=]{1,128}=.{0,256}"),
     ),
 ))
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
-    """Re-apply Block Public Access on the bucket unless it is allowed to be public or already blocked."""
+    """Re-apply Block Public Access on the bucket unless it is already blocked; a bucket tagged public on
+    purpose is reported and left as it is. Account-level events: see `s3_account_block`."""
+    if event.name in ACCOUNT_EVENTS:
+        return decide_account(run, event)
     bucket = event.param_text("bucketName")
     s3 = run.clients("s3", event.region)
     tags = bucket_tags(s3, bucket)
-    allow_key, _, allow_value = str(run.settings["allow_public_tag"]).partition("=")
-    if tags.get(allow_key, "").strip().lower() == allow_value.strip().lower():
-        return Skip(bucket, ACTION, f"the bucket is tagged {allow_key}={allow_value}: public on purpose")
     before = current_block(s3, bucket)
     off = [flag for flag in FLAGS if not before.get(flag)]
     if not off:
@@ -86,6 +94,10 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     if isinstance(requested, Mapping):
         details["requested"] = {flag: requested.get(flag) for flag in FLAGS}
     headline = f"bucket {bucket} may be public after {event.name} (block public access off: {', '.join(off)})"
+    allow_key, _, allow_value = str(run.settings["allow_public_tag"]).partition("=")
+    if tags.get(allow_key, "").strip().lower() == allow_value.strip().lower():
+        return Skip(bucket, ACTION, f"the bucket is tagged {allow_key}={allow_value}: public on purpose",
+                    {**details, "allow_tag": f"{allow_key}={allow_value}"}, notify=True, headline=headline)
     guarded = protected(bucket, ACTION, tags, headline, details)
     if guarded:
         return guarded

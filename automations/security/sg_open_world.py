@@ -3,6 +3,11 @@
 The decision is made on the group's current rules (DescribeSecurityGroupRules), not on
 the event: the event may be stale, or already undone. Only the rules the event added or
 changed are considered (by rule id; by protocol, ports and range when the record has no id).
+
+"Open to the world" is decided on networks (`ip_ranges`), not on the text `0.0.0.0/0`: prefix
+length 0, or a public range broader than `min_public_prefix_ipv4` / `min_public_prefix_ipv6`
+that is not wholly private; a rule whose source is a managed prefix list is open when one
+entry of the list is (`prefix_lists`). A list that cannot be read is reported.
 """
 
 from __future__ import annotations
@@ -18,9 +23,19 @@ from automations.core.selection import PROTECT_TAG
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.ip_ranges import (
+    DEFAULT_MIN_PREFIX_IPV4,
+    DEFAULT_MIN_PREFIX_IPV6,
+    Thresholds,
+    Verdict,
+    classify,
+    normalized,
+)
+from automations.security.prefix_lists import PrefixLists
 from automations.security.reactive import (
     Decision,
     Remediate,
+    Report,
     Skip,
     error_code,
     protected,
@@ -30,7 +45,6 @@ from automations.security.reactive import (
 
 NAME = "sg-open-world"
 ACTION = "revoke-ingress"
-WORLD = ("0.0.0.0/0", "::/0")
 _PORT = r"([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _EC2 = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}"
 _GONE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound")
@@ -39,7 +53,8 @@ _PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
 SPEC = register(FunctionSpec(
     name=NAME,
-    description="Revokes security group ingress from 0.0.0.0/0 or ::/0 on ports outside an allow-list.",
+    description="Revokes security group ingress open to the world (directly or through a prefix list) on ports "
+                "outside an allow-list.",
     handler=__name__ + ".handler",
     trigger=CloudTrail("aws.ec2", "ec2.amazonaws.com", ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")),
     default_mode="enforce",  # revoking world-open ingress only restores protection
@@ -48,6 +63,9 @@ SPEC = register(FunctionSpec(
     permissions=(
         Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"),
                    why="the group's current state; Describe* has no resource-level scoping"),
+        Permission(("ec2:GetManagedPrefixListEntries",), ("arn:${AWS::Partition}:ec2:*:*:prefix-list/*",),
+                   why="the entries of a prefix list a rule lets in; any owner, as a rule may reference an "
+                       "AWS-managed list (owner aws) or one shared from another account"),
         Permission(("ec2:RevokeSecurityGroupIngress",),
                    (f"{_EC2}:security-group/*", f"{_EC2}:security-group-rule/*"),
                    condition={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}},
@@ -55,8 +73,14 @@ SPEC = register(FunctionSpec(
     ),
     settings=security_settings(
         Setting("allowed_ports", "list", ("80", "443"),
-                "TCP/UDP ports (or ranges like 8000-8080) that may stay open to 0.0.0.0/0 and ::/0.",
+                "TCP/UDP ports (or ranges like 8000-8080) that may stay open to the world.",
                 pattern=f"{_PORT}(-{_PORT})?"),
+        Setting("min_public_prefix_ipv4", "int", DEFAULT_MIN_PREFIX_IPV4,
+                "A public IPv4 source range with a prefix length shorter than this is open to the world "
+                "(/0 always is; private ranges never are).", minimum=1, maximum=32),
+        Setting("min_public_prefix_ipv6", "int", DEFAULT_MIN_PREFIX_IPV6,
+                "A public IPv6 source range with a prefix length shorter than this is open to the world "
+                "(::/0 always is; ULA, link-local and loopback never are).", minimum=1, maximum=128),
     ),
 ))
 
@@ -73,20 +97,29 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     else:
         requested = requested_permissions(event)
         candidates = [r for r in rules if rule_key(r) in requested]
-    allowed = parse_allowed(run.settings["allowed_ports"])
-    offending = [r for r in candidates if is_world_open(r) and not is_allowed(r, allowed)]
-    details = {"group_id": group_id, "group_name": group.get("GroupName", ""), "vpc_id": group.get("VpcId", ""),
-               "allowed_ports": list(run.settings["allowed_ports"]),
-               "rules": [describe_rule(r) for r in offending]}
+    thresholds = Thresholds(int(run.settings["min_public_prefix_ipv4"]), int(run.settings["min_public_prefix_ipv6"]))
+    lists = PrefixLists(ec2)
+    offending, unresolved = judge(candidates, parse_allowed(run.settings["allowed_ports"]), thresholds, lists)
+    details: dict[str, Any] = {
+        "group_id": group_id, "group_name": group.get("GroupName", ""), "vpc_id": group.get("VpcId", ""),
+        "allowed_ports": list(run.settings["allowed_ports"]),
+        "thresholds": {"ipv4": thresholds.ipv4, "ipv6": thresholds.ipv6},
+        "rules": [describe_rule(r, v) for r, v in offending]}
+    if unresolved:
+        details["unresolved"] = unresolved
+    if not offending and unresolved:
+        unread = sorted(lists.errors)
+        return Report(group_id, f"{group_id}: prefix list {', '.join(unread)} could not be read, so it is not known "
+                      f"whether {', '.join(u['rule'] for u in unresolved)} is open to the world", details)
     if not offending:
         return Skip(group_id, ACTION, "no rule from this event is open to the world on a port outside the "
                     "allow-list in the group's current state",
                     {**details, "rules_checked": [describe_rule(r) for r in candidates]})
-    headline = f"{group_id} allows {', '.join(label(r) for r in offending)}"
+    headline = f"{group_id} allows {', '.join(label(r) for r, _ in offending)}"
     guarded = protected(group_id, ACTION, tag_dict(group.get("Tags")), headline, details)
     if guarded:
         return guarded
-    ids = [r["SecurityGroupRuleId"] for r in offending]
+    ids = [r["SecurityGroupRuleId"] for r, _ in offending]
     return Remediate(group_id, ACTION, headline, f"revoke ingress rule(s) {', '.join(ids)}",
                      lambda: revoke(ec2, group_id, ids), details, result_details=lambda r: r)
 
@@ -134,11 +167,14 @@ def touched_rule_ids(event: CloudTrailEvent) -> set[str]:
             if isinstance(item.get("securityGroupRuleId"), str) and not item.get("isEgress")}
 
 
+#: (protocol, from port, to port, source): the source is a CIDR's network as EC2 stores it, or a prefix list id
 RuleKey = tuple[str, int, int, str]
 
 
 def requested_permissions(event: CloudTrailEvent) -> set[RuleKey]:
-    """(protocol, from, to, cidr) of every range AuthorizeSecurityGroupIngress asked for."""
+    """(protocol, from, to, source) of every range and prefix list AuthorizeSecurityGroupIngress asked for.
+
+    CIDRs are normalised: EC2 stores `0.0.0.0/1` for a requested `1.2.3.4/1`."""
     request = event.request
     permissions = _items(request.get("ipPermissions"))
     if not permissions and "ipProtocol" in request:  # the single-rule form of the call
@@ -151,7 +187,9 @@ def requested_permissions(event: CloudTrailEvent) -> set[RuleKey]:
         low, high = _port(permission.get("fromPort")), _port(permission.get("toPort"))
         cidrs = [r.get("cidrIp") for r in _items(permission.get("ipRanges"))]
         cidrs += [r.get("cidrIpv6") for r in _items(permission.get("ipv6Ranges"))]
-        keys.update((protocol, low, high, cidr) for cidr in cidrs if isinstance(cidr, str))
+        keys.update((protocol, low, high, normalized(cidr)) for cidr in cidrs if isinstance(cidr, str))
+        lists = [r.get("prefixListId") for r in _items(permission.get("prefixListIds"))]
+        keys.update((protocol, low, high, pl) for pl in lists if isinstance(pl, str))
     return keys
 
 
@@ -202,12 +240,40 @@ def current_ingress(ec2: Any, group_id: str) -> list[Mapping[str, Any]]:
 
 
 def rule_key(rule: Mapping[str, Any]) -> RuleKey:
-    return (protocol_name(rule.get("IpProtocol")), _port(rule.get("FromPort")), _port(rule.get("ToPort")),
-            str(rule.get("CidrIpv4") or rule.get("CidrIpv6") or ""))
+    cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    source = normalized(str(cidr)) if cidr else str(rule.get("PrefixListId") or "")
+    return (protocol_name(rule.get("IpProtocol")), _port(rule.get("FromPort")), _port(rule.get("ToPort")), source)
 
 
-def is_world_open(rule: Mapping[str, Any]) -> bool:
-    return rule.get("CidrIpv4") in WORLD or rule.get("CidrIpv6") in WORLD
+def judge(candidates: Sequence[Mapping[str, Any]], allowed: Sequence[tuple[int, int]], thresholds: Thresholds,
+          lists: PrefixLists) -> tuple[list[tuple[Mapping[str, Any], Verdict]], list[dict[str, Any]]]:
+    """(offending rules with why, rules whose prefix list could not be read); allowed ports are left out."""
+    offending: list[tuple[Mapping[str, Any], Verdict]] = []
+    unresolved: list[dict[str, Any]] = []
+    for rule in candidates:
+        if is_allowed(rule, allowed):
+            continue
+        verdict = world_source(rule, thresholds, lists)
+        if verdict is not None:
+            offending.append((rule, verdict))
+        elif rule.get("PrefixListId") in lists.errors:
+            unresolved.append({**describe_rule(rule), "error": lists.errors[str(rule["PrefixListId"])]})
+    return offending, unresolved
+
+
+def world_source(rule: Mapping[str, Any], thresholds: Thresholds, lists: PrefixLists) -> Verdict | None:
+    """Why the rule's source is open to the world (for a prefix list: its first open entry), or None."""
+    cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    if isinstance(cidr, str):
+        try:
+            verdict = classify(cidr, thresholds)
+        except ValueError:
+            return None
+        return verdict if verdict.world_open else None
+    prefix_list = rule.get("PrefixListId")
+    if isinstance(prefix_list, str) and prefix_list:
+        return lists.first_open(prefix_list, thresholds)
+    return None  # another security group as the source
 
 
 def parse_allowed(values: Iterable[str]) -> list[tuple[int, int]]:
@@ -230,7 +296,7 @@ def is_allowed(rule: Mapping[str, Any], allowed: Sequence[tuple[int, int]]) -> b
 def label(rule: Mapping[str, Any]) -> str:
     protocol = protocol_name(rule.get("IpProtocol"))
     low, high = _port(rule.get("FromPort")), _port(rule.get("ToPort"))
-    source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    source = source_of(rule)
     if protocol == "-1":
         return f"all traffic from {source}"
     if protocol in ("tcp", "udp"):
@@ -239,9 +305,25 @@ def label(rule: Mapping[str, Any]) -> str:
     return f"{protocol} from {source}"
 
 
-def describe_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    return {"rule_id": rule.get("SecurityGroupRuleId"), "rule": label(rule),
-            "description": rule.get("Description") or None}
+def source_of(rule: Mapping[str, Any]) -> str:
+    """The rule's source as EC2 reports it: a CIDR, a prefix list, or another group."""
+    cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    if cidr:
+        return str(cidr)
+    if rule.get("PrefixListId"):
+        return f"prefix list {rule['PrefixListId']}"
+    group = rule.get("ReferencedGroupInfo")
+    return f"group {group.get('GroupId')}" if isinstance(group, Mapping) else "unknown source"
+
+
+def describe_rule(rule: Mapping[str, Any], verdict: Verdict | None = None) -> dict[str, Any]:
+    described: dict[str, Any] = {"rule_id": rule.get("SecurityGroupRuleId"), "rule": label(rule),
+                                 "description": rule.get("Description") or None}
+    if verdict is not None:
+        shown = verdict.cidr if verdict.cidr == verdict.network else f"{verdict.cidr} ({verdict.network})"
+        held = f"prefix list {rule['PrefixListId']} holds " if rule.get("PrefixListId") else ""
+        described["open_because"] = f"{held}{shown}: {verdict.why}"
+    return described
 
 
 # ---------------------------------------------------------------------- the remedy

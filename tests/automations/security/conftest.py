@@ -62,7 +62,10 @@ def redelivered(event: dict[str, Any]) -> dict[str, Any]:
 
 #: API operations whose IAM action is not `<service>:<Operation>`
 IAM_ACTION_OF = {"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
-                 "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
+                 "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+                 "s3control:GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
+                 "s3control:PutPublicAccessBlock": "s3:PutAccountPublicAccessBlock",
+                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock"}
 
 
 _CLIENTS: list[HookedClients] = []

@@ -22,7 +22,8 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
     "sg-open-world": ("authorize_security_group_ingress", "authorize_security_group_ingress_all_traffic_ipv6",
                       "modify_security_group_rules"),
     "s3-public-bucket": ("put_bucket_acl", "put_bucket_policy", "delete_bucket_public_access_block",
-                         "put_bucket_public_access_block"),
+                         "put_bucket_public_access_block", "put_account_public_access_block",
+                         "delete_account_public_access_block"),
     "cloudtrail-tampering": ("stop_logging", "delete_trail", "update_trail", "put_event_selectors"),
     "ebs-encryption-disabled": ("disable_ebs_encryption_by_default",),
     "iam-admin-grant": ("attach_role_policy", "attach_group_policy", "put_user_policy"),
@@ -99,8 +100,9 @@ def test_failed_calls_other_sources_and_other_names_are_rejected(rule: str, name
         assert not matches(pattern, changed(event, lookalike)), lookalike.__name__
 
 
-def test_a_public_access_block_with_every_flag_on_is_rejected() -> None:
-    pattern, event = pattern_of("s3-public-bucket"), load_event("put_bucket_public_access_block")
+@pytest.mark.parametrize("name", ["put_bucket_public_access_block", "put_account_public_access_block"])
+def test_a_public_access_block_with_every_flag_on_is_rejected(name: str) -> None:
+    pattern, event = pattern_of("s3-public-bucket"), load_event(name)
     config = event["detail"]["requestParameters"]["PublicAccessBlockConfiguration"]
 
     config.update(BlockPublicPolicy=True, RestrictPublicBuckets=True)

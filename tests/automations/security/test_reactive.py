@@ -24,9 +24,11 @@ def handler_of(rule: str) -> Entrypoint:
     return entry
 
 
-#: (rule, fixture) for every rule that needs requestParameters to know what to look at
+#: (rule, fixture) for every rule that needs requestParameters to know what to look at (account-wide
+#: settings are named by the event's account and region)
 NEEDS_REQUEST = [(rule, name) for rule, names in RULE_EVENTS.items() for name in names
-                 if rule not in ("root-activity", "ebs-encryption-disabled")]
+                 if rule not in ("root-activity", "ebs-encryption-disabled")
+                 and name not in ("put_account_public_access_block", "delete_account_public_access_block")]
 
 
 MALFORMED = [(rule, name, None) for rule, name in NEEDS_REQUEST] + [
