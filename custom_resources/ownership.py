@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.spec import Permission
-from custom_resources.provider import OWNER_TAG, Request, StackBinding, error_code
+from custom_resources.provider import AUTOMATION_TAG, OWNER_TAG, Request, StackBinding, error_code
 
 #: Every stack of this account and region (a request may come from any of them).
 STACKS = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*"
@@ -55,6 +55,10 @@ class TaggedOwner(StackBinding):
                     f"{request.stack_id} does not own it")
         if tags is None:
             return None  # gone: there is nothing left to read, change or delete
+        made_by = tags.get(AUTOMATION_TAG)
+        if made_by != request.automation:
+            return (f"{physical_id} was not created by {request.automation} ({AUTOMATION_TAG}="
+                    f"{made_by or 'none'}), so the requesting stack {request.stack_id} does not own it through it")
         owner = tags.get(OWNER_TAG)
         if owner == request.stack_id:
             return None

@@ -254,3 +254,19 @@ def test_owner_update_and_delete_of_a_secure_string_parameter_keep_working(cfn: 
 
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]
     assert boto3.client("ssm", region_name=REGION).describe_parameters()["Parameters"] == []
+
+
+def test_random_secret_cannot_act_on_a_secure_string_parameter_of_the_same_stack(cfn: Cfn) -> None:
+    """One stack, two providers: RandomSecret's requests never reach what SecureStringParameter created."""
+    created = cfn.create(secure_string_parameter, PARAMETER, stack=ATTACKER)
+    arn = created["PhysicalResourceId"]
+    props = {"Name": PARAMETER["Name"], "Storage": "SSM"}
+
+    read = cfn.update(random_secret, arn, {**props, "ReturnValue": "true"}, props, stack=ATTACKER)
+    deleted = cfn.delete(random_secret, arn, props, stack=ATTACKER)
+
+    assert read["Status"] == "FAILED" and "was not created by random-secret" in read["Reason"]
+    assert PARAMETER["Value"] not in str(read)
+    assert deleted["Status"] == "SUCCESS" and "refused" in deleted["Reason"]
+    assert parameter_value(PARAMETER["Name"]) == PARAMETER["Value"]
+    refusal_of(cfn, deleted, "refuse-delete")
