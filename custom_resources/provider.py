@@ -86,8 +86,11 @@ def polling_permissions(function_name: str) -> tuple[Permission, ...]:
                    (f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/"
                     f"{polling_rule_prefix(function_name)}*",),
                    why="crhelper polling: this function's own schedule rules (named after the function)"),
-        Permission(("lambda:AddPermission", "lambda:RemovePermission"), ("${FunctionArn}",),
-                   why="crhelper polling: let the schedule rule invoke this function"),
+        Permission(("lambda:AddPermission",), ("${FunctionArn}",),
+                   condition={"StringEquals": {"lambda:Principal": "events.amazonaws.com"}},
+                   why="crhelper polling: let the schedule rule invoke this function (EventBridge only)"),
+        Permission(("lambda:RemovePermission",), ("${FunctionArn}",),
+                   why="crhelper polling: remove that permission when done"),
     )
 
 if TYPE_CHECKING:

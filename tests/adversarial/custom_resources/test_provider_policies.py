@@ -37,10 +37,13 @@ def statements(stacks: list[StackDef], module: Any) -> list[dict[str, Any]]:
     (stack,) = [s for s in stacks if any(f.spec.name == module.SPEC.name for f in s.functions)]
     role = stack.template.to_dict()["Resources"][f"{pascal(module.SPEC.name)}Role"]
     (policy,) = role["Properties"]["Policies"]
-    return list(policy["PolicyDocument"]["Statement"])
+    own_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{module.SPEC.function_name}"
+    return [{**s, "Resource": [resource_text(r).replace("${FunctionArn}", own_arn) for r in s["Resource"]]}
+            for s in policy["PolicyDocument"]["Statement"]]
 
 
 def resource_text(value: Any) -> str:
+    """A rendered resource as an ARN pattern: pseudo parameters substituted (other variables are left)."""
     text = value if isinstance(value, str) else value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) \
         else value["Fn::Sub"][0]
     for variable, replacement in PSEUDO.items():
@@ -75,7 +78,7 @@ def allowed(policy: list[dict[str, Any]], action: str, resource: str, context: d
         assert statement["Effect"] == "Allow"
         if not any(fnmatch.fnmatchcase(action, a) for a in _as_list(statement["Action"])):
             continue
-        if not any(fnmatch.fnmatchcase(resource, resource_text(r)) for r in statement["Resource"]):
+        if not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
             continue
         if all(condition_holds(op, key, value, context)
                for op, values in statement.get("Condition", {}).items() for key, value in values.items()):
@@ -204,3 +207,14 @@ def test_empty_bucket_reads_any_stack_but_changes_none(stacks: list[StackDef]) -
     assert allowed(policy, "cloudformation:ListStackResources", stack)
     for action in ("cloudformation:UpdateStack", "cloudformation:DeleteStack", "cloudformation:SetStackPolicy"):
         assert not allowed(policy, action, stack), action
+
+
+def test_empty_bucket_may_let_only_eventbridge_invoke_it(stacks: list[StackDef]) -> None:
+    policy = statements(stacks, empty_bucket)
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:caretaker-empty-bucket"
+
+    assert allowed(policy, "lambda:AddPermission", function, {"lambda:Principal": "events.amazonaws.com"})
+    assert not allowed(policy, "lambda:AddPermission", function, {"lambda:Principal": "*"})
+    assert not allowed(policy, "lambda:AddPermission", function, {"lambda:Principal": "210987654321"})
+    assert not allowed(policy, "lambda:AddPermission", function.replace("empty-bucket", "random-secret"),
+                       {"lambda:Principal": "events.amazonaws.com"})
