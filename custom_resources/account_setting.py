@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from automations.core.state_log import iso
 from custom_resources.lineage import Holder, Lineage
-from custom_resources.provider import ProviderError, Request, ResourceType, Result
+from custom_resources.provider import ACCOUNT_WIDE, ProviderError, Request, ResourceType, Result
 
 NOTHING = "none"  # how a missing setting is shown in records
 
@@ -30,6 +30,8 @@ NOTHING = "none"  # how a missing setting is shown in records
 class AccountSetting(ResourceType):
     """Base class of the account-wide setting types."""
 
+    #: no stack owns an account-wide setting: the holders' lineage decides what each Delete does
+    binding = ACCOUNT_WIDE
     #: the id prefix, e.g. "account-password-policy": ids look like caretaker:<kind>:<12 hex>
     kind: ClassVar[str]
     #: in words, for notes: "the IAM account password policy"

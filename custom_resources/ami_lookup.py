@@ -59,6 +59,7 @@ class AmiLookup(ResourceType):
     resource_type = RESOURCE_TYPE
     schema = SCHEMA
     mutates = False
+    binding = None  # it only reads: there is nothing of a stack's to protect
 
     def owns(self, physical_id: str) -> bool:
         return bool(re.fullmatch(r"ami-[0-9a-f]{8,17}", physical_id))

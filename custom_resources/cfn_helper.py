@@ -28,6 +28,8 @@ the installed source shows would break our contracts:
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -90,13 +92,18 @@ class CfnHelper(CfnResource):
     _timer: threading.Timer | None
     _init_failed: Any
     _polling_interval: int
+    _events_client: Any
 
-    def __init__(self, *, polling_interval: int = 2, timeout_margin_s: float = TIMEOUT_MARGIN_S) -> None:
+    def __init__(self, *, polling_interval: int = 2, timeout_margin_s: float = TIMEOUT_MARGIN_S,
+                 rule_prefix: str = "") -> None:
         with _logging_untouched():
             super().__init__(json_logging=False, log_level="INFO", boto_level="WARNING",
                              polling_interval=polling_interval, sleep_on_delete=0)
         quiet_library_loggers()
         self.timeout_margin_s = timeout_margin_s
+        #: polling rules are named `<rule_prefix><8 random>` (crhelper: after the consumer's logical id), so
+        #: that the role's EventBridge permissions cover this function's own rules only
+        self.rule_prefix = rule_prefix
         self._send_lock = threading.Lock()
         self.begin({}, None)
 
@@ -174,6 +181,15 @@ class CfnHelper(CfnResource):
         if "CrHelperPoll" not in self._event and not self.wants_polling:
             return None
         return super()._poll_enabled()  # type: ignore[misc]
+
+    def _put_rule(self) -> str:
+        """As crhelper, but named after this function (`rule_prefix`), not after the consumer's logical id."""
+        suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(8))
+        unit = "minutes" if self._polling_interval != 1 else "minute"
+        response = self._events_client.put_rule(
+            Name=(self.rule_prefix or str(self._event["LogicalResourceId"])) + suffix,
+            ScheduleExpression=f"rate({self._polling_interval} {unit})", State="ENABLED")
+        return str(response["RuleArn"])
 
     def _setup_polling(self) -> None:
         """As crhelper, but a half-made schedule (rule without target) is removed if a step fails."""

@@ -8,8 +8,11 @@ invocation stops while `context.get_remaining_time_in_millis()` still leaves
 finished through crhelper polling, under an overall deadline (DeadlineMinutes) after which
 the Delete fails with a clear reason instead of polling on.
 
-A bucket tagged `caretaker:protect=true` is never emptied. Create and Update only check that the
-bucket can be listed and is not protected. A new BucketName is applied in
+Only a bucket of the requesting stack is ever checked or emptied: the provider first asks
+CloudFormation whether BucketName is an `AWS::S3::Bucket` resource of the request's StackId
+(`BUCKET_OF_STACK`); a Create or Update naming any other bucket fails, and a Delete naming one
+changes nothing. A bucket tagged `caretaker:protect=true` is never emptied. Create and Update only
+check that the bucket can be listed and is not protected. A new BucketName is applied in
 place (no replacement): replacing would make CloudFormation delete the old resource, which
 would empty a bucket the stack may still use, and a rollback would empty the new one. Only
 the Delete of the resource itself empties the bucket it names at that time.
@@ -31,6 +34,7 @@ from automations.core.errors import CaretakerError
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import Permission
 from automations.core.state_log import iso
+from custom_resources.ownership import ResourceOfStack
 from custom_resources.properties import Prop, Schema
 from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result, error_code, provider_spec
 
@@ -46,19 +50,19 @@ DEADLINE_KEY = "EmptyBucketDeadline"
 #: Per-key DeleteObjects errors worth another pass rather than a failure.
 TRANSIENT_ERRORS = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
 
+#: Only a bucket CloudFormation lists as a resource of the requesting stack is checked or emptied.
+BUCKET_OF_STACK = ResourceOfStack("AWS::S3::Bucket", "BucketName")
+
 # enforce, like every provider: its Delete empties the bucket it names
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "empties a bucket (all versions) on Delete.", timeout=300,
+    __name__, NAME, RESOURCE_TYPE, "empties a bucket (all versions) on Delete.", timeout=300, polls=True,
     permissions=(
         Permission(("s3:ListBucketVersions", "s3:GetBucketTagging"), ("arn:${AWS::Partition}:s3:::*",),
-                   why="the bucket is named by the consumer stack: any bucket of the account (tags: protection)"),
+                   why="the bucket is named by the consumer stack (and must be one of its resources): any bucket "
+                       "of the account (tags: protection)"),
         Permission(("s3:DeleteObject", "s3:DeleteObjectVersion"), ("arn:${AWS::Partition}:s3:::*/*",),
                    why="DeleteObjects is authorised per key as these two actions"),
-        Permission(("events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"),
-                   ("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",),
-                   why="crhelper polling: a schedule rule per long Delete (named after the logical id)"),
-        Permission(("lambda:AddPermission", "lambda:RemovePermission"), ("${FunctionArn}",),
-                   why="crhelper polling: let the schedule rule invoke this function"),
+        *BUCKET_OF_STACK.permissions,
     ),
 )
 
@@ -82,6 +86,7 @@ class EmptyBucket(ResourceType):
     resource_type = RESOURCE_TYPE
     schema = SCHEMA
     polls_delete = True
+    binding = BUCKET_OF_STACK
     #: a Lambda retry after a crash empties what is left (listing again): nothing is deleted twice
     resumable = True
 

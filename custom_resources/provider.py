@@ -9,8 +9,11 @@ the provider:
    not create runs as a Create;
 3. opens the state log (table from `CARETAKER_STATE_TABLE`, automation = function name,
    run_id = RequestId) and resolves the mode (a run-time override in the state table wins);
-4. runs the type's method, in which every AWS change goes through `Request.act` (write-ahead);
-5. records the outcome and hands crhelper the PhysicalResourceId, Data and NoEcho.
+4. asks the type's declared `StackBinding` whether the requesting stack may act on what the
+   request names (the stack is the request's full `StackId`); a refused Create or Update is
+   FAILED, a refused Delete changes nothing and answers SUCCESS, both recorded as `skipped`;
+5. runs the type's method, in which every AWS change goes through `Request.act` (write-ahead);
+6. records the outcome and hands crhelper the PhysicalResourceId, Data and NoEcho.
 
 crhelper (through `CfnHelper`) sends the one response, including on init failures and timeouts.
 """
@@ -21,7 +24,7 @@ import os
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -50,9 +53,12 @@ PROVIDER_MEMORY_MB = 256
 
 
 def provider_spec(module: str, name: str, resource_type: str, what: str, permissions: tuple[Permission, ...], *,
-                  timeout: int = PROVIDER_TIMEOUT_S) -> FunctionSpec:
-    """Declare and register the provider of one custom resource type (handler: `<module>.handler`)."""
-    return register(FunctionSpec(
+                  timeout: int = PROVIDER_TIMEOUT_S, polls: bool = False) -> FunctionSpec:
+    """Declare and register the provider of one custom resource type (handler: `<module>.handler`).
+
+    `polls`: a Delete may continue through crhelper polling, so the function also gets the permissions
+    for its own schedule rules (`polling_permissions`)."""
+    spec = FunctionSpec(
         name=name,
         description=f"CloudFormation provider of {resource_type}: {what}",
         handler=module + ".handler",
@@ -61,7 +67,31 @@ def provider_spec(module: str, name: str, resource_type: str, what: str, permiss
         timeout=timeout,
         memory=PROVIDER_MEMORY_MB,
         permissions=permissions,
-    ))
+    )
+    if polls:
+        spec = replace(spec, permissions=(*permissions, *polling_permissions(spec.function_name)))
+    return register(spec)
+
+
+def polling_rule_prefix(function_name: str) -> str:
+    """What the names of a function's crhelper polling rules start with."""
+    return f"{function_name}-poll-"
+
+
+def polling_permissions(function_name: str) -> tuple[Permission, ...]:
+    """crhelper polling: a schedule rule per long request, on this function's own rules only, and the
+    permission for EventBridge to invoke this function."""
+    return (
+        Permission(("events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"),
+                   (f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/"
+                    f"{polling_rule_prefix(function_name)}*",),
+                   why="crhelper polling: this function's own schedule rules (named after the function)"),
+        Permission(("lambda:AddPermission",), ("${FunctionArn}",),
+                   condition={"StringEquals": {"lambda:Principal": "events.amazonaws.com"}},
+                   why="crhelper polling: let the schedule rule invoke this function (EventBridge only)"),
+        Permission(("lambda:RemovePermission",), ("${FunctionArn}",),
+                   why="crhelper polling: remove that permission when done"),
+    )
 
 if TYPE_CHECKING:
     from custom_resources.cfn_helper import CfnHelper
@@ -71,7 +101,12 @@ REQUEST_TYPES = ("Create", "Update", "Delete")
 REQUIRED_EVENT_KEYS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 #: Tag every resource a provider creates carries (the function's name), as the scheduled automations do.
 AUTOMATION_TAG = "caretaker:automation"
+#: The requesting stack's name, for people reading the tags (a name is not an identity: see OWNER_TAG).
 STACK_TAG = "caretaker:stack"
+#: The full StackId ARN (name and unique id) of the stack a named resource is bound to.
+OWNER_TAG = "caretaker:stack-id"
+#: Every tag key a provider puts on what it creates.
+PROVIDER_TAG_KEYS = (AUTOMATION_TAG, STACK_TAG, OWNER_TAG)
 
 
 class ProviderError(CaretakerError):
@@ -195,7 +230,9 @@ class Request:
         return self.schema.changed(self.old_props, self.props, flag)
 
     def tags(self) -> list[dict[str, str]]:
-        return [{"Key": AUTOMATION_TAG, "Value": self.automation}, {"Key": STACK_TAG, "Value": self.stack_name}]
+        """The tags of a resource this request creates: it is bound to the requesting stack (OWNER_TAG)."""
+        return [{"Key": AUTOMATION_TAG, "Value": self.automation}, {"Key": STACK_TAG, "Value": self.stack_name},
+                {"Key": OWNER_TAG, "Value": self.stack_id}]
 
     def keep_secret(self, value: str) -> str:
         self.secrets.append(value)
@@ -223,11 +260,42 @@ class Request:
         return result
 
 
+class StackBinding(ABC):
+    """How a type binds what it acts on to the stack that asked for it (the request's full StackId).
+
+    Declared once per type (`ResourceType.binding`) and checked by the provider after the
+    properties, before any of the type's code runs and so before any value can go into Data.
+    """
+
+    #: the IAM permissions `refusal` needs; the type's declaration must include them (a test checks)
+    permissions: tuple[Permission, ...] = ()
+
+    @abstractmethod
+    def refusal(self, request: Request) -> str | None:
+        """None when the requesting stack may act on what the request names; else why it may not
+        (the Reason, naming both stacks where one is known). Raise when it cannot be told (the
+        request then fails, changing nothing)."""
+
+
+class AccountWide(StackBinding):
+    """A setting of the whole account or region: no stack owns it; the holders' lineage decides
+    what a Delete puts back (see `lineage`)."""
+
+    def refusal(self, request: Request) -> str | None:
+        return None
+
+
+ACCOUNT_WIDE = AccountWide()
+
+
 class ResourceType(ABC):
     """One `Custom::` type: its properties, its ids and what Create / Update / Delete do."""
 
     resource_type: ClassVar[str]
     schema: ClassVar[Schema]
+    #: how requests are bound to stacks: required for every type that changes AWS (`mutates`);
+    #: None only for types that change nothing (lookups)
+    binding: ClassVar[StackBinding | None]
     #: False for types that change nothing in AWS (lookups): the mode does not apply to them
     mutates: ClassVar[bool] = True
     #: True when a Delete may continue through crhelper polling (`poll_delete`)
@@ -269,6 +337,9 @@ class Provider:
     def __init__(self, spec: FunctionSpec, resource: ResourceType, *, polling_interval_minutes: int = 2) -> None:
         if not isinstance(spec.trigger, CustomResource) or spec.trigger.resource_type != resource.resource_type:
             raise ValueError(f"{spec.name}: the trigger must be CustomResource({resource.resource_type!r})")
+        if getattr(resource, "binding", None) is None and resource.mutates:
+            raise ValueError(f"{spec.name}: a type that changes AWS must declare its `binding` (a StackBinding, "
+                             f"or ACCOUNT_WIDE for a setting of the whole account)")
         self.spec = spec
         self.resource = resource
         self.polling_interval_minutes = polling_interval_minutes
@@ -336,7 +407,8 @@ class Provider:
         # this provider answers (`answer_directly`), not an import error CloudFormation never hears of
         from custom_resources.cfn_helper import CfnHelper
 
-        helper = CfnHelper(polling_interval=self.polling_interval_minutes)
+        helper = CfnHelper(polling_interval=self.polling_interval_minutes,
+                           rule_prefix=polling_rule_prefix(self.spec.function_name))
         helper.create(self._serve_event)
         helper.update(self._serve_event)
         helper.delete(self._serve_event)
@@ -508,7 +580,19 @@ class Provider:
                           state=state, clients=invocation.clients, context=context, clock=invocation.clock,
                           automation=self.spec.name, secrets=secrets)
 
-        # 5. the type's method
+        # 5. the requesting stack may act on what the request names (checked once, here, for every type)
+        binding = self.resource.binding
+        try:
+            refusal = binding.refusal(request) if binding is not None else None
+        except Exception as exc:
+            reason = redact_text(str(exc) if isinstance(exc, CaretakerError) else describe_error(exc), secrets)
+            reason = f"cannot tell whether stack {request.stack_id} owns what this request names, so nothing was " \
+                     f"changed: {reason}"
+            raise ProviderError(reason + self._finish(state, event, "failed", reason, None)) from exc
+        if refusal is not None:
+            return self._refuse(helper, request, refusal)
+
+        # 6. the type's method
         try:
             if self.resource.mutates and mode.mode != "enforce":
                 result = self._not_enforcing(request, mode)
@@ -528,7 +612,7 @@ class Provider:
                     "error": reason, "traceback": redact_text(traceback.format_exc(limit=8), secrets)})
             raise ProviderError(reason + self._finish(state, event, "failed", reason, None)) from exc
 
-        # 6. pending (polling) or done
+        # 7. pending (polling) or done
         if result.physical_id is None:
             if request_type != "Delete" or not self.resource.polls_delete:
                 raise ProviderError(f"internal error: {request_type} cannot continue through polling")
@@ -561,12 +645,13 @@ class Provider:
 
     @staticmethod
     def _finish(state: StateLog, event: Mapping[str, Any], status: str, reason: str,
-                physical_id: str | None) -> str:
+                physical_id: str | None, outcome: str | None = None) -> str:
         """Record the outcome; returns a note for the Reason when the state log could not record it."""
         old = event.get("PhysicalResourceId")
         try:
-            state.finish_run(status, outcome="succeeded" if status == "ok" else "failed", reason=reason or None,
-                             physical_id=physical_id, replaced=bool(old and physical_id and old != physical_id))
+            state.finish_run(status, outcome=outcome or ("succeeded" if status == "ok" else "failed"),
+                             reason=reason or None, physical_id=physical_id,
+                             replaced=bool(old and physical_id and old != physical_id))
         except StateLogError as exc:
             get_logger().error("could not record the outcome in the state log", extra={"error": str(exc)})
             return f" (the state log could not record this outcome: {exc})"
@@ -585,6 +670,29 @@ class Provider:
         get_logger().info("delete of an id this provider did not create", extra={"physical_id": physical_id})
         helper.Reason = note
         return physical_id
+
+    def _refuse(self, helper: CfnHelper, request: Request, refusal: str) -> str:
+        """The requesting stack does not own what the request names: nothing is read or changed.
+
+        A Create or Update fails with the refusal as its Reason. A Delete answers SUCCESS (CloudFormation
+        must be able to finish; it forgets the resource) and leaves the resource as it is.
+        """
+        action = f"refuse-{request.request_type.lower()}"
+        target = request.physical_id or f"{request.stack_name}/{request.logical_id}"
+        get_logger().warning("request refused: not the owning stack", extra={"refusal": refusal,
+                                                                             "stack_id": request.stack_id})
+        note = (f"refused: {refusal}; nothing was changed, and CloudFormation forgets the resource"
+                if request.request_type == "Delete" else f"refused: {refusal}; nothing was changed")
+        try:
+            request.state.skip(target, action, note, details={"requesting_stack_id": request.stack_id})
+        except StateLogError as exc:
+            get_logger().error("could not record the refusal", extra={"error": str(exc)})
+        if request.request_type != "Delete":
+            raise ProviderError(note + self._finish(request.state, request.event, "failed", note, None,
+                                                    outcome="skipped"))
+        helper.Reason = redact_text(note + self._finish(request.state, request.event, "ok", note,
+                                                        request.physical_id, outcome="skipped"), request.secrets)
+        return request.physical_id
 
     def _not_enforcing(self, request: Request, mode: ModeDecision) -> Result:
         what = f"{self.spec.function_name} is in {mode.mode} mode ({mode.source})"

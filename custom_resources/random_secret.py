@@ -103,6 +103,7 @@ def generate(props: Mapping[str, Any]) -> str:
 class RandomSecret(ResourceType):
     resource_type = RESOURCE_TYPE
     schema = SCHEMA
+    binding = storage.STORED_VALUE_OWNER
 
     def owns(self, physical_id: str) -> bool:
         return storage.is_secret_arn(physical_id) or storage.is_parameter_arn(physical_id)

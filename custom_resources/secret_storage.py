@@ -1,18 +1,34 @@
 """Where RandomSecret and SecureStringParameter keep values: SSM SecureString parameters and
 Secrets Manager secrets. Every change goes through `Request.act` (write-ahead) and records
-names and ARNs, never values. Resources are created with the Caretaker tags, which the IAM
-policies of these providers require for every later change (see their `permissions`).
+names and ARNs, never values.
+
+Resources are created with the Caretaker tags in the creating call: `caretaker:automation` (the
+function), which the IAM policies of these providers require for every later read and change, and
+`caretaker:stack-id` (the creating stack's StackId), which binds the resource to that stack
+(`STORED_VALUE_OWNER`, checked by the provider before an Update or Delete). The policies allow
+creating only with those tags in the request (`aws:RequestTag`) and tagging only what already
+carries this function's tag (`aws:ResourceTag`), so a provider can neither adopt a foreign secret
+or parameter by tagging it nor rebind one to another stack.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.spec import Permission
-from custom_resources.provider import AUTOMATION_TAG, ProviderError, Request, error_code
+from custom_resources.ownership import TaggedOwner
+from custom_resources.provider import (
+    AUTOMATION_TAG,
+    OWNER_TAG,
+    PROVIDER_TAG_KEYS,
+    ProviderError,
+    Request,
+    error_code,
+)
 
 #: SSM parameter names: one segment, or a path of segments each after a "/"; not under aws / ssm.
 SSM_NAME_PATTERN = r"(?!/?(?i:aws|ssm))(?:[A-Za-z0-9_.-]+|(?:/[A-Za-z0-9_.-]+)+)"
@@ -30,33 +46,78 @@ _PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parame
 _SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"
 
 
-def _tagged_by(name: str, key: str) -> dict[str, dict[str, Any]]:
-    return {"StringEquals": {f"{key}/{AUTOMATION_TAG}": name}}
+def _tagged_by(name: str, key: str) -> dict[str, Any]:
+    return {f"{key}/{AUTOMATION_TAG}": name}
+
+
+#: Only the providers' own tag keys may be set.
+_ONLY_PROVIDER_TAGS = {"ForAllValues:StringEquals": {"aws:TagKeys": list(PROVIDER_TAG_KEYS)}}
+
+
+def creation_condition(automation: str) -> dict[str, dict[str, Any]]:
+    """Create only with this function's tag and an owning stack in the request, and no other tag keys."""
+    return {"StringEquals": _tagged_by(automation, "aws:RequestTag"),
+            "Null": {f"aws:RequestTag/{OWNER_TAG}": "false"}, **_ONLY_PROVIDER_TAGS}
+
+
+def tagging_condition(automation: str) -> dict[str, dict[str, Any]]:
+    """Tag only a resource that already carries this function's tag (at creation: the one being created)."""
+    return {"StringEquals": {**_tagged_by(automation, "aws:ResourceTag"), **_tagged_by(automation, "aws:RequestTag")},
+            **_ONLY_PROVIDER_TAGS}
+
+
+def owned_condition(automation: str) -> dict[str, dict[str, Any]]:
+    return {"StringEquals": _tagged_by(automation, "aws:ResourceTag")}
 
 
 def parameter_permissions(automation: str, *, read: bool) -> tuple[Permission, ...]:
-    """Create tagged parameters; change, read and delete only the ones carrying this function's tag."""
-    changes = ("ssm:PutParameter", "ssm:DeleteParameter") + (("ssm:GetParameter",) if read else ())
+    """Create tagged parameters; tag, change, read and delete only the ones carrying this function's tag."""
+    changes = ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:ListTagsForResource") + (
+        ("ssm:GetParameter",) if read else ())
     return (
-        Permission(("ssm:PutParameter", "ssm:AddTagsToResource"), (_PARAMETERS,),
-                   condition=_tagged_by(automation, "aws:RequestTag"),
-                   why="create a parameter, tagged as this function's"),
-        Permission(changes, (_PARAMETERS,), condition=_tagged_by(automation, "aws:ResourceTag"),
+        Permission(("ssm:PutParameter",), (_PARAMETERS,), condition=creation_condition(automation),
+                   why="create a parameter, tagged as this function's and its stack's"),
+        Permission(("ssm:AddTagsToResource",), (_PARAMETERS,), condition=tagging_condition(automation),
+                   why="tag only this function's parameters (PutParameter with Tags): never adopt a foreign one"),
+        Permission(changes, (_PARAMETERS,), condition=owned_condition(automation),
                    why="only parameters this function created"),
     )
 
 
 def secret_permissions(automation: str) -> tuple[Permission, ...]:
-    """Create tagged secrets; change, read and delete only the ones carrying this function's tag."""
+    """Create tagged secrets; tag, change, read and delete only the ones carrying this function's tag."""
     return (
-        Permission(("secretsmanager:CreateSecret", "secretsmanager:TagResource"), (_SECRETS,),
-                   condition=_tagged_by(automation, "aws:RequestTag"),
-                   why="create a secret, tagged as this function's"),
+        Permission(("secretsmanager:CreateSecret",), (_SECRETS,), condition=creation_condition(automation),
+                   why="create a secret, tagged as this function's and its stack's"),
+        Permission(("secretsmanager:TagResource",), (_SECRETS,), condition=tagging_condition(automation),
+                   why="tag only this function's secrets (CreateSecret with Tags): never adopt a foreign one"),
         Permission(("secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
                     "secretsmanager:DeleteSecret"),
-                   (_SECRETS,), condition=_tagged_by(automation, "aws:ResourceTag"),
+                   (_SECRETS,), condition=owned_condition(automation),
                    why="only secrets this function created"),
     )
+
+
+class StoredValueOwner(TaggedOwner):
+    """A secret or parameter is bound to the stack in its `caretaker:stack-id` tag."""
+
+    def tags_of(self, request: Request, physical_id: str) -> Mapping[str, str] | None:
+        try:
+            if is_secret_arn(physical_id):
+                tags = request.client("secretsmanager").describe_secret(SecretId=physical_id).get("Tags", [])
+            else:
+                name = parameter_name(request, physical_id, request.props.get("Name"))
+                tags = request.client("ssm").list_tags_for_resource(ResourceType="Parameter",
+                                                                    ResourceId=name).get("TagList", [])
+        except ClientError as exc:
+            if error_code(exc) in ("ResourceNotFoundException", "InvalidResourceId", "ParameterNotFound"):
+                return None
+            raise
+        return {str(t["Key"]): str(t["Value"]) for t in tags}
+
+
+#: The binding of RandomSecret and SecureStringParameter.
+STORED_VALUE_OWNER = StoredValueOwner()
 
 
 # --------------------------------------------------------------------------- SSM parameters

@@ -49,6 +49,7 @@ EXAMPLE_PROPERTIES: dict[str, Any] = {
 class SecureStringParameter(ResourceType):
     resource_type = RESOURCE_TYPE
     schema = SCHEMA
+    binding = storage.STORED_VALUE_OWNER
 
     def owns(self, physical_id: str) -> bool:
         return storage.is_parameter_arn(physical_id)

@@ -349,6 +349,8 @@ class Cfn:
     hooks: AwsHooks
     clock: Clock
     stacks: dict[str, str] = field(default_factory=dict)
+    #: the resources of the stacks made in moto's CloudFormation (`declare`), by stack name
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     clients: Clients = field(init=False)
 
     def __post_init__(self) -> None:
@@ -357,6 +359,19 @@ class Cfn:
     def stack_id(self, stack: str) -> str:
         if stack not in self.stacks:
             self.stacks[stack] = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/{uuid.uuid4()}"
+        return self.stacks[stack]
+
+    def declare(self, stack: str, logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
+        """Add a resource to `stack` in moto's CloudFormation (creating the stack, or updating it), so that
+        CloudFormation lists it as one of the stack's resources; requests from `stack` carry its StackId."""
+        client = boto3.client("cloudformation", region_name=REGION)
+        resources = self.templates.setdefault(stack, {})
+        resources[logical_id] = {"Type": resource_type, "Properties": properties}
+        body = json.dumps({"Resources": resources})
+        if stack in self.stacks and stack_exists(client, self.stacks[stack]):
+            client.update_stack(StackName=self.stacks[stack], TemplateBody=body)
+        else:
+            self.stacks[stack] = client.create_stack(StackName=stack, TemplateBody=body)["StackId"]
         return self.stacks[stack]
 
     def event(self, module: ModuleType, request_type: str, properties: dict[str, Any] | None = None, *,
@@ -420,6 +435,14 @@ class Cfn:
         """The state-log items of the request (summary and actions)."""
         client = boto3.client("dynamodb", region_name=REGION)
         return run_items(client, STATE_TABLE, body_or_event["RequestId"])
+
+
+def stack_exists(client: Any, stack_id: str) -> bool:
+    try:
+        client.describe_stacks(StackName=stack_id)
+    except client.exceptions.ClientError:
+        return False
+    return True
 
 
 @pytest.fixture

@@ -10,7 +10,18 @@ import pytest
 
 from automations.core import registry
 from automations.core.spec import CustomResource, FunctionSpec
-from custom_resources.provider import Provider
+from custom_resources import empty_bucket
+from custom_resources.account_setting import AccountSetting
+from custom_resources.properties import Schema
+from custom_resources.provider import (
+    ACCOUNT_WIDE,
+    Provider,
+    Request,
+    ResourceType,
+    Result,
+    StackBinding,
+    polling_rule_prefix,
+)
 
 SPECS = [spec for spec in registry.discover() if isinstance(spec.trigger, CustomResource)]
 
@@ -50,3 +61,50 @@ def test_the_example_properties_are_valid(spec: FunctionSpec) -> None:
         return value
 
     module.handler.resource.schema.validate(filled(module.EXAMPLE_PROPERTIES))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_type_that_changes_aws_declares_how_requests_are_bound_to_stacks(spec: FunctionSpec) -> None:
+    resource = importlib.import_module(spec.module).handler.resource
+
+    if isinstance(resource, AccountSetting):
+        assert resource.binding is ACCOUNT_WIDE  # lineage decides; no stack owns the setting
+    elif resource.mutates:
+        assert isinstance(resource.binding, StackBinding) and resource.binding is not ACCOUNT_WIDE
+    else:
+        assert resource.binding is None
+    declared = {(a, r) for p in spec.permissions for a in p.actions for r in p.resources}
+    needed = {(a, r) for p in (resource.binding.permissions if resource.binding else ()) for a in p.actions
+              for r in p.resources}
+    assert needed <= declared, "the binding's permissions must be in the declaration"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_polling_permissions_cover_the_functions_own_rules_only(spec: FunctionSpec) -> None:
+    resource = importlib.import_module(spec.module).handler.resource
+    events = [p for p in spec.permissions if any(a.startswith("events:") for a in p.actions)]
+
+    if not resource.polls_delete:
+        assert events == []
+        return
+    (permission,) = events
+    assert permission.resources == (
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+        f"{polling_rule_prefix(spec.function_name)}*",)
+
+
+def test_a_type_that_changes_aws_must_declare_its_binding() -> None:
+    class Undeclared(ResourceType):
+        resource_type = "Custom::EmptyBucket"
+        schema = Schema(())
+
+        def owns(self, physical_id: str) -> bool:
+            return False
+
+        def create(self, request: Request) -> Result:
+            raise NotImplementedError
+
+        update = delete = create
+
+    with pytest.raises(ValueError, match="must declare its `binding`"):
+        Provider(empty_bucket.SPEC, Undeclared())

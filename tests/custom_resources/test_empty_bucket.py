@@ -24,10 +24,12 @@ from tests.custom_resources.conftest import ACCOUNT, REGION, AwsHooks, Cfn, Fake
 BUCKET = "consumer-data"
 
 
-def make_bucket(name: str = BUCKET, *, objects: int = 0, delete_markers: int = 0) -> None:
-    """A versioned bucket with `objects` keys of two versions each, then delete markers on some keys."""
+def make_bucket(cfn: Cfn, name: str = BUCKET, *, objects: int = 0, delete_markers: int = 0,
+                stack: str = "consumer") -> None:
+    """A versioned bucket of `stack` (declared there in moto's CloudFormation, as the provider checks) with
+    `objects` keys of two versions each, then delete markers on some keys."""
     s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=name)
+    cfn.declare(stack, "Bucket" + name.replace("-", "").replace(".", ""), "AWS::S3::Bucket", {"BucketName": name})
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     backend = s3_backends[ACCOUNT]["aws"]
     for i in range(objects):
@@ -79,18 +81,20 @@ def function() -> str:
 
 
 def test_create_checks_the_bucket_can_be_listed(cfn: Cfn) -> None:
-    missing = cfn.create(empty_bucket, {"BucketName": "no-such-bucket"})
+    make_bucket(cfn, "gone-bucket")
+    boto3.client("s3", region_name=REGION).delete_bucket(Bucket="gone-bucket")  # still a resource of the stack
+    missing = cfn.create(empty_bucket, {"BucketName": "gone-bucket"})
     assert missing["Status"] == "FAILED"
-    assert "BucketName 'no-such-bucket' cannot be listed: NoSuchBucket" in missing["Reason"]
+    assert "BucketName 'gone-bucket' cannot be listed: NoSuchBucket" in missing["Reason"]
 
-    make_bucket()
+    make_bucket(cfn)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     assert created["Status"] == "SUCCESS" and created["PhysicalResourceId"].startswith("caretaker:empty-bucket:")
     assert created["Data"] == {"BucketName": BUCKET}
 
 
 def test_delete_of_a_small_bucket_finishes_at_once_without_polling(cfn: Cfn) -> None:
-    make_bucket(objects=10, delete_markers=4)
+    make_bucket(cfn, objects=10, delete_markers=4)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
 
     deleted = cfn.delete(empty_bucket, created["PhysicalResourceId"], {"BucketName": BUCKET})
@@ -103,7 +107,7 @@ def test_delete_of_a_small_bucket_finishes_at_once_without_polling(cfn: Cfn) -> 
 
 def test_a_large_bucket_is_emptied_across_polls_with_exactly_one_response(
         cfn: Cfn, hooks: AwsHooks, function: str) -> None:
-    make_bucket(objects=700, delete_markers=200)  # 1,600 versions and delete markers
+    make_bucket(cfn, objects=700, delete_markers=200)  # 1,600 versions and delete markers
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     event = cfn.event(empty_bucket, "Delete", {"BucketName": BUCKET}, physical_id=created["PhysicalResourceId"])
 
@@ -112,6 +116,7 @@ def test_a_large_bucket_is_emptied_across_polls_with_exactly_one_response(
     assert cfn.responses(event) == []  # not finished: no answer yet
     assert versions() == 600
     [rule] = rules()
+    assert rule.startswith("caretaker-empty-bucket-poll-")  # the role's events permissions cover only these
     policy = json.loads(boto3.client("lambda", region_name=REGION).get_policy(FunctionName=function)["Policy"])
     assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
     invocations = 1
@@ -134,7 +139,7 @@ def test_a_large_bucket_is_emptied_across_polls_with_exactly_one_response(
 
 
 def test_the_deadline_ends_polling_with_a_clear_failure(cfn: Cfn, function: str) -> None:
-    make_bucket(objects=600)
+    make_bucket(cfn, objects=600)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     props = {"BucketName": BUCKET, "DeadlineMinutes": "5"}
     event = cfn.event(empty_bucket, "Delete", props, physical_id=created["PhysicalResourceId"])
@@ -152,8 +157,8 @@ def test_the_deadline_ends_polling_with_a_clear_failure(cfn: Cfn, function: str)
 
 
 def test_a_bucket_name_change_keeps_the_id_and_only_the_named_bucket_is_emptied(cfn: Cfn) -> None:
-    make_bucket("first-bucket", objects=3)
-    make_bucket("second-bucket", objects=3)
+    make_bucket(cfn, "first-bucket", objects=3)
+    make_bucket(cfn, "second-bucket", objects=3)
     created = cfn.create(empty_bucket, {"BucketName": "first-bucket"})
 
     updated = cfn.update(empty_bucket, created["PhysicalResourceId"], {"BucketName": "second-bucket"},
@@ -165,7 +170,7 @@ def test_a_bucket_name_change_keeps_the_id_and_only_the_named_bucket_is_emptied(
 
 
 def test_objects_s3_refuses_to_delete_fail_the_delete_naming_them(cfn: Cfn, hooks: AwsHooks) -> None:
-    make_bucket(objects=2)
+    make_bucket(cfn, objects=2)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     hooks.answer("s3", "DeleteObjects", lambda params: {"Errors": [
         {"Key": "data/00001", "VersionId": "v1", "Code": "AccessDenied", "Message": "Access Denied"}]})
@@ -177,7 +182,7 @@ def test_objects_s3_refuses_to_delete_fail_the_delete_naming_them(cfn: Cfn, hook
 
 
 def test_keys_with_transient_errors_are_deleted_on_another_pass(cfn: Cfn, hooks: AwsHooks) -> None:
-    make_bucket(objects=2)
+    make_bucket(cfn, objects=2)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     answered: list[int] = []
 
@@ -209,7 +214,7 @@ def test_invalid_properties_fail_before_any_aws_call(cfn: Cfn, hooks: AwsHooks, 
 
 
 def test_an_aws_error_mid_way_fails_the_delete_and_keeps_the_objects(cfn: Cfn, hooks: AwsHooks) -> None:
-    make_bucket(objects=5)
+    make_bucket(cfn, objects=5)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     hooks.fail("s3", "DeleteObjects", "AccessDenied", "Access Denied", times=None)
 
@@ -221,7 +226,7 @@ def test_an_aws_error_mid_way_fails_the_delete_and_keeps_the_objects(cfn: Cfn, h
 
 
 def test_delete_after_a_failed_create_changes_nothing(cfn: Cfn, hooks: AwsHooks) -> None:
-    make_bucket(objects=2)
+    make_bucket(cfn, objects=2)
     failed = cfn.create(empty_bucket, {"BucketName": BUCKET, "DeadlineMinutes": "0"})
     assert failed["PhysicalResourceId"].startswith(FAILED_CREATE_PREFIX)
 
@@ -232,7 +237,7 @@ def test_delete_after_a_failed_create_changes_nothing(cfn: Cfn, hooks: AwsHooks)
 
 
 def test_delete_succeeds_when_the_bucket_is_already_gone(cfn: Cfn) -> None:
-    make_bucket()
+    make_bucket(cfn)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     boto3.client("s3", region_name=REGION).delete_bucket(Bucket=BUCKET)
 
@@ -242,7 +247,7 @@ def test_delete_succeeds_when_the_bucket_is_already_gone(cfn: Cfn) -> None:
 
 
 def test_a_protected_bucket_is_never_emptied(cfn: Cfn) -> None:
-    make_bucket(objects=3)
+    make_bucket(cfn, objects=3)
     created = cfn.create(empty_bucket, {"BucketName": BUCKET})
     boto3.client("s3", region_name=REGION).put_bucket_tagging(
         Bucket=BUCKET, Tagging={"TagSet": [{"Key": "caretaker:protect", "Value": "true"}]})

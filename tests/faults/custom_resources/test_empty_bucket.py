@@ -66,7 +66,7 @@ def deny_keys(clients: FaultClients, keys: set[str]) -> None:
 
 
 def test_access_denied_on_a_fraction_of_the_objects(cfn: Cfn) -> None:
-    make_bucket(objects=OBJECTS)
+    make_bucket(cfn, objects=OBJECTS)
     denied = set(random.Random(5).sample([f"data/{i:05d}" for i in range(OBJECTS)], 3))
     clients = FaultClients()
     deny_keys(clients, denied)
@@ -84,7 +84,7 @@ def test_access_denied_on_a_fraction_of_the_objects(cfn: Cfn) -> None:
 
 
 def test_a_throttling_storm(cfn: Cfn, retry_time: VirtualTime) -> None:
-    make_bucket(objects=OBJECTS)
+    make_bucket(cfn, objects=OBJECTS)
     clients = FaultClients(seed=3)
     storm = clients.storm(fraction=1.0, max_throttled_attempts=3, services=("s3", "dynamodb"))
 
@@ -98,7 +98,7 @@ def test_a_throttling_storm(cfn: Cfn, retry_time: VirtualTime) -> None:
 
 @pytest.mark.parametrize("writes", [0, 1, 2, 3])
 def test_the_state_table_failing(cfn: Cfn, writes: int) -> None:
-    make_bucket(objects=OBJECTS)
+    make_bucket(cfn, objects=OBJECTS)
     clients = FaultClients()
     clients.state_table_fails_after(writes)
 
@@ -114,7 +114,7 @@ def test_the_state_table_failing(cfn: Cfn, writes: int) -> None:
 
 
 def test_killed_mid_way_and_retried_by_lambda_finishes_the_bucket(cfn: Cfn) -> None:
-    make_bucket(objects=700)  # 1,400 versions: two DeleteObjects batches
+    make_bucket(cfn, objects=700)  # 1,400 versions: two DeleteObjects batches
     killed = FaultClients()
     killed.kill_at("s3", "DeleteObjects", 2)
     event = delete_event(cfn)
