@@ -4,11 +4,13 @@ The security rules see management events only where a trail is logging: CloudTra
 what hands them to EventBridge. An account that has no trail sets `CreateTrail=true`
 and gets one here: multi-region, log file validation on, writing to its own bucket
 (SSE-S3, Block Public Access, TLS only, versioned) with the bucket policy CloudTrail needs.
+The trail carries `caretaker:guard-trail=true`: cloudtrail-tampering records its configuration and
+restores it when weakened, or re-creates it when deleted.
 """
 
 from __future__ import annotations
 
-from troposphere import Equals, GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere import Equals, GetAtt, Output, Parameter, Ref, Sub, Tags, Template
 from troposphere.cloudtrail import Trail
 from troposphere.s3 import (
     Bucket,
@@ -21,6 +23,8 @@ from troposphere.s3 import (
     ServerSideEncryptionRule,
     VersioningConfiguration,
 )
+
+from automations.core.selection import GUARD_TRAIL_TAG
 
 CREATE_TRAIL_PARAMETER = "CreateTrail"
 CREATE_TRAIL_CONDITION = "CreateTrailCondition"
@@ -107,6 +111,8 @@ def add_optional_trail(template: Template) -> None:
         IsMultiRegionTrail=True,
         IncludeGlobalServiceEvents=True,
         EnableLogFileValidation=True,
+        # what makes it a trail Caretaker guards: its configuration is recorded, restored and re-created
+        Tags=Tags({GUARD_TRAIL_TAG: "true"}),
     ))
     template.add_output(Output(
         "CaretakerTrailArn",

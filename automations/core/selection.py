@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 PROTECT_TAG = "caretaker:protect"
+#: `caretaker:guard-trail=true` on a CloudTrail trail: Caretaker records its configuration and restores it
+#: (re-creates it when deleted). See docs/security-rules.md, cloudtrail-tampering.
+GUARD_TRAIL_TAG = "caretaker:guard-trail"
 AUTOMATION_TAG = "caretaker:automation"
 RUN_ID_TAG = "caretaker:run-id"
 

@@ -1,82 +1,127 @@
-"""CloudTrail tampering: StopLogging is undone (StartLogging); DeleteTrail, UpdateTrail and
-PutEventSelectors are reported with what the event holds (the request, and the trail after it)."""
+"""CloudTrail tampering: StopLogging is undone (StartLogging) on every trail. A *guarded* trail
+(tagged `caretaker:guard-trail=true`, as the security stack's own trail is, or recorded while it was)
+is also restored to its last recorded configuration when UpdateTrail, PutEventSelectors or RemoveTags
+weakens it, and re-created from it when deleted. Changes to other trails are reported with what the
+event holds (the request, and the trail after it).
+
+A guarded trail's configuration is recorded (trail_guard) from what AWS says, on every event about
+it that finds it not weaker than its record: CreateTrail, StartLogging and AddTags seed the record.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import GUARD_TRAIL_TAG, PROTECT_TAG
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
+from automations.security import trail_guard
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.findings import CloudTrailEvent
 from automations.security.reactive import (
     Decision,
     Remediate,
     Report,
     Skip,
-    error_code,
     protected,
     rule_handler,
     security_settings,
 )
+from automations.security.trail_config import TrailConfig, read_trail, weakenings
+from automations.security.trail_guard import Recorded
 
 NAME = "cloudtrail-tampering"
 ACTION = "start-logging"
+RESTORE = "restore-trail"
+RECREATE = "recreate-trail"
+RECORD = "record-configuration"
 _TRAILS = "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"
-_GONE = ("TrailNotFoundException", "TrailNotFound")
+#: Caretaker acts on trails in its own region only (the function is deployed per region).
+_REGION_TRAILS = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/*"
 #: Where each event names its trail (a name or an ARN).
 TRAIL_PARAMETER = {"StopLogging": "name", "DeleteTrail": "name", "UpdateTrail": "name",
-                   "PutEventSelectors": "trailName"}
+                   "PutEventSelectors": "trailName", "CreateTrail": "name", "StartLogging": "name",
+                   "AddTags": "resourceId", "RemoveTags": "resourceId"}
+#: Changes reported (as before) on trails that are not guarded.
+CHANGES = ("UpdateTrail", "PutEventSelectors")
 
 SPEC = register(FunctionSpec(
     name=NAME,
-    description="Restarts logging on a trail that was stopped; reports deleted or reconfigured trails.",
+    description="Restarts logging on a stopped trail; restores or re-creates guarded trails from their "
+                "recorded configuration; reports changes to other trails.",
     handler=__name__ + ".handler",
     trigger=CloudTrail("aws.cloudtrail", "cloudtrail.amazonaws.com", tuple(TRAIL_PARAMETER)),
-    default_mode="enforce",  # StartLogging only restores protection; the rest is reported in every mode
+    default_mode="enforce",  # it only restores logging and configuration; the rest is reported in every mode
     timeout=60,
     memory=256,
     permissions=(
-        Permission(("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags"), (_TRAILS,),
-                   why="the trail's current logging state and its protect tag"),
-        Permission(("cloudtrail:StartLogging",), (_TRAILS,), why="restart logging on a stopped trail"),
+        Permission(("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
+                    "cloudtrail:ListTags"), (_TRAILS,),
+                   why="a trail's configuration, logging state, selectors and guard/protect tags, read from AWS"),
+        Permission(("cloudtrail:StartLogging", "cloudtrail:CreateTrail", "cloudtrail:UpdateTrail",
+                    "cloudtrail:PutEventSelectors", "cloudtrail:AddTags"), (_REGION_TRAILS,),
+                   why="restart logging; restore or re-create a guarded trail (CreateTrail with tags needs AddTags)"),
+        Permission(("iam:PassRole",), ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*",),
+                   why="give a restored trail back the CloudWatch Logs role its recorded configuration names",
+                   condition={"StringEquals": {"iam:PassedToService": "cloudtrail.amazonaws.com"}}),
     ),
     settings=security_settings(),
 ))
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
-    """Restart a stopped trail; report other changes to trails."""
+    """Restart a stopped trail; restore or re-create a guarded trail; report changes to other trails."""
     parameter = TRAIL_PARAMETER.get(event.name)
     if parameter is None:
         raise BadEventError(f"{event.name} is not one of the events this rule handles")
     trail = event.param_text(parameter)
-    if event.name != "StopLogging":
-        return report_change(event, trail)
+    if event.name in ("AddTags", "RemoveTags") and ":trail/" not in trail:
+        return Skip(trail, RECORD, "not a trail: tags of other CloudTrail resources are not watched")
     cloudtrail = run.clients("cloudtrail", event.region)
-    trail_arn = _trail_arn(cloudtrail, trail)
-    details = {"trail": trail, "trail_arn": trail_arn}
-    headline = f"logging on trail {trail_name(trail)} was stopped"
-    if _is_logging(cloudtrail, trail):
-        return Skip(trail_arn, ACTION, "the trail is logging again already: only the gap is reported",
-                    {**details, "before": {"is_logging": False}, "now": {"is_logging": True}}, notify=True,
-                    headline=headline)
-    guarded = protected(trail_arn, ACTION, _tags(cloudtrail, trail_arn), headline, details)
-    if guarded:
-        return guarded
-    return Remediate(trail_arn, ACTION, headline, f"start logging on trail {trail_name(trail)} again",
-                     lambda: cloudtrail.start_logging(Name=trail_arn),
-                     {**details, "before": {"is_logging": False}, "after": {"is_logging": True}},
-                     result_details=lambda _: {"is_logging": True})
+    if event.name == "DeleteTrail":
+        return deleted(run, cloudtrail, event, trail)
+    try:
+        current = read_trail(cloudtrail, trail)
+    except ResourceGoneError:
+        if event.name in CHANGES:
+            return report_change(event, trail)  # as before: what the event holds
+        raise
+    recorded = trail_guard.load(run, current.arn)
+    if current.guarded or recorded.config is not None:
+        return guarded(run, cloudtrail, event, current, recorded)
+    if event.name == "StopLogging":
+        return stopped(cloudtrail, current)
+    if event.name in CHANGES:
+        return report_change(event, trail)
+    return Skip(current.arn, RECORD, f"not guarded (no {GUARD_TRAIL_TAG}=true tag, no recorded configuration)",
+                {"trail": trail, "trail_arn": current.arn})
 
 
 handler = rule_handler(SPEC, decide)
 
 
-def report_change(event: CloudTrailEvent, trail: str) -> Report:
+# ---------------------------------------------------------------------- trails that are not guarded
+
+
+def stopped(cloudtrail: Any, current: TrailConfig) -> Decision:
+    """StopLogging on any trail: start it again, unless it logs again already or is protected."""
+    details = {"trail": current.name, "trail_arn": current.arn}
+    headline = f"logging on trail {current.name} was stopped"
+    if current.logging:
+        return Skip(current.arn, ACTION, "the trail is logging again already: only the gap is reported",
+                    {**details, "before": {"is_logging": False}, "now": {"is_logging": True}}, notify=True,
+                    headline=headline)
+    guard = protected(current.arn, ACTION, current.tags, headline, details)
+    if guard:
+        return guard
+    return Remediate(current.arn, ACTION, headline, f"start logging on trail {current.name} again",
+                     lambda: cloudtrail.start_logging(Name=current.arn),
+                     {**details, "before": {"is_logging": False}, "after": {"is_logging": True}},
+                     result_details=lambda _: {"is_logging": True})
+
+
+def report_change(event: CloudTrailEvent, trail: str, note: str = "", **extra: Any) -> Report:
     """What the event holds: the request, and (UpdateTrail, PutEventSelectors) the trail after it."""
     after = {k: v for k, v in event.response.items() if k != "requestId"}
     requested = {k: v for k, v in event.request.items() if k not in ("name", "trailName")}
@@ -84,12 +129,13 @@ def report_change(event: CloudTrailEvent, trail: str) -> Report:
         "DeleteTrail": f"trail {trail_name(trail)} was deleted",
         "UpdateTrail": f"trail {trail_name(trail)} was reconfigured",
         "PutEventSelectors": f"the event selectors of trail {trail_name(trail)} were changed",
-    }[event.name]
+        "RemoveTags": f"tags were removed from trail {trail_name(trail)}",
+    }.get(event.name, f"{event.name} on trail {trail_name(trail)}")
     resource = str(after.get("trailARN") or trail)
-    details: dict[str, Any] = {"trail": trail, "requested": requested}
+    details: dict[str, Any] = {"trail": trail, "requested": requested, **extra}
     if after:
         details["after"] = after
-    return Report(resource, headline, details)
+    return Report(resource, f"{headline}{note}", details)
 
 
 def trail_name(trail: str) -> str:
@@ -97,27 +143,76 @@ def trail_name(trail: str) -> str:
     return trail.rsplit("/", 1)[-1] if trail.startswith("arn:") else trail
 
 
-def _trail_arn(cloudtrail: Any, trail: str) -> str:
+# ---------------------------------------------------------------------- guarded trails
+
+
+def guarded(run: Run, cloudtrail: Any, event: CloudTrailEvent, current: TrailConfig, recorded: Recorded) -> Decision:
+    """Restore what a guarded trail lost against its record; record it when it lost nothing."""
+    found = weakenings(recorded.config, current)
+    details: dict[str, Any] = {"trail": current.name, "trail_arn": current.arn,
+                               "guard": {"tagged": current.guarded, "recorded": recorded.summary()}}
+    if found:
+        details["weakened"] = [w.as_dict() for w in found]
+        headline = (f"guarded trail {current.name} was weakened ({event.name}): "
+                    + ", ".join(w.aspect for w in found))
+        if current.protected:
+            return Skip(current.arn, RESTORE, f"protected: tagged {PROTECT_TAG}=true", details, notify=True,
+                        headline=headline)
+        steps = trail_guard.restore_steps(cloudtrail, recorded.config, found, current.arn)
+        note = "" if recorded.config else "; no configuration was recorded before, so only logging is restored"
+        return Remediate(current.arn, RESTORE, headline,
+                         f"restore trail {current.name} to its recorded configuration "
+                         f"({', '.join(action for action, _, _ in steps)}){note}",
+                         lambda: trail_guard.carry_out(run, cloudtrail, current.arn, steps, recorded,
+                                                       f"restored after {event.name}"),
+                         details, result_details=lambda result: dict(result))
+    version = trail_guard.save(run, current, recorded, f"seen after {event.name}")
+    details["guard"]["recorded_now"] = version
+    if event.name == "StopLogging":  # logging again already: the gap is reported
+        return Skip(current.arn, ACTION, "the trail is logging again already: only the gap is reported",
+                    details, notify=True, headline=f"logging on guarded trail {current.name} was stopped")
+    if recorded.config is None and event.name in (*CHANGES, "RemoveTags"):
+        return report_change(event, current.arn, "; no configuration of it was recorded before, so Caretaker "
+                                                 "cannot tell whether this weakened it: it is recorded as it is now",
+                             guard=details["guard"])
+    if event.name in CHANGES:
+        return report_change(event, current.arn, "; not weaker than its recorded configuration: kept, and "
+                                                 "recorded as it is now", guard=details["guard"])
+    if event.name == "AddTags" and current.protected:
+        return Skip(current.arn, RECORD, f"guarded trail {current.name} is now tagged {PROTECT_TAG}=true: "
+                                         "Caretaker will no longer restore or re-create it", details, notify=True)
+    return Skip(current.arn, RECORD, f"guarded trail recorded as it is now (after {event.name})", details)
+
+
+def deleted(run: Run, cloudtrail: Any, event: CloudTrailEvent, trail: str) -> Decision:
+    """DeleteTrail: re-create a trail Caretaker recorded as guarded; report any other."""
+    arn = trail if trail.startswith("arn:") else \
+        f"arn:{event.partition}:cloudtrail:{event.region}:{event.account}:trail/{trail}"
+    recorded = trail_guard.load(run, arn)
     try:
-        arn: str = cloudtrail.get_trail(Name=trail)["Trail"]["TrailARN"]
-        return arn
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(trail, f"trail {trail} no longer exists") from None
-        raise
-
-
-def _tags(cloudtrail: Any, trail_arn: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for entry in cloudtrail.list_tags(ResourceIdList=[trail_arn]).get("ResourceTagList", []):
-        tags.update(tag_dict(entry.get("TagsList")))
-    return tags
-
-
-def _is_logging(cloudtrail: Any, trail: str) -> bool:
-    try:
-        return bool(cloudtrail.get_trail_status(Name=trail).get("IsLogging"))
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(trail, f"trail {trail} no longer exists") from None
-        raise
+        current = read_trail(cloudtrail, arn)
+    except ResourceGoneError:
+        current = None
+    if current is not None:  # a trail of that ARN exists again: judge it as it is now
+        if current.guarded or recorded.config is not None:
+            return guarded(run, cloudtrail, event, current, recorded)
+        return report_change(event, arn, "; a trail of that name exists again")
+    config = recorded.config
+    if config is None:
+        return report_change(event, arn, f" and cannot be re-created: Caretaker recorded no configuration of "
+                                         f"it (only trails tagged {GUARD_TRAIL_TAG}=true are recorded)",
+                             recreated=False)
+    headline = f"guarded trail {config.name} was deleted"
+    details = {"trail": config.name, "trail_arn": arn, "guard": {"recorded": recorded.summary()},
+               "recorded_configuration": config.as_record()}
+    if config.protected:
+        return Skip(arn, RECREATE, f"protected: recorded with {PROTECT_TAG}=true", details, notify=True,
+                    headline=headline)
+    region_client = run.clients("cloudtrail", config.region)
+    steps = trail_guard.recreate_steps(region_client, config)
+    return Remediate(arn, RECREATE, headline,
+                     f"re-create trail {config.name} from its configuration recorded at {recorded.at} "
+                     f"({', '.join(action for action, _, _ in steps)})",
+                     lambda: trail_guard.carry_out(run, region_client, arn, steps, recorded,
+                                                   "re-created after DeleteTrail"),
+                     details, result_details=lambda result: dict(result))

@@ -24,7 +24,8 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
     "s3-public-bucket": ("put_bucket_acl", "put_bucket_policy", "delete_bucket_public_access_block",
                          "put_bucket_public_access_block", "put_account_public_access_block",
                          "delete_account_public_access_block"),
-    "cloudtrail-tampering": ("stop_logging", "delete_trail", "update_trail", "put_event_selectors"),
+    "cloudtrail-tampering": ("stop_logging", "start_logging", "delete_trail", "update_trail", "put_event_selectors",
+                             "create_trail", "add_tags", "remove_tags"),
     "ebs-encryption-disabled": ("disable_ebs_encryption_by_default",),
     "iam-admin-grant": ("attach_role_policy", "attach_group_policy", "put_user_policy"),
     "root-activity": ("root_console_sign_in", "root_api_call"),
@@ -33,7 +34,7 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
 }
 #: rule -> an event name of the same service that it must not react to
 OTHER_NAME = {"sg-open-world": "RevokeSecurityGroupIngress", "s3-public-bucket": "GetBucketAcl",
-              "cloudtrail-tampering": "StartLogging", "ebs-encryption-disabled": "EnableEbsEncryptionByDefault",
+              "cloudtrail-tampering": "DescribeTrails", "ebs-encryption-disabled": "EnableEbsEncryptionByDefault",
               "iam-admin-grant": "DetachRolePolicy", "kms-key-deletion": "CancelKeyDeletion",
               "iam-credential-guard": "DeleteAccessKey"}
 ALL_FIXTURES = sorted(p.stem for p in EVENTS.glob("*.json"))

@@ -65,3 +65,12 @@ def test_the_bucket_policy_lets_only_this_trail_write() -> None:
                        "${AWS::StackName}-trail"}
     assert resources["CaretakerTrail"]["Properties"]["TrailName"] == {"Fn::Sub": "${AWS::StackName}-trail"}
     assert resources["CaretakerTrail"]["DependsOn"] == ["CaretakerTrailBucketPolicy"]
+
+
+def test_the_trail_is_tagged_as_guarded_so_caretaker_restores_it() -> None:
+    from automations.core.selection import GUARD_TRAIL_TAG
+
+    trail = rendered()["Resources"]["CaretakerTrail"]["Properties"]
+
+    assert trail["Tags"] == [{"Key": GUARD_TRAIL_TAG, "Value": "true"}]
+    assert GUARD_TRAIL_TAG == "caretaker:guard-trail"
