@@ -27,6 +27,7 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
     "ebs-encryption-disabled": ("disable_ebs_encryption_by_default",),
     "iam-admin-grant": ("attach_role_policy", "attach_group_policy", "put_user_policy", "add_user_to_group"),
     "iam-policy-version": ("create_policy_version", "set_default_policy_version"),
+    "iam-trust-policy": ("update_assume_role_policy",),
     "root-activity": ("root_console_sign_in", "root_api_call"),
     "kms-key-deletion": ("schedule_key_deletion",),
     "iam-credential-guard": ("create_access_key", "create_login_profile"),
@@ -35,7 +36,8 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
 OTHER_NAME = {"sg-open-world": "RevokeSecurityGroupIngress", "s3-public-bucket": "GetBucketAcl",
               "cloudtrail-tampering": "StartLogging", "ebs-encryption-disabled": "EnableEbsEncryptionByDefault",
               "iam-admin-grant": "DetachRolePolicy", "kms-key-deletion": "CancelKeyDeletion",
-              "iam-credential-guard": "DeleteAccessKey", "iam-policy-version": "DeletePolicyVersion"}
+              "iam-credential-guard": "DeleteAccessKey", "iam-policy-version": "DeletePolicyVersion",
+              "iam-trust-policy": "GetRole"}
 ALL_FIXTURES = sorted(p.stem for p in EVENTS.glob("*.json"))
 CASES = [(rule, name) for rule, names in RULE_EVENTS.items() for name in names]
 
