@@ -78,7 +78,7 @@ def test_account_of_a_principal(principal: str, account: str) -> None:
 
 
 def test_closing_removes_only_the_outside_principals() -> None:
-    document = {"Version": "2012-10-17", "Statement": [
+    document: dict[str, Any] = {"Version": "2012-10-17", "Statement": [
         {"Sid": "Ec2", "Effect": "Allow", "Principal": SERVICE, "Action": "sts:AssumeRole"},
         {"Sid": "Mixed", "Effect": "Allow", "Action": "sts:AssumeRole",
          "Principal": {"AWS": [f"arn:aws:iam::{OWN}:root", FOREIGN, f"arn:aws:iam::{ALLOWED}:role/ci"]}},
