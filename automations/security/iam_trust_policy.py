@@ -90,7 +90,8 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     details: dict[str, Any] = {"role": role, "organization": boundary.org_id or None,
                                "openings": [o.as_details() for o in outside]}
     if not outside:
-        return Skip(resource, ACTION, "every outside principal is held to the organization by a condition", details)
+        return Skip(resource, ACTION, "every principal from outside the account is held to the organization by "
+                    "aws:PrincipalOrgID or is its management account", details)
     what = ", ".join(sorted({o.principal for o in (found or outside)}))
     headline = f"trust policy of role {role} opened to {what} by {event.actor.label}"
     if not found:
