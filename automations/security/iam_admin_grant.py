@@ -1,17 +1,15 @@
-"""Administrator rights granted to a user, role or group by a principal outside the allow-list.
+"""Admin-equivalent rights granted to a user, role or group by a principal outside the allow-list.
 
-AWS's AdministratorAccess attached, or an inline policy put whose document allows `*` on `*`:
-notified always; in enforce mode the policy is detached (managed) or deleted (inline).
-Default audit: it takes access away.
+Three ways to grant them, all judged by `iam_policy.evaluate` on IAM's current state:
+a managed policy attached (AWS's or the account's own, judged by its default version), an
+inline policy put, or a user added to a group whose policies are admin-equivalent. Notified
+always; in enforce mode the policy is detached, the inline policy deleted, or the user removed
+from the group. Default audit: each takes access away.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
@@ -19,7 +17,22 @@ from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, matching_arn, tag_dict
+from automations.security.findings import CloudTrailEvent, matching_arn
+from automations.security.iam_policy import PolicyDocumentError, parse_document
+from automations.security.iam_state import (
+    GROUPS,
+    POLICIES,
+    PRINCIPALS,
+    ROLES,
+    USERS,
+    Scope,
+    admin_policy_of,
+    attached_policies,
+    groups_of_user,
+    inline_document,
+    managed_verdict,
+    principal_tags,
+)
 from automations.security.reactive import (
     Decision,
     Remediate,
@@ -31,106 +44,95 @@ from automations.security.reactive import (
 )
 
 NAME = "iam-admin-grant"
-#: Matches AdministratorAccess in every partition (arn:aws:..., arn:aws-cn:..., arn:aws-us-gov:...).
-ADMIN_POLICY_SUFFIX = ":iam::aws:policy/AdministratorAccess"
 ATTACH = ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy")
 PUT = ("PutUserPolicy", "PutRolePolicy", "PutGroupPolicy")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """One kind of IAM principal: where the event names it, and the boto3 operations on it."""
-
-    kind: str  # "user", "role", "group"
-    parameter: str  # requestParameters key and API argument stem: "userName" / "UserName"
-    list_attached: str
-    get_inline: str
-    list_tags: str | None  # groups cannot be tagged
-    detach: str
-    delete: str
-
-    @property
-    def argument(self) -> str:
-        return self.parameter[0].upper() + self.parameter[1:]
-
-
-#: principal kind -> its operations (an explicit table, not method names built from strings)
-PRINCIPALS = {
-    "user": Principal("user", "userName", "list_attached_user_policies", "get_user_policy", "list_user_tags",
-                      "detach_user_policy", "delete_user_policy"),
-    "role": Principal("role", "roleName", "list_attached_role_policies", "get_role_policy", "list_role_tags",
-                      "detach_role_policy", "delete_role_policy"),
-    "group": Principal("group", "groupName", "list_attached_group_policies", "get_group_policy", None,
-                       "detach_group_policy", "delete_group_policy"),
-}
+ADD_TO_GROUP = "AddUserToGroup"
 EVENT_PRINCIPAL = {"AttachUserPolicy": "user", "PutUserPolicy": "user", "AttachRolePolicy": "role",
                    "PutRolePolicy": "role", "AttachGroupPolicy": "group", "PutGroupPolicy": "group"}
-_IAM = "arn:${AWS::Partition}:iam::${AWS::AccountId}"
-_PRINCIPALS = (f"{_IAM}:user/*", f"{_IAM}:role/*", f"{_IAM}:group/*")
 
+#: Shared with iam-policy-version, which grants the same rights another way.
+ALLOWED_PRINCIPALS = Setting(
+    "admin_grant_allowed_principals", "list", (),
+    "Principals allowed to grant admin-equivalent rights (comma-separated ARNs, * and ? allowed; "
+    "for assumed roles, the role ARN with its path).",
+    pattern=r"arn:[^\s,]+")
 
 SPEC = register(FunctionSpec(
     name=NAME,
-    description="Reports administrator rights granted outside the allow-list; in enforce mode removes them.",
+    description="Reports admin-equivalent rights granted outside the allow-list; in enforce mode removes them.",
     handler=__name__ + ".handler",
-    trigger=CloudTrail(
-        "aws.iam", "iam.amazonaws.com", ATTACH + PUT,
-        # attachments only of AdministratorAccess; inline documents are read by the handler
-        detail={"$or": [{"eventName": sorted(PUT)},
-                        {"requestParameters": {"policyArn": [{"suffix": ADMIN_POLICY_SUFFIX}]}}]},
-    ),
-    default_mode="audit",  # detaching or deleting a policy takes access away
+    # every attachment passes: customer-managed policies are judged by their document, not their name
+    trigger=CloudTrail("aws.iam", "iam.amazonaws.com", ATTACH + PUT + (ADD_TO_GROUP,)),
+    default_mode="audit",  # detaching, deleting or removing from a group takes access away
     timeout=60,
     memory=256,
     permissions=(
-        Permission(("iam:ListAttachedUserPolicies", "iam:ListAttachedRolePolicies", "iam:ListAttachedGroupPolicies",
-                    "iam:GetUserPolicy", "iam:GetRolePolicy", "iam:GetGroupPolicy",
-                    "iam:ListUserTags", "iam:ListRoleTags"),
-                   _PRINCIPALS, why="the principal's current policies and its protect tag"),
-        Permission(("iam:DetachUserPolicy", "iam:DetachRolePolicy", "iam:DetachGroupPolicy",
-                    "iam:DeleteUserPolicy", "iam:DeleteRolePolicy", "iam:DeleteGroupPolicy"), _PRINCIPALS,
-                   why="remove the administrator policy (enforce mode only)"),
+        Permission(("iam:ListAttachedUserPolicies", "iam:GetUserPolicy", "iam:ListUserTags",
+                    "iam:ListGroupsForUser"), (USERS,),
+                   why="the user's current policies, groups and protect tag"),
+        Permission(("iam:ListAttachedRolePolicies", "iam:GetRolePolicy", "iam:ListRoleTags"), (ROLES,),
+                   why="the role's current policies and protect tag"),
+        Permission(("iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies", "iam:GetGroupPolicy"), (GROUPS,),
+                   why="the group's current policies"),
+        Permission(("iam:GetPolicy", "iam:GetPolicyVersion"), POLICIES,
+                   why="judge a managed policy by its default version"),
+        Permission(("iam:DetachUserPolicy", "iam:DeleteUserPolicy"), (USERS,),
+                   why="remove the policy from the user (enforce mode only)"),
+        Permission(("iam:DetachRolePolicy", "iam:DeleteRolePolicy"), (ROLES,),
+                   why="remove the policy from the role (enforce mode only)"),
+        Permission(("iam:DetachGroupPolicy", "iam:DeleteGroupPolicy", "iam:RemoveUserFromGroup"), (GROUPS,),
+                   why="remove the policy from the group, or the user from it (enforce mode only)"),
     ),
-    settings=security_settings(
-        Setting("admin_grant_allowed_principals", "list", (),
-                "Principals allowed to grant administrator rights (comma-separated ARNs, * and ? allowed; "
-                "for assumed roles, the role ARN with its path).",
-                pattern=r"arn:[^\s,]+"),
-    ),
+    settings=security_settings(ALLOWED_PRINCIPALS),
 ))
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
-    """Report (and in enforce mode remove) an administrator grant, unless an allowed principal made it."""
+    """Report (and in enforce mode remove) an admin-equivalent grant, unless an allowed principal made it."""
+    if event.name == ADD_TO_GROUP:
+        return _group_membership(run, event)
     if event.name not in EVENT_PRINCIPAL:
         raise BadEventError(f"{event.name} is not one of the events this rule handles")
     who = PRINCIPALS[EVENT_PRINCIPAL[event.name]]
     principal = event.param_text(who.parameter)
     resource = f"{who.kind}/{principal}"
     iam = run.clients("iam")
+    scope = Scope(event.partition, event.account)
+    details: dict[str, Any] = {"principal_kind": who.kind, "principal": principal}
     if event.name in ATTACH:
         policy = event.param_text("policyArn")
         action = f"detach-{who.kind}-policy"
-        if not policy.endswith(ADMIN_POLICY_SUFFIX):
-            return Skip(resource, action, f"{policy} is not AWS's AdministratorAccess")
-        grant = f"AdministratorAccess attached to {who.kind} {principal}"
-        details: dict[str, Any] = {"principal_kind": who.kind, "principal": principal, "policy_arn": policy}
+        try:
+            verdict, version = managed_verdict(iam, scope, policy)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise ResourceGoneError(resource, f"policy {policy} no longer exists") from None
+            raise
+        details.update(policy_arn=policy, policy_version=version, verdict=verdict.as_details())
+        if not verdict.admin:
+            return Skip(resource, action, f"{policy} (default version {version}) is not admin-equivalent", details)
+        grant = f"admin-equivalent {policy.rsplit('/', 1)[-1]} attached to {who.kind} {principal}"
     else:
         policy = event.param_text("policyName")
         action = f"delete-{who.kind}-policy"
-        if not grants_admin(parse_document(event.param("policyDocument"))):
-            return Skip(resource, action, f"inline policy {policy} does not allow * on *")
-        grant = f"inline policy {policy} allowing * on * put on {who.kind} {principal}"
-        details = {"principal_kind": who.kind, "principal": principal, "policy_name": policy}
+        try:
+            verdict = scope.judge(parse_document(event.param("policyDocument")))
+        except PolicyDocumentError as exc:
+            raise BadEventError(f"requestParameters.policyDocument: {exc}") from None
+        details.update(policy_name=policy, verdict=verdict.as_details())
+        if not verdict.admin:
+            return Skip(resource, action, f"inline policy {policy} is not admin-equivalent", details)
+        grant = f"admin-equivalent inline policy {policy} put on {who.kind} {principal}"
     allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
     if allowed:
         return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
     headline = f"{grant} by {event.actor.label}"
     try:
         tags = principal_tags(iam, who, principal)  # also: NoSuchEntity when the principal is gone
-        attached = attached_policies(iam, who, principal)
-        still = policy in attached if event.name in ATTACH else grants_admin(inline_document(iam, who, principal,
-                                                                                             policy))
+        if event.name in ATTACH:
+            still = policy in attached_policies(iam, who, principal)
+        else:
+            still = scope.judge(inline_document(iam, who, principal, policy)).admin
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             raise ResourceGoneError(resource, f"{who.kind} {principal} no longer exists") from None
@@ -149,61 +151,41 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                      lambda: getattr(iam, who.delete)(**target, PolicyName=policy), details)
 
 
-handler = rule_handler(SPEC, decide)
-
-
-def parse_document(value: Any) -> Mapping[str, Any]:
-    """A policy document as CloudTrail records it: a JSON string (sometimes URL-encoded) or an object."""
-    if isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str):
-        raise BadEventError("requestParameters.policyDocument is not a JSON document")
-    text = value.strip()
-    if text.startswith("%7B") or text.startswith("%7b"):
-        text = unquote(text)
+def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
+    """AddUserToGroup: the user gets the group's rights; admin-equivalent ones are taken back."""
+    group, user = event.param_text("groupName"), event.param_text("userName")
+    resource, action = f"user/{user}", "remove-user-from-group"
+    iam = run.clients("iam")
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        raise BadEventError("requestParameters.policyDocument is not valid JSON") from None
-    if not isinstance(document, Mapping):
-        raise BadEventError("requestParameters.policyDocument is not a JSON object")
-    return document
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def grants_admin(document: Mapping[str, Any]) -> bool:
-    """True when a statement allows every action (`*` or `*:*`) on every resource (`*`), conditions or not."""
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        actions = _as_list(statement.get("Action"))
-        resources = _as_list(statement.get("Resource"))
-        if any(a in ("*", "*:*") for a in actions) and "*" in resources:
-            return True
-    return False
-
-
-def attached_policies(iam: Any, who: Principal, principal: str) -> set[str]:
-    pages = iam.get_paginator(who.list_attached).paginate(**{who.argument: principal})
-    return {p["PolicyArn"] for page in pages for p in page.get("AttachedPolicies", [])}
-
-
-def inline_document(iam: Any, who: Principal, principal: str, policy: str) -> Mapping[str, Any]:
-    """The current inline document ({} when the policy is gone); boto3 already decodes it."""
-    try:
-        response = getattr(iam, who.get_inline)(**{who.argument: principal, "PolicyName": policy})
+        found = admin_policy_of(iam, Scope(event.partition, event.account), PRINCIPALS["group"], group)
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
-            return {}  # the principal exists (checked before): the policy is gone
+            raise ResourceGoneError(f"group/{group}", f"group {group} no longer exists") from None
         raise
-    return parse_document(response.get("PolicyDocument"))
+    details: dict[str, Any] = {"principal_kind": "user", "principal": user, "group": group}
+    if found is None:
+        return Skip(resource, action, f"group {group} has no admin-equivalent policy", details)
+    policy, verdict = found
+    details.update(group_policy=policy, verdict=verdict.as_details())
+    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    if allowed:
+        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+    headline = f"user {user} added to admin-equivalent group {group} by {event.actor.label}"
+    try:
+        tags = principal_tags(iam, PRINCIPALS["user"], user)
+        member = group in groups_of_user(iam, user)
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            raise ResourceGoneError(resource, f"user {user} no longer exists") from None
+        raise
+    if not member:
+        return Skip(resource, action, "the user is no longer in the group: only the grant is reported", details,
+                    notify=True, headline=headline)
+    guarded = protected(resource, action, tags, headline, details)
+    if guarded:
+        return guarded
+    return Remediate(resource, action, headline, f"remove user {user} from group {group}",
+                     lambda: iam.remove_user_from_group(GroupName=group, UserName=user), details)
 
 
-def principal_tags(iam: Any, who: Principal, principal: str) -> dict[str, str]:
-    """Users' and roles' tags; groups cannot be tagged."""
-    if who.list_tags is None:
-        return {}
-    return tag_dict(getattr(iam, who.list_tags)(**{who.argument: principal}).get("Tags"))
+handler = rule_handler(SPEC, decide)
