@@ -26,7 +26,7 @@ from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, caretaker_cause, parse_event
+from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_arns, parse_event
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -37,8 +37,9 @@ IDEMPOTENCY_EXPIRY_S = 48 * 3600
 
 IGNORE_PRINCIPALS = Setting(
     "ignore_principal_arns", "list", (),
-    "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed), besides "
-    "Caretaker's own roles (IAM path /caretaker/), which are always ignored.",
+    "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed): the operator's "
+    "explicit choice. Caretaker's own roles are always ignored, recognised by their exact ARNs "
+    "(CARETAKER_OWN_ROLE_ARNS), never by path or name.",
     pattern=r"arn:[^\s,]+",
 )
 
@@ -120,7 +121,8 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any
         name = str(detail.get("eventName") or "") if isinstance(detail, Mapping) else ""
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
-    own = caretaker_cause(parsed.actor, run.settings["ignore_principal_arns"])
+    own = caretaker_cause(parsed.actor, own_role_arns(run.environ), run.settings["ignore_principal_arns"],
+                          account=parsed.account)
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")
