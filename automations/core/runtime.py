@@ -387,12 +387,21 @@ class Entrypoint:
             self._try_finish(state, "failed", error, accumulate=accumulate,
                              traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
             raise
+        except BaseException as exc:  # not an error of the run (e.g. SystemExit): its summary still ends
+            self._try_finish(state, "failed", f"the invocation was interrupted: {type(exc).__name__}",
+                             accumulate=accumulate)
+            raise
         counts = state.counts
         status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
         if status != "ok":
             self._alert(run, status, None, prior)  # before the summary is written, so a lost alert is recorded in it
-        summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
-                                   notifications_failed=notifier.failures or None)
+        try:
+            summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
+                                       notifications_failed=notifier.failures or None)
+        except StateLogError as exc:  # records lost: the summary says so (finish_run ended it as failed)
+            log.error("state log failed at the end of the run", extra={"error": str(exc)})
+            self._alert(run, "failed", str(exc), prior)
+            raise
         publish_run_metrics(spec.name, counts.as_dict(), status)
         log.info("run finished", extra={"status": status, **counts.as_dict(),
                                         "survey_ms": run.continuation.survey_ms})

@@ -17,12 +17,16 @@ from functools import lru_cache
 from typing import Any
 
 from automations.core.spec import OWN_ROLE_ARNS_ENV
+from automations.core.truncate import clip
 from automations.security.errors import BadEventError
 
 API_CALL = "AWS API Call via CloudTrail"
 CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
 #: An IAM role's ARN as a session issuer carries it: `arn:aws:iam::123456789012:role/caretaker/<name>`.
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
+
+#: How much of a malformed value an error message quotes.
+QUOTE_LIMIT_BYTES = 200
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,8 @@ class CloudTrailEvent:
     def param_text(self, *path: str) -> str:
         value = self.param(*path)
         if not isinstance(value, str) or not value:
-            raise BadEventError(f"requestParameters.{'.'.join(path)} is not a non-empty string: {value!r}")
+            raise BadEventError(f"requestParameters.{'.'.join(path)} is not a non-empty string: "
+                                f"{clip(repr(value), QUOTE_LIMIT_BYTES)}")
         return value
 
     def summary(self) -> dict[str, Any]:
