@@ -30,11 +30,13 @@ PARTITION_KEY_LIMIT_BYTES = 2048
 #: The attribute listing the paths of the fields that were cut, e.g. ["details.user_agent"].
 TRUNCATED_ATTRIBUTE = "truncated"
 #: Never cut: the keys, the short fields of the action contract, and what a continuation needs whole
-#: (remaining-work keys and the carried state: cutting them would lose work; their writers bound them).
+#: (remaining-work keys, the carried state, the checkpoint and its holder: cutting them would lose or
+#: corrupt work; their writers bound them).
 UNCUT_ATTRIBUTES = frozenset({
     schema.PARTITION_KEY, schema.SORT_KEY, schema.TTL_ATTRIBUTE, schema.RUNS_BY_DAY_PK, schema.RUNS_BY_DAY_SK,
     schema.BY_RESOURCE_PK, schema.BY_RESOURCE_SK, "type", "automation", "run_id", "action_id", "action",
-    "outcome", "dry_run", "at", "status", "started_at", "ended_at", "keys", "carried", TRUNCATED_ATTRIBUTE,
+    "outcome", "dry_run", "at", "status", "started_at", "ended_at", "keys", "carried", "checkpoint", "holder",
+    TRUNCATED_ATTRIBUTE,
 })
 
 log = logging.getLogger(__name__)
