@@ -387,10 +387,6 @@ class Entrypoint:
             self._try_finish(state, "failed", error, accumulate=accumulate,
                              traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
             raise
-        except BaseException as exc:  # not an error of the run (e.g. SystemExit): its summary still ends
-            self._try_finish(state, "failed", f"the invocation was interrupted: {type(exc).__name__}",
-                             accumulate=accumulate)
-            raise
         counts = state.counts
         status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
         if status != "ok":
