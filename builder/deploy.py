@@ -239,14 +239,20 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def stack_parameters(stack: Mapping[str, Any], target: Target) -> dict[str, str]:
-    """What deploy passes: the artifact location and the overrides; every other parameter keeps its default."""
+def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs | None = None) -> dict[str, str]:
+    """What deploy passes: the artifact location, the role ARNs of the Caretaker stacks `deployed` before
+    this one (`CaretakerRoleArns`, from their `RoleArns` outputs) and the overrides (which win); every other
+    parameter keeps its default."""
     declared = stack["parameters"]
     values: dict[str, str] = {}
     if names.ARTIFACT_BUCKET in declared:
         values[names.ARTIFACT_BUCKET] = target.bucket
     if names.ARTIFACT_PREFIX in declared:
         values[names.ARTIFACT_PREFIX] = target.prefix
+    if names.CARETAKER_ROLE_ARNS in declared:
+        values[names.CARETAKER_ROLE_ARNS] = ",".join(
+            outputs[names.ROLE_ARNS_OUTPUT] for outputs in (deployed or {}).values()
+            if outputs.get(names.ROLE_ARNS_OUTPUT))
     values.update((target.parameters or {}).get(stack["name"], {}))
     return values
 
@@ -281,7 +287,7 @@ def deploy(dist: Path, bucket: str, *, prefix: str = "", region: str | None = No
         else:
             template = {"TemplateURL": template_url(s3, bucket, key)}
             report(f"{stack['name']}: template is {len(body):,} bytes, passed as TemplateURL")
-        deploy_stack(cfn, stack["name"], template, stack_parameters(stack, target), report, sleep)
+        deploy_stack(cfn, stack["name"], template, stack_parameters(stack, target, outputs), report, sleep)
         outputs[stack["name"]] = stack_outputs(cfn, stack["name"])
         for output_key, value in sorted(outputs[stack["name"]].items()):
             report(f"  {output_key} = {value}")

@@ -84,8 +84,10 @@ class Run:
     def __init__(self, *, spec: FunctionSpec, settings: Settings, state: StateLog, clients: Clients,
                  mode: ModeDecision, notifier: Notifier, clock: Clock, context: Any,
                  continuation: Continuation | None = None, carried: Mapping[str, Any] | None = None,
-                 started: datetime | None = None) -> None:
+                 started: datetime | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.spec = spec
+        #: the function's environment (os.environ unless injected), e.g. for CARETAKER_OWN_ROLE_ARNS
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.settings = settings
         self.state = state
         self.clients = clients
@@ -361,12 +363,12 @@ class Entrypoint:
             continuation = Continuation(enabled=True, margin_ms=margin_ms, resumed=progress, remaining=remaining)
             run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
                       notifier=notifier, clock=clock, context=context, continuation=continuation, carried=carried,
-                      started=started)
+                      started=started, environ=env)
             log.info("run continued", extra={"invocation": run.invocation, "phase": progress.phase,
                                              "remaining": len(remaining)})
         else:
             run = Run(spec=spec, settings=settings, state=state, clients=clients, mode=decision,
-                      notifier=notifier, clock=clock, context=context, started=started,
+                      notifier=notifier, clock=clock, context=context, started=started, environ=env,
                       continuation=Continuation(enabled=spec.continues, margin_ms=margin_ms))
             holding = {"invocations": 1, "holder": holder, "lease_until": lease_until} if spec.continues else {}
             state.start_run(mode=decision.mode, mode_source=decision.source, dry_run=run.dry_run,
@@ -403,8 +405,13 @@ class Entrypoint:
         if status != "ok":
             self._alert(run, status, None, prior)  # before the summary is written, so a lost alert is recorded in it
         savings = run_savings(result)
-        summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
-                                   notifications_failed=notifier.failures or None, savings=savings)
+        try:
+            summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
+                                       notifications_failed=notifier.failures or None, savings=savings)
+        except StateLogError as exc:  # records lost: the summary says so (finish_run ended it as failed)
+            log.error("state log failed at the end of the run", extra={"error": str(exc)})
+            self._alert(run, "failed", str(exc), prior)
+            raise
         publish_run_metrics(spec.name, counts.as_dict(), status, savings)
         log.info("run finished", extra={"status": status, **counts.as_dict(),
                                         "survey_ms": run.continuation.survey_ms})

@@ -174,9 +174,16 @@ class Permission:
             raise ValueError("condition values are literal: templates do not substitute ${...} in them")
 
 
-#: The IAM path of every role Caretaker creates. Reactive rules recognise the events their own
-#: roles cause by it (`:role/caretaker/` in the session issuer's ARN), so they never react to them.
+#: The IAM path of every role Caretaker creates: it groups them, and an SCP can reserve it for the
+#: deployment (docs/security-model.md). It proves nothing about who made a call: anyone allowed to
+#: create roles can create one under it.
 ROLE_PATH = "/caretaker/"
+
+#: The environment variable holding the exact ARNs of Caretaker's own roles (comma-separated): the
+#: roles of the function's own stack (GetAtt) and of the Caretaker stacks deployed before it (the
+#: `CaretakerRoleArns` parameter, filled by `build.py deploy`). Reactive rules ignore the events these
+#: roles cause, and only these.
+OWN_ROLE_ARNS_ENV = "CARETAKER_OWN_ROLE_ARNS"
 
 #: What every function may do on Caretaker's own resources. Added to each role.
 BASELINE_PERMISSIONS: tuple[Permission, ...] = (

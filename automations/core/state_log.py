@@ -3,7 +3,8 @@
 One table; keys in `state_schema` and docs/state-log.md. The DynamoDB client is
 injected. Write-ahead `planned` records are written at once (durable before the
 action); outcomes and skips are buffered and written with BatchWriteItem.
-Any failure to write raises `StateLogError`: callers must then not act.
+Any failure to write raises `StateLogError`: callers must then not act. An item too large for
+DynamoDB is written with its largest fields cut (`item_limits.fit_item`), never dropped.
 Versioned records (`put_versioned`) are the items that concurrent writers read, change and
 write back; a lost race raises `VersionConflict` instead.
 """
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError, VersionConflict
+from automations.core.item_limits import UPDATE_LIMIT_BYTES, fit_item, resource_key
 
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
 MAX_UNPROCESSED_RETRIES = 8
@@ -146,6 +148,8 @@ class StateLog:
         self.clock = clock
         self.counts = RunCounts()
         self.dynamodb_calls = 0
+        #: buffered records whose write failed (lost; `finish_run` says so in the summary)
+        self.unwritten = 0
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -167,7 +171,7 @@ class StateLog:
         return {
             schema.PARTITION_KEY: f"RUN#{self.run_id}",
             schema.SORT_KEY: f"ACT#{action_id}#{phase}",
-            schema.BY_RESOURCE_PK: f"RES#{resource_id}",
+            schema.BY_RESOURCE_PK: resource_key(resource_id),
             schema.BY_RESOURCE_SK: f"{stamp}#{self.run_id}#{phase}",
             schema.TTL_ATTRIBUTE: self._expires_at(at),
             "type": "action",
@@ -222,16 +226,31 @@ class StateLog:
             "at": stamp,
             **attributes,
         }
-        self._call("put_item", TableName=self.table, Item=serialize(item))
+        self._put(item)
 
     def finish_run(self, status: str, *, accumulate: bool = False, **attributes: Any) -> dict[str, Any]:
         """Record the run's end. `accumulate`: this invocation's counts are *added* to the summary's (a run
-        that continued over several invocations); returns the summary as written."""
-        self.flush()
+        that continued over several invocations); returns the summary as written.
+
+        The summary is ended even when the buffered records cannot be written: it is then `failed`, says
+        how many records were lost and why (`unwritten`, `error`), and the write's `StateLogError` is
+        raised after it."""
+        lost: StateLogError | None = None
+        try:
+            self.flush()
+        except StateLogError as exc:
+            lost = exc
         values = {"status": status, "ended_at": iso(self.clock()), **attributes}
+        if lost is not None:
+            problem = f"{self.unwritten} outcome records could not be written: {lost}"
+            values.update(status="failed", unwritten=self.unwritten,
+                          error="; ".join(str(e) for e in (attributes.get("error"), problem) if e))
         if not accumulate:
             values.update(self.counts.as_dict())
-        return self._update_summary(values, add=self.counts.as_dict() if accumulate else None)
+        summary = self._update_summary(values, add=self.counts.as_dict() if accumulate else None)
+        if lost is not None:
+            raise lost
+        return summary
 
     def annotate(self, **attributes: Any) -> None:
         """Set attributes on the run summary now (not buffered), e.g. the response a provider sends."""
@@ -246,7 +265,7 @@ class StateLog:
     def _update_summary(self, values: Mapping[str, Any], *, add: Mapping[str, int] | None = None,
                         condition: str | None = None, condition_values: Mapping[str, Any] | None = None,
                         condition_names: Mapping[str, str] | None = None) -> dict[str, Any]:
-        values = {k: v for k, v in values.items() if v is not None}
+        values = fit_item({k: v for k, v in values.items() if v is not None}, UPDATE_LIMIT_BYTES)
         names = {f"#a{i}": k for i, k in enumerate(values)}
         expression_values = {f":v{i}": _SERIALIZER.serialize(_ddb_value(v)) for i, v in enumerate(values.values())}
         expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
@@ -353,7 +372,7 @@ class StateLog:
                                    outcome="planned", reason=r.reason, dry_run=dry_run, at=at,
                                    details=r.details) for r in records]
         if len(items) == 1:
-            self._call("put_item", TableName=self.table, Item=serialize(items[0]))
+            self._put(items[0])
         else:
             self._batch_write(items)
         with self._lock:
@@ -392,10 +411,19 @@ class StateLog:
         with self._lock:
             items, self._buffer = self._buffer, []
         if items:
-            self._batch_write(items)
+            try:
+                self._batch_write(items)
+            except StateLogError:
+                with self._lock:
+                    self.unwritten += len(items)
+                raise
+
+    def _put(self, item: Mapping[str, Any]) -> None:
+        self._call("put_item", TableName=self.table, Item=serialize(fit_item(item)))
 
     def _batch_write(self, items: Iterable[dict[str, Any]]) -> None:
-        write_batches(self._call, self.table, [{"PutRequest": {"Item": serialize(item)}} for item in items])
+        write_batches(self._call, self.table,
+                      [{"PutRequest": {"Item": serialize(fit_item(item))}} for item in items])
 
 
 def write_batches(call: Callable[..., Any], table: str, requests: Sequence[Mapping[str, Any]],
@@ -500,7 +528,7 @@ def resource_history(client: Any, table: str, resource_id: str) -> list[dict[str
     """Everything Caretaker recorded about one resource, oldest first."""
     return _query_all(client, TableName=table, IndexName=schema.BY_RESOURCE_INDEX,
                       KeyConditionExpression="gsi2pk = :pk",
-                      ExpressionAttributeValues={":pk": {"S": f"RES#{resource_id}"}})
+                      ExpressionAttributeValues={":pk": {"S": resource_key(resource_id)}})
 
 
 def runs_since(client: Any, table: str, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:

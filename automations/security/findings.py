@@ -8,18 +8,27 @@ and in the notification.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
-from automations.core.spec import ROLE_PATH
+from automations.core.spec import OWN_ROLE_ARNS_ENV
+from automations.core.truncate import clip
 from automations.security.errors import BadEventError
 
 API_CALL = "AWS API Call via CloudTrail"
 CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
-#: In a session issuer's ARN: `arn:aws:iam::123456789012:role/caretaker/caretaker-sg-open-world`.
-OWN_ROLE_MARKER = ":role" + ROLE_PATH
+#: An IAM role's ARN as a session issuer carries it: `arn:aws:iam::123456789012:role/caretaker/<name>`.
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
+
+#: How much of a malformed value an error message quotes.
+QUOTE_LIMIT_BYTES = 200
+
+log = logging.getLogger(__name__)
 
 
 def _text(value: Any) -> str:
@@ -113,7 +122,8 @@ class CloudTrailEvent:
     def param_text(self, *path: str) -> str:
         value = self.param(*path)
         if not isinstance(value, str) or not value:
-            raise BadEventError(f"requestParameters.{'.'.join(path)} is not a non-empty string: {value!r}")
+            raise BadEventError(f"requestParameters.{'.'.join(path)} is not a non-empty string: "
+                                f"{clip(repr(value), QUOTE_LIMIT_BYTES)}")
         return value
 
     def summary(self) -> dict[str, Any]:
@@ -190,14 +200,39 @@ def matching_arn(actor: Actor, patterns: Iterable[str]) -> str | None:
     return None
 
 
-def caretaker_cause(actor: Actor, ignored: Sequence[str]) -> str | None:
+@lru_cache(maxsize=8)
+def parse_own_role_arns(text: str) -> frozenset[str]:
+    """The role ARNs of a `CARETAKER_OWN_ROLE_ARNS` value (comma-separated); empty entries are dropped, and
+    entries that are not role ARNs too (with a warning): they could never equal a session issuer."""
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    bad = [entry for entry in entries if not ROLE_ARN.fullmatch(entry)]
+    if bad:
+        log.warning("%s: ignoring entries that are not IAM role ARNs: %s", OWN_ROLE_ARNS_ENV, ", ".join(bad))
+    return frozenset(entry for entry in entries if entry not in bad)
+
+
+def own_role_arns(environ: Mapping[str, str]) -> frozenset[str]:
+    """The exact ARNs of Caretaker's own roles, from `CARETAKER_OWN_ROLE_ARNS` (parsed once per value)."""
+    return parse_own_role_arns(environ.get(OWN_ROLE_ARNS_ENV, ""))
+
+
+def arn_account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str],
+                    account: str = "") -> str | None:
     """Why the event is Caretaker's own doing (and must be ignored), or None.
 
-    Caretaker's roles all live under `ROLE_PATH`; an assumed-role session's own ARN
-    (`assumed-role/<name>/<session>`) carries no path, so the session issuer is checked.
+    Own: the session issuer's ARN (or the caller's) is exactly one of `own_roles`, the ARNs of
+    Caretaker's own roles, in the event's `account` when it is known. Never a path or name pattern: anyone
+    who may create roles can create one under `/caretaker/` or named `caretaker-*`. An assumed-role
+    session's own ARN (`assumed-role/<name>/<session>`) is never a role ARN, so it is the issuer that
+    matches. `ignored` (the operator's `ignore_principal_arns`, wildcards allowed) is checked after.
     """
     for arn in actor.arns:
-        if OWN_ROLE_MARKER in arn:
+        if arn in own_roles and (not account or arn_account(arn) == account):
             return f"caused by Caretaker's own role {arn}"
     listed = matching_arn(actor, ignored)
     if listed:

@@ -25,8 +25,9 @@ from automations.core.errors import StateLogError
 from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
+from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, caretaker_cause, parse_event
+from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_arns, parse_event
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -34,11 +35,16 @@ EVALUATE = "evaluate-event"
 IDEMPOTENCY_PK_PREFIX = "IDEMPOTENCY#"
 #: EventBridge retries delivery for up to 24 hours; keep the record for twice that.
 IDEMPOTENCY_EXPIRY_S = 48 * 3600
+#: The longest reason and ids a rule's result (the handler's return value, the idempotency record) carries;
+#: the state-log items keep the whole reason unless it exceeds DynamoDB's item limit.
+REASON_LIMIT_BYTES = 2_000
+ID_LIMIT_BYTES = 1_000
 
 IGNORE_PRINCIPALS = Setting(
     "ignore_principal_arns", "list", (),
-    "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed), besides "
-    "Caretaker's own roles (IAM path /caretaker/), which are always ignored.",
+    "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed): the operator's "
+    "explicit choice. Caretaker's own roles are always ignored, recognised by their exact ARNs "
+    "(CARETAKER_OWN_ROLE_ARNS), never by path or name.",
     pattern=r"arn:[^\s,]+",
 )
 
@@ -120,7 +126,8 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any
         name = str(detail.get("eventName") or "") if isinstance(detail, Mapping) else ""
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
-    own = caretaker_cause(parsed.actor, run.settings["ignore_principal_arns"])
+    own = caretaker_cause(parsed.actor, own_role_arns(run.environ), run.settings["ignore_principal_arns"],
+                          account=parsed.account)
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")
@@ -266,6 +273,8 @@ def _notify(run: Run, event: CloudTrailEvent, resource_id: str, headline: str, s
 
 def _result(run: Run, event_id: str, event_name: str, resource_id: str, action: str, outcome: str,
             reason: str) -> dict[str, Any]:
-    """What the run summary says about the event (and what a duplicate delivery reads back)."""
-    return {"finding": {"event_id": event_id, "event_name": event_name, "resource_id": resource_id,
-                        "action": action, "outcome": outcome, "reason": reason, "run_id": run.run_id}}
+    """What the run summary says about the event (and what a duplicate delivery reads back, from the
+    idempotency record: one DynamoDB item, so the caller-chosen parts are clipped)."""
+    return {"finding": {"event_id": clip(event_id, ID_LIMIT_BYTES), "event_name": clip(event_name, ID_LIMIT_BYTES),
+                        "resource_id": clip(resource_id, ID_LIMIT_BYTES), "action": action, "outcome": outcome,
+                        "reason": clip(reason, REASON_LIMIT_BYTES), "run_id": run.run_id}}

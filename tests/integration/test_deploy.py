@@ -72,13 +72,36 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         config = lambda_.get_function_configuration(FunctionName=entry["function_name"])
         expected = dict(entry["environment"],
                         CARETAKER_STATE_TABLE=core["StateTableName"],
-                        CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"])
+                        CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"],
+                        CARETAKER_OWN_ROLE_ARNS=config["Environment"]["Variables"]["CARETAKER_OWN_ROLE_ARNS"])
         assert config["Environment"]["Variables"] == expected
         assert config["Handler"] == entry["handler"]
         assert config["Runtime"] == entry["runtime"]
         assert (config["Timeout"], config["MemorySize"]) == (entry["timeout"], entry["memory"])
         table = dynamodb.describe_table(TableName=config["Environment"]["Variables"]["CARETAKER_STATE_TABLE"])
         assert table["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_each_function_trusts_the_roles_of_its_stack_and_of_the_stacks_deployed_before(
+        deployed: dict[str, dict[str, str]], built_dist: Path) -> None:
+    """The security stack, deployed last, trusts exactly the role of every Caretaker function; none other."""
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    data = manifest(built_dist)
+    order = [stack["name"] for stack in data["stacks"]]
+    roles: dict[str, set[str]] = {}
+    for entry in data["functions"]:
+        roles.setdefault(entry["stack"], set()).add(
+            lambda_.get_function_configuration(FunctionName=entry["function_name"])["Role"])
+    for entry in data["functions"]:
+        env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]
+        trusted = {arn for arn in env["CARETAKER_OWN_ROLE_ARNS"].split(",") if arn}
+        before = order[:order.index(entry["stack"]) + 1]
+        assert trusted == {arn for stack in before for arn in roles.get(stack, set())}, entry["name"]
+        assert set(deployed[entry["stack"]]["RoleArns"].split(",")) == roles[entry["stack"]]
+    security = [e for e in data["functions"] if e["stack"] == "caretaker-security"]
+    assert security and order[-1] == "caretaker-security"
+    env = lambda_.get_function_configuration(FunctionName=security[0]["function_name"])["Environment"]["Variables"]
+    assert set(env["CARETAKER_OWN_ROLE_ARNS"].split(",")) == set().union(*roles.values())
 
 
 def test_schedule_rules_use_the_declared_expression(deployed: dict[str, dict[str, str]], built_dist: Path) -> None:

@@ -30,7 +30,7 @@ def test_every_registered_function_is_in_exactly_one_stack() -> None:
 def test_functions_group_by_package_in_handler_package_order() -> None:
     specs = [example_spec(key) for key in EXAMPLE_TRIGGERS]
     grouped = specs_by_stack(specs)
-    assert list(grouped) == ["scheduled", "security", "custom-resources"]
+    assert list(grouped) == ["scheduled", "custom-resources", "security"]
     assert [s.name for s in grouped["custom-resources"]] == ["example-custom"]
 
 

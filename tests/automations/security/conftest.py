@@ -5,21 +5,38 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from automations.core import state_log
+from automations.core import registry, state_log
 from automations.core.runtime import Entrypoint
-from automations.core.spec import FunctionSpec
+from automations.core.spec import OWN_ROLE_ARNS_ENV, ROLE_PATH, FunctionSpec, pascal
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cloudtrail"
 ACCOUNT = "123456789012"
-OWN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/caretaker/caretaker-sg-open-world"
+
+
+def own_role_arn(function: str, account: str = ACCOUNT, partition: str = "aws") -> str:
+    """The ARN CloudFormation gives the (unnamed) role of `function`: `<stack>-<logical id>-<random>` under
+    the Caretaker path, as GetAtt puts it in CARETAKER_OWN_ROLE_ARNS."""
+    spec = registry.get(function)
+    return (f"arn:{partition}:iam::{account}:role{ROLE_PATH}caretaker-{registry.stack_of(spec)}-"
+            f"{pascal(function)}Role-1A2B3C4D5E6F")
+
+
+def stack_role_arns(spec: FunctionSpec) -> list[str]:
+    """What the template gives every function of `spec`'s stack: the ARNs of all roles of that stack."""
+    stack = registry.stack_of(spec)
+    return [own_role_arn(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
+
+
+OWN_ROLE = own_role_arn("sg-open-world")
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -118,7 +135,11 @@ class Harness:
         self.monkeypatch.setenv(env_name, value)
 
     def invoke(self, handler: Entrypoint, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Invoke in-process. Unless the test set CARETAKER_OWN_ROLE_ARNS, the function gets what its template
+        gives it without the deploy tool: the role ARNs of its own stack."""
         self.clock.advance(seconds=1)
+        if OWN_ROLE_ARNS_ENV not in os.environ:
+            self.monkeypatch.setenv(OWN_ROLE_ARNS_ENV, ",".join(stack_role_arns(handler.spec)))
         self.specs[handler.spec.name] = handler.spec
         start = len(self.clients.calls)
         try:

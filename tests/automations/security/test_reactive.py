@@ -130,16 +130,44 @@ def test_a_delivery_arriving_while_the_first_is_still_running_is_skipped(harness
     assert len(harness.notifications()) == 1
 
 
+OWN = "arn:aws:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F"
+
+
 @pytest.mark.parametrize(("issuer", "own"), [
-    ("arn:aws:iam::123456789012:role/caretaker/caretaker-sg-open-world", True),
-    ("arn:aws-us-gov:iam::123456789012:role/caretaker/caretaker-kms-key-deletion", True),
-    ("arn:aws:iam::123456789012:role/caretaker-lookalike", False),  # the name alone proves nothing
-    ("arn:aws:iam::123456789012:role/team/caretaker/x", False),
+    (OWN, True),
+    ("arn:aws:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6", False),  # a prefix
+    ("arn:aws:iam::123456789012:role/caretaker/totally-not-caretaker", False),  # the path alone proves nothing
+    ("arn:aws:iam::123456789012:role/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),  # nor the name
+    ("arn:aws:iam::123456789012:role/Caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),  # case
+    ("arn:aws:iam::210987654321:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),
+    ("arn:aws-us-gov:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),
+    ("", False),
 ])
-def test_own_events_are_recognised_by_the_role_path(issuer: str, own: bool) -> None:
+def test_own_events_are_recognised_by_the_exact_role_arn_only(issuer: str, own: bool) -> None:
     actor = findings.Actor(type="AssumedRole", arn="arn:aws:sts::123456789012:assumed-role/x/y", principal_id="",
                            account_id="", access_key_id="", session_issuer_arn=issuer, user_name="", invoked_by="")
-    assert (findings.caretaker_cause(actor, ()) is not None) is own
+    own_roles = findings.parse_own_role_arns(f"{OWN},arn:aws:iam::123456789012:role/caretaker/other-1")
+    assert (findings.caretaker_cause(actor, own_roles, (), account="123456789012") is not None) is own
+
+
+def test_an_own_role_arn_in_another_account_than_the_event_is_not_trusted() -> None:
+    """A CaretakerRoleArns entry naming another account's role (a mistake, or a hub role) trusts nothing here."""
+    other = "arn:aws:iam::210987654321:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F"
+    actor = findings.Actor(type="AssumedRole", arn="", principal_id="", account_id="210987654321",
+                           access_key_id="", session_issuer_arn=other, user_name="", invoked_by="")
+    assert findings.caretaker_cause(actor, {other}, (), account="123456789012") is None
+    assert findings.caretaker_cause(actor, {other}, (), account="210987654321") is not None
+
+
+@pytest.mark.parametrize(("value", "parsed"), [
+    ("", set()),
+    (",,", set()),
+    (f"{OWN},", {OWN}),  # the template's trailing comma when CaretakerRoleArns is empty
+    (f" {OWN} ,arn:aws:iam::123456789012:role/a", {OWN, "arn:aws:iam::123456789012:role/a"}),
+    ("arn:aws:iam::123456789012:role/caretaker/*,arn:aws:iam::123456789012:user/caretaker/x,*", set()),
+])
+def test_the_own_role_list_holds_role_arns_only_and_no_patterns(value: str, parsed: set[str]) -> None:
+    assert findings.parse_own_role_arns(value) == parsed
 
 
 def test_a_parsed_event_says_who_where_and_when() -> None:

@@ -1,0 +1,185 @@
+"""The loop guard trusts exact role ARNs, not a path: attacks that tried to pass for Caretaker's own roles.
+
+Before: any session issuer whose ARN contained `:role/caretaker/` was "Caretaker's own", so anyone allowed to
+create (or assume) a role under that path silenced all eight rules. Now only the exact ARNs in
+CARETAKER_OWN_ROLE_ARNS are own; the harness gives each function its stack's role ARNs, as the template does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from automations.core import registry
+from automations.security import sg_open_world
+from tests.automations.conftest import REGION
+from tests.automations.security.conftest import (
+    ACCOUNT,
+    OWN_ROLE,
+    Harness,
+    aws,
+    from_caretaker,
+    load_event,
+    outcomes,
+    own_role_arn,
+)
+from tests.automations.security.test_patterns import RULE_EVENTS
+from tests.automations.security.test_reactive import handler_of
+from tests.automations.security.test_sg_open_world import authorize_as_recorded, ingress
+
+IMPOSTOR = f"arn:aws:iam::{ACCOUNT}:role/caretaker/totally-not-caretaker"
+WORLD_SSH = {("tcp", 22, 22, "0.0.0.0/0"), ("tcp", 22, 22, "::/0")}
+
+
+@pytest.fixture
+def ec2() -> Any:
+    return aws("ec2", REGION)
+
+
+@pytest.fixture
+def group(ec2: Any) -> str:
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_security_group(GroupName="web", Description="web tier", VpcId=vpc)["GroupId"])
+
+
+def world_ssh_event(ec2: Any, group: str, issuer: str) -> dict[str, Any]:
+    """Port 22 opened to the world in moto, and its CloudTrail event as if `issuer`'s session had made the call."""
+    return from_caretaker(authorize_as_recorded(ec2, group, load_event("authorize_security_group_ingress")), issuer)
+
+
+def assert_handled_like_any_principal(harness: Harness, ec2: Any, group: str, summary: dict[str, Any],
+                                      issuer: str) -> None:
+    """Enforce mode: the world-open SSH rules are gone, the revocation is written ahead and done, one notification."""
+    assert not ingress(ec2, group) & WORLD_SSH
+    items = harness.items(summary)
+    assert outcomes(items) == [("revoke-ingress", "planned"), ("revoke-ingress", "succeeded")]
+    assert items[0]["details"]["actor"]["session_issuer_arn"] == issuer
+    assert not [i for i in items if i["reason"].startswith("ignored:")]
+    assert harness.run_summary(summary)["status"] == "ok"
+    [note] = harness.notifications()
+    assert note["body"]["finding"]["actor"]["session_issuer_arn"] == issuer
+    assert note["body"]["caretaker"]["outcome"] == "succeeded"
+
+
+def test_a_role_under_the_caretaker_path_not_of_the_deployment_cannot_silence_sg_open_world(
+        harness: Harness, ec2: Any, group: str) -> None:
+    harness.mode("enforce")
+
+    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, IMPOSTOR))
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, IMPOSTOR)
+
+
+def test_a_real_own_role_is_still_ignored(harness: Harness, ec2: Any, group: str) -> None:
+    harness.mode("enforce")
+    event = world_ssh_event(ec2, group, OWN_ROLE)
+    before = ingress(ec2, group)
+
+    summary = harness.invoke(sg_open_world.handler, event)
+
+    assert ingress(ec2, group) == before  # Caretaker's own change is left alone
+    [item] = harness.items(summary)
+    assert (item["action"], item["outcome"]) == ("evaluate-event", "skipped")
+    assert item["reason"] == f"ignored: caused by Caretaker's own role {OWN_ROLE}"
+    assert harness.notifications() == []
+
+
+def test_a_role_of_another_caretaker_stack_is_ignored_once_deploy_has_filled_the_list(
+        harness: Harness, ec2: Any, group: str) -> None:
+    """What `build.py deploy` passes as CaretakerRoleArns: the roles of the stacks deployed before."""
+    other = own_role_arn("cleanup-ebs-volumes")
+    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"{OWN_ROLE},{other}")
+    event = world_ssh_event(ec2, group, other)
+    before = ingress(ec2, group)
+
+    summary = harness.invoke(sg_open_world.handler, event)
+
+    assert ingress(ec2, group) == before
+    assert [i["reason"] for i in harness.items(summary)] == [f"ignored: caused by Caretaker's own role {other}"]
+
+
+def test_a_role_of_another_caretaker_stack_is_handled_without_the_deploy_tool(
+        harness: Harness, ec2: Any, group: str) -> None:
+    """Default parameters trust only the stack's own roles: the safe direction (handled, never ignored)."""
+    other = own_role_arn("cleanup-ebs-volumes")
+
+    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, other))
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, other)
+
+
+def test_an_own_role_name_in_another_account_is_not_trusted(harness: Harness, ec2: Any, group: str) -> None:
+    elsewhere = OWN_ROLE.replace(f"::{ACCOUNT}:", "::210987654321:")
+    event = world_ssh_event(ec2, group, elsewhere)
+
+    summary = harness.invoke(sg_open_world.handler, event)
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, elsewhere)
+
+
+def test_an_own_role_arn_listed_for_another_account_is_not_trusted_here(harness: Harness, ec2: Any,
+                                                                        group: str) -> None:
+    """A CaretakerRoleArns entry of another account (a mistake) trusts no call made in this account."""
+    elsewhere = OWN_ROLE.replace(f"::{ACCOUNT}:", "::210987654321:")
+    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"{OWN_ROLE},{elsewhere}")
+
+    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, elsewhere))
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, elsewhere)
+
+
+def test_the_caller_arn_of_a_session_whose_issuer_is_not_own_is_not_trusted(harness: Harness, ec2: Any,
+                                                                           group: str) -> None:
+    """The session is named like Caretaker's role (session names are the caller's choice): the issuer decides."""
+    event = world_ssh_event(ec2, group, IMPOSTOR)
+    own_name = OWN_ROLE.rsplit("/", 1)[-1]
+    event["detail"]["userIdentity"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/{own_name}/{own_name}"
+
+    summary = harness.invoke(sg_open_world.handler, event)
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, IMPOSTOR)
+
+
+def test_a_path_pattern_in_the_own_role_list_trusts_nothing(harness: Harness, ec2: Any, group: str) -> None:
+    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"arn:aws:iam::{ACCOUNT}:role/caretaker/*")
+
+    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, IMPOSTOR))
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, IMPOSTOR)
+
+
+def test_the_operator_may_still_choose_to_ignore_the_path_explicitly(harness: Harness, ec2: Any, group: str) -> None:
+    """ignore_principal_arns (wildcards allowed) is the operator's explicit, documented choice."""
+    harness.setting("CARETAKER_IGNORE_PRINCIPAL_ARNS", f"arn:aws:iam::{ACCOUNT}:role/caretaker/*")
+    event = world_ssh_event(ec2, group, IMPOSTOR)
+    before = ingress(ec2, group)
+
+    summary = harness.invoke(sg_open_world.handler, event)
+
+    assert ingress(ec2, group) == before
+    [item] = harness.items(summary)
+    assert item["reason"] == f"ignored: caused by {IMPOSTOR}, listed in ignore_principal_arns"
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_EVENTS))
+def test_no_rule_ignores_a_role_under_the_caretaker_path_that_is_not_its_own(harness: Harness, rule: str) -> None:
+    event = from_caretaker(load_event(RULE_EVENTS[rule][0]), IMPOSTOR)
+
+    summary = harness.invoke(handler_of(rule), copy.deepcopy(event))
+
+    items = harness.items(summary)
+    assert items and not [i for i in items if i["reason"].startswith("ignored:")], rule
+    assert harness.run_summary(summary)["status"] != "running"
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_EVENTS))
+def test_every_rule_still_ignores_its_own_stacks_roles(harness: Harness, rule: str) -> None:
+    own = own_role_arn(rule)
+    assert registry.stack_of(registry.get(rule)) == "security"
+
+    summary = harness.invoke(handler_of(rule), from_caretaker(load_event(RULE_EVENTS[rule][0]), own))
+
+    [item] = harness.items(summary)
+    assert item["reason"] == f"ignored: caused by Caretaker's own role {own}"
