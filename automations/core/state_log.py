@@ -546,6 +546,28 @@ def runs_since(client: Any, table: str, since: datetime, until: datetime | None 
     return runs
 
 
+def close_abandoned_run(client: Any, table: str, run_id: str, *, reason: str, at: datetime) -> bool:
+    """End a run summary that is still `running` although its invocation is over (Lambda's timeout, a crash):
+    `failed`, with `reason` as its error. Conditional: a run that finished (or was resumed) meanwhile is left
+    alone (returns False). Used by the trigger-health canary."""
+    key = {schema.PARTITION_KEY: f"RUN#{run_id}", schema.SORT_KEY: "SUMMARY"}
+    try:
+        client.update_item(
+            TableName=table, Key=serialize(key),
+            UpdateExpression="SET #s = :failed, #e = :reason, #ended = :at, #closed = :true",
+            ConditionExpression="#s = :running",
+            ExpressionAttributeNames={"#s": "status", "#e": "error", "#ended": "ended_at", "#closed": "abandoned"},
+            ExpressionAttributeValues={":failed": {"S": "failed"}, ":running": {"S": "running"},
+                                       ":reason": {"S": reason}, ":at": {"S": iso(at)}, ":true": {"BOOL": True}})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise StateLogError(f"run {run_id} cannot be closed in {table!r}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StateLogError(f"run {run_id} cannot be closed in {table!r}: {exc}") from exc
+    return True
+
+
 def set_mode_override(client: Any, table: str, automation: str, mode: str | None, *, by: str,
                       reason: str, clock: Clock = utcnow) -> None:
     """Set (or with mode=None, clear) the run-time mode of one automation or of all (`*`)."""

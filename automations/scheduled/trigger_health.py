@@ -5,12 +5,14 @@ For every function in the registry whose stack is deployed (at least one of its 
 - an EventBridge rule that is ENABLED targets it (schedule and event triggers); an event rule still carries the
   declared pattern (an attacker who narrows a security rule's pattern silences it as surely as one who deletes it);
 - a scheduled function ran within its schedule (the deployed rule's `rate`/`cron`, which a stack parameter may have
-  changed from the declared one), allowing `run_grace_minutes`, and its latest run did not fail.
+  changed from the declared one), allowing `run_grace_minutes`, and its latest run did not fail;
+- no run summary stays `running` after its invocation must have ended: such a run is closed as `failed`.
 
-It never acts on resources. Each problem is alerted once: open problems are kept in the state table
-(pk `HEALTH#trigger-health`, sk `<function>#<kind>`); a run reports what is new (`report-problem`, written ahead,
-one notification for all), records what is still open as `skipped` ("already reported"), and reports what went
-away (`report-resolved`). See docs/operations.md.
+It never acts on resources (closing an abandoned run summary is its only write, to the state log). Each
+problem is alerted once: open problems are kept in the state table (pk `HEALTH#trigger-health`, sk
+`<function>#<kind>`); a run reports what is new (`report-problem`, written ahead, one notification for all),
+records what is still open as `skipped` ("already reported"), and reports what went away (`report-resolved`).
+See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,7 +33,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.schedule_expr import ScheduleError, expected_last_run
 from automations.core.spec import CloudTrail, Cron, EventPattern, FunctionSpec, Permission, Rate, Setting
-from automations.core.state_log import deserialize, iso, runs_since, serialize
+from automations.core.state_log import close_abandoned_run, deserialize, iso, runs_since, serialize
 
 NAME = "trigger-health"
 _RULES = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"
@@ -73,8 +76,10 @@ _MAX_RUN_LOOKBACK = timedelta(days=40)
 class Problem:
     function: str
     kind: str  # function-missing, dead-letter-queue-missing, dead-letters, no-rule, rule-disabled,
-    #            pattern-changed, schedule-unreadable, missed-run, last-run-failed, check-failed
+    #            pattern-changed, schedule-unreadable, missed-run, last-run-failed, check-failed, run-abandoned
     detail: str
+    #: reported once and then gone by itself (an abandoned run the canary closed): never kept as open
+    transient: bool = False
 
     @property
     def key(self) -> str:
@@ -250,6 +255,48 @@ def check_runs(run: Run, observed: Sequence[Observed], grace: timedelta) -> None
                                          f"{str(last.get('error') or 'no error recorded')[:300]}"))
 
 
+#: A run summary still `running` this long after its invocation's timeout is abandoned (the invocation died).
+_ABANDONED_AFTER = timedelta(minutes=15)
+#: A run that can continue may be resumed by Lambda's retry of its continuation event for up to six hours
+#: after its lease: only then is it abandoned.
+_CONTINUATION_RETRY_WINDOW = timedelta(hours=6)
+#: How far back summaries are looked at for abandoned runs.
+_ABANDONED_LOOKBACK = timedelta(days=2)
+
+
+def close_abandoned_runs(run: Run, specs: Sequence[FunctionSpec]) -> list[Problem]:
+    """Summaries still `running` after their invocation must have ended (Lambda's timeout, a crash) are closed
+    as `failed` (`close-abandoned-run`, written ahead; a run that finished meanwhile is left alone) and
+    reported once: a run summary never stays `running`."""
+    now = run.clock()
+    timeouts = {s.name: timedelta(seconds=s.timeout) for s in specs}
+    problems = []
+    for summary in runs_since(run.state.client, run.state.table, now - _ABANDONED_LOOKBACK, now):
+        name, run_id = str(summary.get("automation", "")), str(summary.get("run_id", ""))
+        if summary.get("status") != "running" or run_id == run.run_id or name not in timeouts:
+            continue
+        started = _parse_time(str(summary.get("started_at", "")))
+        lease = summary.get("lease_until")
+        if isinstance(lease, int | float):
+            over = datetime.fromtimestamp(float(lease), now.tzinfo) + _CONTINUATION_RETRY_WINDOW
+        elif started is not None:
+            over = started + timeouts[name] + _ABANDONED_AFTER
+        else:
+            continue
+        if over > now:
+            continue
+        reason = (f"the invocation ended without finishing run {run_id} (started {summary.get('started_at')}; "
+                  f"Lambda's timeout or a crash); closed by {NAME}")
+        closed = run.act(f"run/{run_id}", "close-abandoned-run", reason,
+                         partial(close_abandoned_run, run.state.client, run.state.table, run_id, reason=reason,
+                                 at=now),
+                         details={"automation": name, "started_at": summary.get("started_at")},
+                         result_details=lambda done: {"closed": bool(done)})
+        if closed:
+            problems.append(Problem(name, "run-abandoned", reason, transient=True))
+    return problems
+
+
 # ---------------------------------------------------------------------- open problems (alert once)
 
 
@@ -323,7 +370,8 @@ def report(run: Run, problems: Sequence[Problem]) -> dict[str, int]:
     if sent:  # an alert that was not sent is new again next run
         now = run.clock()
         for problem in new:
-            _remember(run, problem, now)
+            if not problem.transient:
+                _remember(run, problem, now)
         for key in resolved:
             _forget(run, key)
     return {"new": len(new), "resolved": len(resolved)}
@@ -339,7 +387,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
         run.notes.append(f"functions setting names unknown functions: {', '.join(unknown)}")
     observed, not_deployed = observe(run, specs)
     check_runs(run, observed, timedelta(minutes=int(run.settings["run_grace_minutes"])))
-    problems = [p for item in observed for p in item.problems]
+    problems = [p for item in observed for p in item.problems] + close_abandoned_runs(run, specs)
     counts = report(run, problems)
     return {"checked": len(observed), "healthy": sum(1 for item in observed if not item.problems),
             "problems": [p.as_dict() for p in problems], "not_deployed_stacks": not_deployed, **counts}

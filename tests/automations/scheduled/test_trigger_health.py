@@ -274,3 +274,60 @@ def test_the_canary_changes_nothing_in_aws(h: Harness, account: Account) -> None
 
     made = {f"{service}:{operation}" for service, operation, _ in clients.calls if service not in {"dynamodb", "sns"}}
     assert made and all(op.split(":")[1].startswith(("Get", "List", "Describe")) for op in made), made
+
+
+def _running(h: Harness, name: str, *, hours_ago: float, **attributes: Any) -> str:
+    """A run summary left `running`, as an invocation that died leaves it."""
+    at = h.clock.now - timedelta(hours=hours_ago)
+    state = StateLog(h.table, client("dynamodb"), automation=name, run_id=f"dead-{name}-{hours_ago}",
+                     clock=lambda: at)
+    state.start_run(mode="enforce", **attributes)
+    return state.run_id
+
+
+def summary_of(h: Harness, run_id: str) -> dict[str, Any]:
+    return next(i for i in run_items(client("dynamodb"), h.table, run_id) if i["type"] == "run")
+
+
+def test_a_run_left_running_by_a_dead_invocation_is_closed_and_reported_once(h: Harness, account: Account) -> None:
+    ran(h, SCHEDULED.name, hours_ago=2)
+    dead = _running(h, REACTIVE.name, hours_ago=1)  # sg-open-world times out after 60 s: long over
+    live = _running(h, SCHEDULED.name, hours_ago=0.1)  # ebs-snapshots may still be running (900 s timeout)
+
+    first = h.invoke()
+    second = h.invoke()
+
+    closed = summary_of(h, dead)
+    assert (closed["status"], closed["abandoned"]) == ("failed", True)
+    assert "ended without finishing" in closed["error"]
+    assert summary_of(h, live)["status"] == "running"
+    assert (f"run/{dead}", "close-abandoned-run", "succeeded") in actions(h, first["run_id"])
+    assert problems(first) == {(REACTIVE.name, "run-abandoned")}
+    assert problems(second) == set() and actions(h, second["run_id"]) == []  # closed: nothing to report again
+    [alert] = canary_messages(h)
+    assert "1 new problem" in alert["Subject"]
+
+
+def test_a_continuing_run_is_closed_only_after_lambda_could_retry_its_continuation(h: Harness,
+                                                                                   account: Account) -> None:
+    ran(h, SCHEDULED.name, hours_ago=2)
+    lease = int((h.clock.now - timedelta(hours=1)).timestamp())
+    resumable = _running(h, SCHEDULED.name, hours_ago=1.5, holder="x", lease_until=lease)
+
+    h.invoke()
+    assert summary_of(h, resumable)["status"] == "running"
+    h.clock.advance(hours=6)
+    ran(h, SCHEDULED.name, hours_ago=1)
+    h.invoke()
+    assert summary_of(h, resumable)["status"] == "failed"
+
+
+def test_closing_an_abandoned_run_leaves_a_run_that_finished_meanwhile_alone(h: Harness) -> None:
+    from automations.core.state_log import close_abandoned_run
+
+    state = StateLog(h.table, client("dynamodb"), automation=REACTIVE.name, run_id="r-1", clock=lambda: h.clock.now)
+    state.start_run(mode="enforce")
+    state.finish_run("ok")
+
+    assert close_abandoned_run(client("dynamodb"), h.table, "r-1", reason="x", at=h.clock.now) is False
+    assert summary_of(h, "r-1")["status"] == "ok"
