@@ -104,7 +104,7 @@ def test_a_warm_reactive_invocation_builds_no_session_or_client_and_parses_no_mo
 
 
 def tiny_table() -> RateTable:
-    """Every EC2 action gets a bucket of one token that takes 1,000 s to refill."""
+    """Every EC2 action gets a bucket of one token, refilled at 0.001 tokens/s (x the share)."""
     return RateTable(ec2=False, services={"ec2": Bucket(1, 0.001)})
 
 
