@@ -128,12 +128,11 @@ class Clients:
 
     def __init__(self, session: boto3.session.Session | None = None, config: Config | None = None, *,
                  limiter: RateLimiter | None = None) -> None:
-        #: the AWS environment this `Clients` was made in, kept (one identity per invocation); None when injected
-        self._shared: SharedClients | None = None
-        if session is None:
-            self._shared = shared_clients()
-            session = self._shared.session
         self._session = session
+        #: the shared clients, chosen at first use and kept (one AWS environment per invocation); never when
+        #: injected. Chosen lazily: building a session can fail (e.g. an unknown AWS_PROFILE), and that must
+        #: happen inside the handler, where it is answered and recorded, not when the `Clients` is made.
+        self._shared: SharedClients | None = None
         self._config = config or CLIENT_CONFIG
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
@@ -142,11 +141,16 @@ class Clients:
     @property
     def injected(self) -> bool:
         """True when this `Clients` builds its clients from a session it was given."""
-        return self._shared is None
+        return self._session is not None
+
+    def _environment(self) -> SharedClients:
+        if self._shared is None:
+            self._shared = shared_clients()
+        return self._shared
 
     @property
     def session(self) -> boto3.session.Session:
-        return self._session
+        return self._session if self._session is not None else self._environment().session
 
     @property
     def region(self) -> str:
@@ -157,10 +161,10 @@ class Clients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                if self._shared is not None:
-                    client = self._shared.client(service, region, self._config, self.limiter)
+                if self._session is None:
+                    client = self._environment().client(service, region, self._config, self.limiter)
                 else:
-                    client = self.session.client(service, region_name=region, config=self._config)
+                    client = self._session.client(service, region_name=region, config=self._config)
                     self.limiter.register(client)
                 self._clients[key] = client
             return client

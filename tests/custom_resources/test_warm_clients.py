@@ -4,6 +4,7 @@ service model: the container keeps its crhelper object and the execution environ
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from custom_resources import random_secret
 from tests.automations.client_builds import counting_builds
@@ -31,3 +32,16 @@ def test_a_warm_provider_invocation_builds_no_session_or_client_and_parses_no_mo
         items = cfn.records(event)
         assert summary_of(items)["status"] == "ok"
         assert [i["outcome"] for i in actions_of(items)] == ["planned", "succeeded"]
+
+
+def test_a_provider_whose_aws_session_cannot_be_built_still_answers_once(
+        cfn: Cfn, monkeypatch: pytest.MonkeyPatch) -> None:
+    random_secret.handler(cfn.event(random_secret, "Create", {"Name": "app/warm"}), cfn.context(random_secret))
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")  # the AWS environment changed: a new session is needed
+    event = cfn.event(random_secret, "Create", {"Name": "app/never"})
+    random_secret.handler(event, cfn.context(random_secret))
+
+    answer = cfn.answer(event)  # exactly one response
+    monkeypatch.delenv("AWS_PROFILE")
+    assert answer["Status"] == "FAILED" and "no-such-profile" in answer["Reason"]
+    assert "app/never" not in secret_names()

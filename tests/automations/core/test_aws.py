@@ -188,14 +188,28 @@ def test_a_changed_region_or_identity_gets_a_session_of_its_own(monkeypatch: pyt
     ec2 = first("ec2")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     moved = Clients()
+    moved_ec2 = moved("ec2")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ANOTHERIDENTITY")
     other = Clients()
+    other_ec2 = other("ec2")
 
-    assert moved.region == "eu-central-1" and moved("ec2").meta.region_name == "eu-central-1"
-    assert moved.session is not first.session and moved("ec2") is not ec2
+    assert moved.region == "eu-central-1" and moved_ec2.meta.region_name == "eu-central-1"
+    assert moved.session is not first.session and moved_ec2 is not ec2
     assert other.session.get_credentials().access_key == "ANOTHERIDENTITY"
-    assert other("ec2") is not moved("ec2")
-    assert first("ec2") is ec2  # a Clients keeps the environment it started with (one identity per invocation)
+    assert other_ec2 is not moved_ec2
+    # a Clients keeps the environment of its first use (one identity per invocation)
+    assert first("ec2") is ec2 and first("dynamodb") is not other("dynamodb")
+    assert first.session.get_credentials().access_key != "ANOTHERIDENTITY"
+
+
+def test_a_session_that_cannot_be_built_fails_at_first_use_not_when_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ProfileNotFound
+
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    clients = Clients()  # what the runtime and providers make before their error handling begins
+
+    with pytest.raises(ProfileNotFound):
+        clients("ec2")
 
 
 def test_the_environment_key_holds_no_credential(monkeypatch: pytest.MonkeyPatch) -> None:
