@@ -3,6 +3,7 @@
     .venv/bin/pip install --no-deps -r requirements-bench.txt     # Cloud Custodian (c7n), optional
     .venv/bin/python bench/custodian_compare.py [--volumes 2000] [--snapshot-volumes 500]
                                                 [--latency 0.05] [--tight-refill 40] [--quick]
+                                                [--warm-volumes 40] [--ec2-latency 0.1] [--bookkeeping-latency 0.01]
 
 Scenarios (each tool gets a fresh moto account with the same resources and a fresh simulator with
 the same settings; see tests/throttling/simulator.py):
@@ -14,11 +15,18 @@ the same settings; see tests/throttling/simulator.py):
       Caretaker: no failed operation, wall <= 1.2x the minimum its share of the bucket allows (shown
       for the default share 50% and for 100%), and >= 5x fewer throttling errors than Custodian.
   (c) snapshot M tagged volumes, latency and generous bucket as in (a). Target: no slower.
+  (d) delete `--warm-volumes` (40) unattached volumes with EC2 calls at `--ec2-latency` (100 ms) and
+      DynamoDB/SNS at `--bookkeeping-latency` (10 ms), generous bucket, in a warm process: each tool
+      first runs once on an empty account in the same process (Caretaker through its Lambda entry
+      point with no injected session, so it keeps the execution environment's session and clients;
+      Custodian with its session cache, as in its own Lambda mode), then the timed run. The cold run
+      (a fresh session; for Caretaker a reset of the shared clients) is printed too. Target: Caretaker
+      warm >= 3x faster than Custodian warm.
 
 Cloud Custodian runs its own pull-mode policies in-process (`c7n.policy.Policy`), with its own
 session factory whose sessions go through the same simulator. Caretaker runs
 `cleanup-ebs-volumes` (enforce, grace 0, min age 0, no final snapshot, default settings
-otherwise: share 50%, max_concurrency 16; `--more-concurrency N` adds a row to (a) with another
+otherwise: share 50%, max_concurrency 16; `--more-concurrency N` adds a row to (a) and (d) with another
 max_concurrency) and `ebs-snapshots` (defaults) through their Lambda entry points. Printed per tool: wall
 time, AWS calls by operation, HTTP attempts, throttling errors, failed operations (resources left
 undone, counted in moto afterwards), and the Caretaker/Custodian ratios.
@@ -62,8 +70,10 @@ def custodian_available() -> bool:
 # ---------------------------------------------------------------------- one run of each tool
 
 
-def run_custodian(policy: Mapping[str, Any], simulator: ThrottlingSimulator) -> float:
-    """Run one pull-mode policy; every session Custodian makes goes through the simulator."""
+def run_custodian(policy: Mapping[str, Any], simulator: ThrottlingSimulator, *, warm: bool = False) -> float:
+    """Run one pull-mode policy; every session Custodian makes goes through the simulator. `warm`: keep the
+    sessions Custodian cached in an earlier run of this process (its own thread-local cache) instead of
+    starting from none."""
     from c7n.config import Config
     from c7n.credentials import SessionFactory
     from c7n.policy import Policy
@@ -76,7 +86,8 @@ def run_custodian(policy: Mapping[str, Any], simulator: ThrottlingSimulator) -> 
             return super().update(session)
 
     load_resources(("aws.ebs",))
-    reset_session_cache()
+    if not warm:
+        reset_session_cache()
     with tempfile.TemporaryDirectory() as output:
         options = Config.empty(region=scenarios.REGION, regions=[scenarios.REGION], output_dir=output,
                                account_id="123456789012", cache="", cache_period=0)
@@ -129,13 +140,68 @@ def snapshot_volumes(tool: str, volumes: int, table: RateTable, latency: float) 
     return found
 
 
+def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], warm: bool,
+                        session_per_invocation: bool = False, concurrency: int | None = None) -> Outcome:
+    """Scenario (d): one run, after a first run of the same tool on an empty account when `warm`.
+    `session_per_invocation`: Caretaker as it was before 2026-12-02, a new boto3 session (and clients) in
+    every invocation."""
+    import boto3
+    from moto import mock_aws
+
+    from automations.core.aws import Clients, reset_shared_clients, shared_clients
+    from automations.core.throttle import RateLimiter
+    from automations.scheduled import cleanup_volumes
+    from tests.automations.conftest import LambdaContext, scheduled_event
+    from tests.throttling.simulator import SimulatorStats
+
+    with mock_aws():
+        simulator = ThrottlingSimulator(GENEROUS, latency=latency)
+        notes: list[str] = []
+        if tool == "custodian":
+            if warm:
+                run_custodian(DELETE_POLICY, simulator)  # nothing to delete yet: it only warms the process
+            simulator.stats = SimulatorStats()
+            ids = scenarios.make_volumes(volumes)
+            wall = run_custodian(DELETE_POLICY, simulator, warm=warm)
+        else:
+            reset_shared_clients()  # a new execution environment, with the simulator on its session
+            simulator.attach(shared_clients().session, tool)
+            table, topic = scenarios.state_table_and_topic()
+            settings = {**CLEANUP_SETTINGS, **({"max_concurrency": str(concurrency)} if concurrency else {})}
+            environ = scenarios.caretaker_environment(table, topic, **settings)
+
+            def invoke() -> dict[str, Any]:
+                limiter = RateLimiter(table=simulator.table)
+                if session_per_invocation:
+                    session = boto3.session.Session()
+                    simulator.attach(session, tool)
+                    clients = Clients(session, limiter=limiter)
+                else:
+                    clients = Clients(limiter=limiter)  # no session: the execution environment's shared clients
+                return cleanup_volumes.handler.invoke(scheduled_event(), LambdaContext(), environ=environ,
+                                                      clients=clients)
+
+            if warm:
+                invoke()  # nothing to delete yet: the first invocation of this execution environment
+            simulator.stats = SimulatorStats()
+            ids = scenarios.make_volumes(volumes)
+            started = time.perf_counter()
+            result = invoke()
+            wall = time.perf_counter() - started
+            reset_shared_clients()
+            notes.append(f"run status {result['status']}, {result['counts']['failed']} failed in its state log")
+        found = scenarios.outcome(tool, simulator, tool, wall, scenarios.remaining_volumes(ids))
+    found.notes = notes
+    return found
+
+
 # ---------------------------------------------------------------------- reporting
 
 
 def table_of(rows: list[tuple[str, Outcome]]) -> None:
     print(f"   {'':<26}{'wall s':>9}{'AWS calls':>11}{'attempts':>10}{'throttled':>11}{'failed':>8}")
     for name, o in rows:
-        print(f"   {name:<26}{o.wall_s:>9.1f}{o.total_calls:>11}{o.attempts:>10}{o.throttled:>11}{o.failed:>8}")
+        print(f"   {name:<26}{o.wall_s:>9.2f}{o.total_calls:>11}{o.attempts:>10}{o.throttled:>11}{o.failed:>8}")
     for name, o in rows:
         calls = ", ".join(f"{op.split(':', 1)[1] if op.startswith('ec2:') else op} {n}" for op, n in o.calls.items())
         print(f"   {name} calls: {calls}")
@@ -204,8 +270,38 @@ def scenario_c(args: argparse.Namespace) -> list[bool]:
     return [ok, caretaker.failed == 0]
 
 
+def scenario_d(args: argparse.Namespace) -> list[bool]:
+    latency = {"ec2": args.ec2_latency, "dynamodb": args.bookkeeping_latency, "sns": args.bookkeeping_latency}
+    print(f"\n(d) delete {args.warm_volumes} unattached volumes, EC2 at {args.ec2_latency * 1000:.0f} ms per call, "
+          f"DynamoDB and SNS at {args.bookkeeping_latency * 1000:.0f} ms, generous bucket: cold, then in a warm "
+          f"process")
+    rows = [(f"{name} {'warm' if warm else 'cold'}", delete_volumes_warm(tool, args.warm_volumes, latency, warm))
+            for warm in (False, True) for tool, name in (("custodian", "Cloud Custodian"), ("caretaker", "Caretaker"))]
+    rows.append(("Caretaker warm, old", delete_volumes_warm("caretaker", args.warm_volumes, latency, True,
+                                                           session_per_invocation=True)))
+    if args.more_concurrency:
+        rows.append((f"Caretaker warm, max_conc. {args.more_concurrency}",
+                     delete_volumes_warm("caretaker", args.warm_volumes, latency, True,
+                                         concurrency=args.more_concurrency)))
+    table_of(rows)
+    print("   (\"old\": a new boto3 session and clients in every invocation, as before 2026-12-02)")
+    found = dict(rows)
+    cold = found["Cloud Custodian cold"].wall_s / found["Caretaker cold"].wall_s
+    warm = found["Cloud Custodian warm"].wall_s / found["Caretaker warm"].wall_s
+    old = found["Cloud Custodian warm"].wall_s / found["Caretaker warm, old"].wall_s
+    ok = warm >= 3
+    print(f"   cold: Caretaker {cold:.1f}x faster (for information); warm: Caretaker {warm:.1f}x faster "
+          f"(target >= 3x: {verdict(ok)}); warm with a session per invocation: {old:.1f}x")
+    if args.more_concurrency:
+        tuned_row = found[f"Caretaker warm, max_conc. {args.more_concurrency}"]
+        tuned = found["Cloud Custodian warm"].wall_s / tuned_row.wall_s
+        print(f"   warm with max_concurrency {args.more_concurrency}: {tuned:.1f}x (for information; the target is "
+              f"judged on defaults)")
+    return [ok, found["Caretaker warm"].failed == 0]
+
+
 SCENARIOS: Mapping[str, Callable[[argparse.Namespace], list[bool]]] = {
-    "a": scenario_a, "b": scenario_b, "c": scenario_c}
+    "a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,9 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot-volumes", type=int, default=500, help="tagged volumes to snapshot in (c)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per AWS call")
     parser.add_argument("--tight-refill", type=float, default=40.0, help="DeleteVolume refill per second in (b)")
-    parser.add_argument("--scenarios", default="abc", help="which scenarios to run, e.g. 'ac'")
+    parser.add_argument("--warm-volumes", type=int, default=40, help="unattached volumes to delete in (d)")
+    parser.add_argument("--ec2-latency", type=float, default=0.1, help="seconds per EC2 call in (d)")
+    parser.add_argument("--bookkeeping-latency", type=float, default=0.01,
+                        help="seconds per DynamoDB and SNS call in (d)")
+    parser.add_argument("--scenarios", default="abcd", help="which scenarios to run, e.g. 'ac'")
     parser.add_argument("--more-concurrency", type=int, default=0,
-                        help="also run (a) with this cleanup max_concurrency (default: don't)")
+                        help="also run (a) and (d) with this cleanup max_concurrency (default: don't)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the resources")
     args = parser.parse_args(argv)
     if not custodian_available():
@@ -224,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
               "benchmark dependency: .venv/bin/pip install --no-deps -r requirements-bench.txt")
         return 0
     if args.quick:
-        args.volumes, args.snapshot_volumes = args.volumes // 10, args.snapshot_volumes // 10
+        args.volumes, args.snapshot_volumes = args.volumes // 10, args.snapshot_volumes // 10  # (d) is small already
     scenarios.quiet_environment()
     from importlib.metadata import version
 

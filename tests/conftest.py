@@ -31,6 +31,17 @@ def _private_lint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         yield
 
 
+@pytest.fixture(autouse=True)
+def _new_execution_environment() -> Iterator[None]:
+    """Each test runs in a new execution environment: no AWS client built by an earlier test is reused
+    (automations.core.aws keeps one session and its clients per process, as Lambda's environment would)."""
+    from automations.core.aws import reset_shared_clients
+
+    reset_shared_clients()
+    yield
+    reset_shared_clients()
+
+
 @pytest.fixture(scope="session")
 def build_result(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The result of one full build (no lint) into a per-session temporary directory."""

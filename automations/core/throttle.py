@@ -333,15 +333,19 @@ class RateLimiter:
                 self._buckets.clear()
 
     def register(self, client: Any) -> None:
-        """Hook this limiter into a botocore client: classify each call, then wait before each attempt."""
+        """Hook this limiter into a botocore client: classify each call, then wait before each attempt.
+
+        For a client built for one `Clients` (an injected session). A client that outlives invocations
+        carries a `LimiterSlot` instead, which each invocation points at its own limiter.
+        """
         service = client.meta.service_model.service_name
         if not self.table.covers(service):
             return
         event_id = client.meta.service_model.service_id.hyphenize()
         region = client.meta.region_name
-        client.meta.events.register(f"before-parameter-build.{event_id}", partial(self._classify, service))
+        client.meta.events.register(f"before-parameter-build.{event_id}", partial(self.classify, service))
         # first: the wait must come before anything that sends (botocore's own rate limiter, a stub)
-        client.meta.events.register_first(f"before-send.{event_id}", partial(self._before_send, service, region))
+        client.meta.events.register_first(f"before-send.{event_id}", partial(self.before_send, service, region))
 
     def bucket(self, region: str | None, service: str, charge: Charge) -> TokenBucket:
         key = (region, service, charge.key)
@@ -351,18 +355,53 @@ class RateLimiter:
                 found = self._buckets[key] = TokenBucket(charge.bucket.share(self.share), self.clock)
             return found
 
-    def _classify(self, service: str, params: Mapping[str, Any], model: Any, context: dict[str, Any],
-                  **_: Any) -> None:
-        charges = self.table.charges(service, model.name, params)
+    def classify(self, service: str, params: Mapping[str, Any], model: Any, context: dict[str, Any],
+                 **_: Any) -> None:
+        """`before-parameter-build`: name the buckets the call draws from, in its request context."""
+        charges = self.table.charges(service, model.name, params) if self.table.covers(service) else ()
         if charges:
             context[CONTEXT_KEY] = charges
         else:
             context.pop(CONTEXT_KEY, None)
 
-    def _before_send(self, service: str, region: str | None, request: Any, **_: Any) -> None:
+    def before_send(self, service: str, region: str | None, request: Any, **_: Any) -> None:
+        """`before-send`: before each HTTP attempt, wait for the tokens `classify` named."""
         charges: tuple[Charge, ...] = (getattr(request, "context", None) or {}).get(CONTEXT_KEY, ())
         for charge in charges:
             waited = self.bucket(region, service, charge).acquire(charge.tokens)
             with self._lock:
                 self.waited_s += waited
                 self.requests[f"{service}:{charge.key}"] += 1
+
+
+class LimiterSlot:
+    """The rate-limit hooks of a client that serves many invocations (`aws.SharedClients`).
+
+    Registered once per client (botocore `unique_id`s: registering again changes nothing), they
+    forward to the limiter bound last (`bind`): each invocation binds its own, so its buckets,
+    share and counts are its own, and N invocations still run one pair of hooks per call. An
+    execution environment serves one invocation at a time; two `Clients` used at the same time in
+    one process on shared clients would share the limiter bound last (inject a session instead).
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def bind(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def register(self, client: Any) -> None:
+        service = client.meta.service_model.service_name
+        event_id = client.meta.service_model.service_id.hyphenize()
+        region = client.meta.region_name
+        client.meta.events.register(f"before-parameter-build.{event_id}", partial(self._classify, service),
+                                    unique_id=f"caretaker-limiter-classify-{id(self)}")
+        # first: the wait must come before anything that sends (botocore's own rate limiter, a stub)
+        client.meta.events.register_first(f"before-send.{event_id}", partial(self._before_send, service, region),
+                                          unique_id=f"caretaker-limiter-send-{id(self)}")
+
+    def _classify(self, service: str, **kwargs: Any) -> None:
+        self.limiter.classify(service, **kwargs)
+
+    def _before_send(self, service: str, region: str | None, **kwargs: Any) -> None:
+        self.limiter.before_send(service, region, **kwargs)
