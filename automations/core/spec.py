@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from automations.core import iam_rules
 from automations.core.errors import SettingError
 
 SettingKind = Literal["int", "float", "str", "bool", "list"]
@@ -172,6 +173,9 @@ class Permission:
                     raise ValueError(f"unknown resource variable ${{{var}}} in {resource!r}")
         if self.condition is not None and "${" in repr(self.condition):
             raise ValueError("condition values are literal: templates do not substitute ${...} in them")
+        problems = iam_rules.refusals(self.actions, self.condition)  # docs/security-model.md section 6
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 #: The IAM path of every role Caretaker creates. Reactive rules recognise the events their own
