@@ -147,8 +147,8 @@ def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
 #: Resource placeholders a permission may use. Templates bind each to a value
 #: (`Fn::Sub` variables); `${AWS::Partition}`, `${AWS::Region}` and
 #: `${AWS::AccountId}` are CloudFormation pseudo parameters.
-RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "AlertKeyArn", "DeadLetterQueueArn", "LogGroupArn",
-                      "FunctionArn")
+RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "AlertKeyArn", "StateKeyArn", "DeadLetterQueueArn",
+                      "LogGroupArn", "FunctionArn")
 
 
 @dataclass(frozen=True)
@@ -190,9 +190,14 @@ BASELINE_PERMISSIONS: tuple[Permission, ...] = (
         ("${StateTableArn}", "${StateTableArn}/index/*"),
         why="state log, run-time mode override, idempotency records",
     ),
+    Permission(("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"), ("${StateKeyArn}",),
+               condition={"StringLike": {"kms:ViaService": ["dynamodb.*.amazonaws.com", "sqs.*.amazonaws.com"]}},
+               why="the state table and the dead-letter queue are encrypted with Caretaker's state key; "
+                   "Lambda writes the DLQ with this role; only through DynamoDB and SQS"),
     Permission(("sns:Publish",), ("${AlertTopicArn}",), why="notifications"),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("${AlertKeyArn}",),
-               why="publish to the alert topic, which is encrypted with its own key"),
+               condition={"StringLike": {"kms:ViaService": "sns.*.amazonaws.com"}},
+               why="publish to the alert topic, which is encrypted with its own key; only through SNS"),
     Permission(("sqs:SendMessage",), ("${DeadLetterQueueArn}",), why="dead-letter queue"),
     Permission(("logs:CreateLogStream", "logs:PutLogEvents"), ("${LogGroupArn}",), why="own log group"),
 )
