@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -112,7 +112,8 @@ def _matches(statement: Mapping[str, Any], action: str, resource: str, context: 
             and condition_holds(statement.get("Condition", {}), context))
 
 
-def allowed(statements: list[Mapping[str, Any]], action: str, resource: str, context: Context | None = None) -> bool:
+def allowed(statements: Sequence[Mapping[str, Any]], action: str, resource: str,
+            context: Context | None = None) -> bool:
     context = context or {}
     if any(s["Effect"] == "Deny" and _matches(s, action, resource, context) for s in statements):
         return False
@@ -321,9 +322,9 @@ def test_state_table_deployed_from_the_template_is_encrypted_with_the_state_key(
     # read what the table was created with from moto's backend.
     from moto.dynamodb.models import dynamodb_backends
 
-    table = dynamodb_backends[ACCOUNT][REGION].tables[physical["StateTable"]]
-    assert table.sse_specification["SSEType"] == "KMS"
-    assert table.sse_specification["KMSMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{physical['StateKey']}"
+    sse = dynamodb_backends[ACCOUNT][REGION].tables[physical["StateTable"]].sse_specification
+    assert sse is not None and sse["SSEType"] == "KMS"
+    assert sse["KMSMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{physical['StateKey']}"
     assert boto3.client("kms", region_name=REGION).list_keys()["Keys"][0]["KeyId"] == physical["StateKey"]
 
 
