@@ -1,9 +1,12 @@
-"""Rules every IAM statement Caretaker declares must follow, checked where a `Permission` is made.
+"""Rules every IAM statement Caretaker declares must follow.
 
 Standard library only, like `spec`: it runs inside Lambda when handler modules are imported.
-`spec.Permission` refuses a declaration that breaks one of these rules, so no function can be
-declared (or deployed) with such a statement; `tests/adversarial/templates/` checks the rendered
-templates of every stack against the same rules. See docs/security-model.md section 6.
+`spec.Permission` refuses a declaration that breaks the tag-removal or access-key rule (`refusals`),
+so no function can be declared (or deployed) with such a statement; the registry meta-test in
+`tests/adversarial/templates/` checks every function's rendered policy against all three rules,
+the Describe rule included (`describe_scope_problem`: a test failure rather than an import error,
+because classifying a new Describe action needs the service authorization reference, not a code
+change). See docs/security-model.md section 6.
 
 - **Tag removal.** A statement that removes tags must limit the keys it removes
   (`ForAllValues:...` on `aws:TagKeys`) *and* carry `Null: {aws:TagKeys: "false"}`. `ForAllValues`
@@ -89,10 +92,6 @@ def removes_tags(action: str) -> bool:
 
 def _covers(action: str, wanted: str) -> bool:
     return fnmatch.fnmatchcase(wanted.lower(), action.lower())
-
-
-def _keys_of(condition: Mapping[str, Mapping[str, Any]], operator: str) -> set[str]:
-    return {key for op, values in condition.items() if op.lower() == operator.lower() for key in values}
 
 
 def tag_removal_problem(condition: Mapping[str, Mapping[str, Any]] | None) -> str | None:
