@@ -1,4 +1,5 @@
-"""The core stack: the state table, the alert topic and the two layers every function uses."""
+"""The core stack: the state table and its key, the alert topic and its key, and the two layers every
+function uses."""
 
 from __future__ import annotations
 
@@ -20,8 +21,33 @@ def _export(template: Template, name: str, value: object, description: str) -> O
     ))
 
 
-def state_table() -> dynamodb.Table:
-    """On-demand, point-in-time recovery, encrypted, TTL on `state_schema.TTL_ATTRIBUTE`."""
+def _account_root() -> dict[str, object]:
+    return {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+            "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+            "Action": "kms:*", "Resource": "*"}
+
+
+def state_key() -> kms.Key:
+    """Caretaker's key for what it keeps: the state table and every function's dead-letter queue.
+
+    Both hold event payloads, which can carry secret-bearing properties. A key of its own, not the
+    alert key: the alert key must let CloudWatch alarms use it, this one serves only Caretaker's roles
+    through DynamoDB and SQS (their IAM policies, `spec.BASELINE_PERMISSIONS`; the key policy delegates
+    to IAM), and if it is disabled the alarms that report the stopped functions still reach the topic.
+    Retained with the table: a retained table whose key is deleted could never be read again.
+    """
+    return kms.Key(
+        "StateKey",
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+        Description="Caretaker state table and dead-letter queue encryption",
+        EnableKeyRotation=True,
+        KeyPolicy={"Version": "2012-10-17", "Statement": [_account_root()]},
+    )
+
+
+def state_table(key: kms.Key) -> dynamodb.Table:
+    """On-demand, point-in-time recovery, encrypted with `key`, TTL on `state_schema.TTL_ATTRIBUTE`."""
     key_attributes = [state_schema.PARTITION_KEY, state_schema.SORT_KEY]
     for _, pk, sk in state_schema.INDEXES:
         key_attributes += [pk, sk]
@@ -52,7 +78,8 @@ def state_table() -> dynamodb.Table:
         PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(
             PointInTimeRecoveryEnabled=True,
         ),
-        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True),
+        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS",
+                                                    KMSMasterKeyId=GetAtt(key, "Arn")),
         TimeToLiveSpecification=dynamodb.TimeToLiveSpecification(
             AttributeName=state_schema.TTL_ATTRIBUTE, Enabled=True,
         ),
@@ -72,9 +99,7 @@ def alert_key() -> kms.Key:
         KeyPolicy={
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
-                 "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
-                 "Action": "kms:*", "Resource": "*"},
+                _account_root(),
                 {"Sid": "AlarmsPublishToTheAlertTopic", "Effect": "Allow",
                  "Principal": {"Service": "cloudwatch.amazonaws.com"},
                  "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
@@ -113,9 +138,11 @@ def layer_arn_parameter(title: str, layer: LayerVersion, ssm_suffix: str, what: 
 
 def core_template(layer_artifact_name: str, bytecode_artifact_name: str) -> Template:
     """The `caretaker-core` template; the arguments are the two layer zips' file names."""
-    template = Template(Description="Caretaker core: state table, alert topic, dependency and bytecode layers")
+    template = Template(Description="Caretaker core: state table, alert topic, their keys, dependency and "
+                                    "bytecode layers")
     bucket, prefix = add_artifact_parameters(template)
-    table = template.add_resource(state_table())
+    state = template.add_resource(state_key())
+    table = template.add_resource(state_table(state))
     key = template.add_resource(alert_key())
     topic = template.add_resource(alert_topic(key))
     layer = template.add_resource(layer_version("DependencyLayer", LAYER_NAME, "runtime dependencies",
@@ -131,6 +158,8 @@ def core_template(layer_artifact_name: str, bytecode_artifact_name: str) -> Temp
     _export(template, names.STATE_TABLE_ARN, GetAtt(table, "Arn"), "State log table ARN")
     _export(template, names.ALERT_TOPIC_ARN, Ref(topic), "SNS topic for alerts and alarms")
     _export(template, names.ALERT_KEY_ARN, GetAtt(key, "Arn"), "KMS key of the alert topic (publishers use it)")
+    _export(template, names.STATE_KEY_ARN, GetAtt(state, "Arn"),
+            "KMS key of the state table and the dead-letter queues (function roles use it)")
     _export(template, names.DEPENDENCY_LAYER_ARN, Ref(layer), "Lambda layer version with the dependencies")
     _export(template, names.BYTECODE_LAYER_ARN, Ref(bytecode_layer),
             "Lambda layer version with the bytecode of Caretaker's modules")

@@ -98,6 +98,7 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
         "StateTableArn": core_import(shared.core_stack, names.STATE_TABLE_ARN),
         "AlertTopicArn": core_import(shared.core_stack, names.ALERT_TOPIC_ARN),
         "AlertKeyArn": core_import(shared.core_stack, names.ALERT_KEY_ARN),
+        "StateKeyArn": core_import(shared.core_stack, names.STATE_KEY_ARN),
         "DeadLetterQueueArn": GetAtt(dead_letter_queue, "Arn"),
         "LogGroupArn": GetAtt(log_group, "Arn"),
         "FunctionArn": function_arn(spec),
@@ -142,8 +143,11 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
     log_group = template.add_resource(LogGroup(
         f"{prefix}LogGroup", LogGroupName=log_group_name(spec), RetentionInDays=Ref(shared.log_retention),
     ))
+    # Failed events can carry secret-bearing properties: encrypted with Caretaker's state key, which the
+    # role may use through SQS (spec.BASELINE_PERMISSIONS); Lambda writes the queue with the role.
     dead_letter_queue = template.add_resource(Queue(
-        f"{prefix}DeadLetterQueue", SqsManagedSseEnabled=True, MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
+        f"{prefix}DeadLetterQueue", KmsMasterKeyId=core_import(shared.core_stack, names.STATE_KEY_ARN),
+        MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
     ))
     role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue)))
     env = environment(spec, shared, setting_parameters)

@@ -17,10 +17,11 @@ STATE_TABLE_NAME = "StateTableName"
 STATE_TABLE_ARN = "StateTableArn"
 ALERT_TOPIC_ARN = "AlertTopicArn"
 ALERT_KEY_ARN = "AlertKeyArn"
+STATE_KEY_ARN = "StateKeyArn"
 DEPENDENCY_LAYER_ARN = "DependencyLayerArn"
 BYTECODE_LAYER_ARN = "BytecodeLayerArn"
-CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, DEPENDENCY_LAYER_ARN,
-                BYTECODE_LAYER_ARN)
+CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, STATE_KEY_ARN,
+                DEPENDENCY_LAYER_ARN, BYTECODE_LAYER_ARN)
 
 #: SSM parameters (written by the core stack) that hold the current layer version ARNs. Function stacks
 #: read them through `AWS::SSM::Parameter::Value<String>` parameters instead of `Fn::ImportValue`:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from automations.core import iam_rules
 from automations.core.errors import SettingError
 
 SettingKind = Literal["int", "float", "str", "bool", "list"]
@@ -146,8 +147,8 @@ def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
 #: Resource placeholders a permission may use. Templates bind each to a value
 #: (`Fn::Sub` variables); `${AWS::Partition}`, `${AWS::Region}` and
 #: `${AWS::AccountId}` are CloudFormation pseudo parameters.
-RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "AlertKeyArn", "DeadLetterQueueArn", "LogGroupArn",
-                      "FunctionArn")
+RESOURCE_VARIABLES = ("StateTableArn", "AlertTopicArn", "AlertKeyArn", "StateKeyArn", "DeadLetterQueueArn",
+                      "LogGroupArn", "FunctionArn")
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,9 @@ class Permission:
                     raise ValueError(f"unknown resource variable ${{{var}}} in {resource!r}")
         if self.condition is not None and "${" in repr(self.condition):
             raise ValueError("condition values are literal: templates do not substitute ${...} in them")
+        problems = iam_rules.refusals(self.actions, self.condition)  # docs/security-model.md section 6
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 #: The IAM path of every role Caretaker creates: it groups them, and an SCP can reserve it for the
@@ -193,9 +197,14 @@ BASELINE_PERMISSIONS: tuple[Permission, ...] = (
         ("${StateTableArn}", "${StateTableArn}/index/*"),
         why="state log, run-time mode override, idempotency records",
     ),
+    Permission(("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"), ("${StateKeyArn}",),
+               condition={"StringLike": {"kms:ViaService": ["dynamodb.*.amazonaws.com", "sqs.*.amazonaws.com"]}},
+               why="the state table and the dead-letter queue are encrypted with Caretaker's state key; "
+                   "Lambda writes the DLQ with this role; only through DynamoDB and SQS"),
     Permission(("sns:Publish",), ("${AlertTopicArn}",), why="notifications"),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("${AlertKeyArn}",),
-               why="publish to the alert topic, which is encrypted with its own key"),
+               condition={"StringLike": {"kms:ViaService": "sns.*.amazonaws.com"}},
+               why="publish to the alert topic, which is encrypted with its own key; only through SNS"),
     Permission(("sqs:SendMessage",), ("${DeadLetterQueueArn}",), why="dead-letter queue"),
     Permission(("logs:CreateLogStream", "logs:PutLogEvents"), ("${LogGroupArn}",), why="own log group"),
 )

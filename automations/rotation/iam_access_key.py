@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.selection import is_protected, tag_map
+from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
 from automations.core.state_log import iso
 from automations.rotation.errors import RotationError
@@ -33,6 +33,14 @@ from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PE
 
 NAME = "rotate-iam-access-key"
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
+#: The user's tag that names the one secret allowed to rotate its keys.
+BINDING_TAG = "caretaker:rotation-secret"
+#: IAM's half of the binding: the user names a caretaker/ secret (by name or ARN) and is not protected.
+#: Which secret is checked by the code (no request key of iam:CreateAccessKey carries the secret).
+_BOUND_USER: Mapping[str, Mapping[str, Any]] = {
+    "StringLike": {f"aws:ResourceTag/{BINDING_TAG}": ["caretaker/*", "arn:*:secretsmanager:*:*:secret:caretaker/*"]},
+    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"},
+}
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -46,11 +54,14 @@ SPEC = register(FunctionSpec(
     memory=256,
     permissions=(
         PROTOCOL_PERMISSION,
-        Permission(("iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
-                   why="the user's tags (opt-in, protection) and ARN, its keys and their last use"),
+        Permission(("iam:GetUser",), (_USERS,), why="the user's tags (binding, protection) and its ARN"),
+        Permission(("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,), condition=_BOUND_USER,
+                   why="its keys and their last use; only users that name a caretaker/ secret"),
         Permission(("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"), (_USERS,),
-                   why="create the new key; deactivate the previous one; delete an inactive one to make room "
-                       "(sts:GetCallerIdentity is signed with the new key and needs no permission)"),
+                   condition=_BOUND_USER,
+                   why="create the new key; deactivate the previous one; delete an inactive one to make room; "
+                       "only users that name a caretaker/ secret in caretaker:rotation-secret and are not "
+                       "protected (sts:GetCallerIdentity is signed with the new key and needs no permission)"),
     ),
     settings=(
         Setting("user_tag_key", "str", "caretaker:iam-user",
@@ -59,8 +70,6 @@ SPEC = register(FunctionSpec(
     ),
 ))
 
-#: The user's tag that names the one secret allowed to rotate its keys.
-BINDING_TAG = "caretaker:rotation-secret"
 #: Errors a key answers with while IAM is still propagating it, and the pauses between attempts.
 PROPAGATION_ERRORS = ("InvalidClientTokenId", "SignatureDoesNotMatch")
 PROPAGATION_DELAYS_S: tuple[float, ...] = (2.0, 4.0, 8.0)

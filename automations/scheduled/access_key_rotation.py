@@ -1,7 +1,7 @@
 """IAM access keys on a schedule: rotate them for opted-in users, report (and deactivate) the rest.
 
-Opted-in users (tag `caretaker:rotate=true`, or an IAM path under one of the configured
-prefixes) get a new key when their active key is older than `max_key_age_days`; the key is
+Opted-in users (tag `caretaker:rotate=true`; the role's IAM policy requires the same tag for
+CreateAccessKey and DeleteAccessKey) get a new key when their active key is older than `max_key_age_days`; the key is
 stored in the secret `caretaker/access-keys/<user>`, the old key is deactivated after
 `grace_days` and deleted `delete_after_days` later (the machine is in `access_key_steps`).
 
@@ -22,7 +22,7 @@ from automations.core.continuation import Checkpoint
 from automations.core.errors import StateLogError
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.selection import is_protected, tag_map, tag_matches
+from automations.core.selection import PROTECT_TAG, is_protected, tag_map, tag_matches
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
 from automations.core.state_log import iso
 from automations.scheduled.access_key_state import IDLE, RotationState, RotationStore, StateConflict
@@ -42,7 +42,11 @@ from automations.scheduled.access_key_steps import (
 NAME = "access-key-rotation"
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
 _SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + SECRET_PREFIX + "*"
-_TAG_KEY = r"[\w.:/=+@ -]{1,128}"
+#: The tag (value true, any case) that opts a user in to rotation. Fixed, not a setting: the IAM policy
+#: names it (a condition key cannot come from a template parameter), and a caretaker:* key is one that
+#: operators reserve for IAM administrators (docs/security-model.md section 6).
+ROTATE_TAG = "caretaker:rotate"
+_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -58,20 +62,19 @@ SPEC = register(FunctionSpec(
         Permission(("iam:ListUsers",), why="selection; ListUsers has no resource-level scoping"),
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
                    why="opt-in tags, the keys and when they were last used"),
-        Permission(("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"), (_USERS,),
-                   why="rotation: new key, deactivate and delete the old one; deactivate unused keys "
-                       "(enforce mode only)"),
+        Permission(("iam:CreateAccessKey", "iam:DeleteAccessKey"), (_USERS,),
+                   condition={"StringEqualsIgnoreCase": {f"aws:ResourceTag/{ROTATE_TAG}": "true"}, **_NOT_PROTECTED},
+                   why=f"rotation: new key, delete the old one; only users tagged {ROTATE_TAG}=true and not "
+                       "caretaker:protect=true"),
+        Permission(("iam:UpdateAccessKey",), (_USERS,), condition=_NOT_PROTECTED,
+                   why="deactivate the replaced key (opted-in users) and unused keys of the others (enforce mode "
+                       "only); never a user tagged caretaker:protect=true"),
         Permission(("secretsmanager:DescribeSecret", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
                     "secretsmanager:TagResource"), (_SECRETS,),
                    why="store each new key in caretaker/access-keys/<user> (TagResource: tags given to CreateSecret); "
                        "DescribeSecret tells which keys are stored without reading any value"),
     ),
     settings=(
-        Setting("rotate_tag_key", "str", "caretaker:rotate",
-                "Tag key that opts an IAM user in to key rotation (with the value true).", pattern=_TAG_KEY),
-        Setting("rotate_path_prefixes", "list", (),
-                "IAM paths whose users are opted in to rotation, comma-separated (e.g. /service/); empty = none.",
-                pattern=r"/([\w+=.@-]+/)*"),
         Setting("max_key_age_days", "int", 90,
                 "Active keys older than this are rotated (opted-in users) or reported (the others).",
                 minimum=1, maximum=3650),
@@ -128,10 +131,9 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     return {"users": report.tally["users"], **dict(sorted(report.tally.items())), "findings": report.findings_total}
 
 
-def opted_in(run: Run, user: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
-    path = str(user.get("Path", "/"))
-    return (tag_matches(tags, run.settings["rotate_tag_key"], ("true",))
-            or any(path.startswith(prefix) for prefix in run.settings["rotate_path_prefixes"]))
+def opted_in(tags: Mapping[str, str]) -> bool:
+    """Tagged caretaker:rotate=true (any case): the same test as the IAM condition on the role's policy."""
+    return tag_matches(tags, ROTATE_TAG, ("true",))
 
 
 def _evaluate(run: Run, rotator: Rotator, store: RotationStore, report: Report, user: Mapping[str, Any],
@@ -140,7 +142,7 @@ def _evaluate(run: Run, rotator: Rotator, store: RotationStore, report: Report, 
     iam = rotator.iam
     tags = tag_map(t for page in iam.get_paginator("list_user_tags").paginate(UserName=name)
                    for t in page.get("Tags", []))
-    if opted_in(run, user, tags):
+    if opted_in(tags):
         report.tally["users_opted_in"] += 1
         if is_protected(tags):
             run.skip(name, ROTATE, "protected: tagged caretaker:protect=true", {"user": name})

@@ -59,8 +59,10 @@ SPEC = register(FunctionSpec(
     memory=512,
     permissions=(
         Permission(("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",
-                    "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSnapshots", "ec2:DescribeImageAttribute"),
-                   why="survey and the reference index; Describe* has no resource-level scoping"),
+                    "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSnapshots"),
+                   why="survey and the reference index; these Describe actions have no resource-level scoping"),
+        Permission(("ec2:DescribeImageAttribute",), (EC2_IMAGES,),
+                   why="an AMI's attributes (who it is shared with); the action takes the image resource type"),
         Permission(("autoscaling:DescribeLaunchConfigurations",), why="AMIs launch configurations use"),
         Permission(("ssm:GetParameters",), ("arn:${AWS::Partition}:ssm:${AWS::Region}:*:parameter/*",),
                    why="AMIs launch templates name through resolve:ssm: parameters"),

@@ -6,7 +6,9 @@ Declarations only (no I/O): each `cleanup_<family>.py` builds its `FunctionSpec`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from automations.core.iam_rules import only_tag_keys
 from automations.core.selection import PROTECT_TAG
 from automations.core.spec import MAX_CONCURRENCY, Permission, Setting
 
@@ -26,9 +28,9 @@ LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-gr
 #: (A negated operator matches when the tag is absent.)
 NOT_PROTECTED: Mapping[str, Mapping[str, str]] = {
     "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
-#: Tagging statements may only touch the cleanup-after tag.
-ONLY_CLEANUP_TAG: Mapping[str, Mapping[str, list[str]]] = {
-    "ForAllValues:StringEquals": {"aws:TagKeys": [CLEANUP_AFTER_TAG]}}
+#: Tagging statements may only touch the cleanup-after tag, and never remove tags without naming them
+#: (a DeleteTags call without a tag list removes every tag, caretaker:protect included).
+ONLY_CLEANUP_TAG: Mapping[str, Mapping[str, Any]] = only_tag_keys(CLEANUP_AFTER_TAG)
 
 
 def ec2_marking(resources: tuple[str, ...]) -> Permission:

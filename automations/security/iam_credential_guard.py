@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import tag_matches
+from automations.core.selection import PROTECT_TAG, tag_matches
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, require, tag_dict
@@ -46,7 +46,9 @@ SPEC = register(FunctionSpec(
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetLoginProfile"), (_USERS,),
                    why="the user's tags and its current credentials"),
         Permission(("iam:UpdateAccessKey", "iam:DeleteLoginProfile"), (_USERS,),
-                   why="deactivate the key / delete the login profile (enforce mode only)"),
+                   condition={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}},
+                   why="deactivate the key / delete the login profile (enforce mode only); never a user tagged "
+                       "caretaker:protect=true"),
     ),
     settings=security_settings(
         Setting("console_only_tag_key", "str", "caretaker:console-only",

@@ -23,7 +23,8 @@ def test_state_table_is_on_demand_recoverable_encrypted_and_expiring(core: dict[
     assert table["Type"] == "AWS::DynamoDB::Table"
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
+                                         "KMSMasterKeyId": {"Fn::GetAtt": ["StateKey", "Arn"]}}
     assert props["TimeToLiveSpecification"] == {"AttributeName": state_schema.TTL_ATTRIBUTE, "Enabled": True}
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
                                   {"AttributeName": "sk", "KeyType": "RANGE"}]
@@ -49,6 +50,18 @@ def test_alert_topic_is_encrypted_with_a_key_alarms_may_use(core: dict[str, Any]
     services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"]]
     assert "cloudwatch.amazonaws.com" in services
     assert "AlertKeyArn" in core["Outputs"]
+
+
+def test_state_key_rotates_outlives_the_stack_with_the_table_and_is_exported(core: dict[str, Any]) -> None:
+    key = core["Resources"]["StateKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    # a retained table whose key was deleted with the stack could never be read again
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert core["Resources"]["StateTable"]["DeletionPolicy"] == "Retain"
+    (statement,) = key["Properties"]["KeyPolicy"]["Statement"]
+    assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    assert core["Outputs"]["StateKeyArn"]["Value"] == {"Fn::GetAtt": ["StateKey", "Arn"]}
 
 
 #: layer resource -> its artifact and the SSM parameter that publishes its ARN
@@ -78,8 +91,8 @@ def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any],
 
 def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
     outputs = core["Outputs"]
-    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "DependencyLayerArn",
-                            "BytecodeLayerArn"}
+    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "StateKeyArn",
+                            "DependencyLayerArn", "BytecodeLayerArn"}
     for name, output in outputs.items():
         assert output["Export"] == {"Name": {"Fn::Sub": "${AWS::StackName}-" + name}}
 

@@ -106,7 +106,8 @@ def test_template_holds_every_derived_resource(stacks: list[StackDef], spec: Fun
     assert props["LoggingConfig"] == {"LogGroup": log_group_name(spec)}
 
     dlq = resources[f"{prefix}DeadLetterQueue"]
-    assert dlq["Properties"] == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+    assert dlq["Properties"] == {"KmsMasterKeyId": {"Fn::ImportValue": {"Fn::Sub": "${CoreStackName}-StateKeyArn"}},
+                                 "MessageRetentionPeriod": 14 * 24 * 3600}
     dlq_arn = {"Fn::GetAtt": [f"{prefix}DeadLetterQueue", "Arn"]}
     assert props["DeadLetterConfig"] == {"TargetArn": dlq_arn}
 

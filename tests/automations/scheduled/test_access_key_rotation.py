@@ -215,16 +215,22 @@ def test_full_lifecycle_across_days(state_table: str, alerts: Alerts, iam_clock:
     assert undeclared_calls(shared_clients(), handler.spec.declared_actions) == set()
 
 
-def test_users_under_a_path_prefix_are_opted_in(state_table: str, iam_clock: Clock,
-                                                lambda_context: LambdaContext) -> None:
+def test_only_the_rotate_tag_opts_a_user_in_not_its_path(state_table: str, iam_clock: Clock,
+                                                         lambda_context: LambdaContext) -> None:
+    """The IAM policy allows CreateAccessKey only on users tagged caretaker:rotate=true, so the code
+    opts in exactly those: a service user's path does not, whatever the environment says."""
     service = user("svc-build", path="/service/ci/")
-    other = user("human")
-    old_service, old_other = new_key(service), new_key(other)
+    tagged = user("svc-deploy", OPT_IN, path="/service/ci/")
+    old_service, old_tagged = new_key(service), new_key(tagged)
     iam_clock.advance(days=100)
-    result = run(iam_clock, lambda_context, rotate_path_prefixes="/service/")
-    assert len(keys(service)) == 2 and stored_key(service) != old_service
-    assert keys(other) == {old_other: "Inactive"}  # never used for 100 days: deactivated, not rotated
+    result = run(iam_clock, lambda_context, rotate_path_prefixes="/service/", rotate_tag_key="team:rotate")
+    assert keys(service) == {old_service: "Inactive"}  # not opted in: never used for 100 days, deactivated
+    assert len(keys(tagged)) == 2 and stored_key(tagged) != old_tagged
     assert (result["users_opted_in"], result["rotations_started"]) == (1, 1)
+    records = outcomes(state_table, result["run_id"])
+    assert ("report-old-access-key", old_service, "skipped") in records
+    assert ("create-access-key", tagged, "succeeded") in records
+    assert not [r for r in records if r[1] == service and r[0] == "create-access-key"]
 
 
 # ---------------------------------------------------------------------- interruption and resume
