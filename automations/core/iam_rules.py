@@ -70,6 +70,7 @@ UNSCOPED_DESCRIBE_ACTIONS = frozenset({
     "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeVolumes",
     "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
     "cloudtrail:DescribeTrails",
+    "organizations:DescribeOrganization",  # an account-level read: no resource type
 })
 
 
