@@ -69,8 +69,7 @@ class LocalResponder:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                responder._record(self.path, body)
-                self.send_response(200)
+                self.send_response(responder._record(self.path, body))
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -88,10 +87,15 @@ class LocalResponder:
     def url_for(self, request_id: str) -> str:
         return f"https://127.0.0.1:{self.server.server_port}/cloudformation/{request_id}?X-Amz-Signature=local"
 
-    def _record(self, path: str, raw: bytes) -> None:
-        request_id = path.split("?", 1)[0].rsplit("/", 1)[-1]
+    @staticmethod
+    def request_id(path: str) -> str:
+        return path.split("?", 1)[0].rsplit("/", 1)[-1]
+
+    def _record(self, path: str, raw: bytes) -> int:
+        """Keep the body; the HTTP status to answer (a subclass may answer otherwise)."""
         with self._lock:
-            self._bodies[request_id].append(json.loads(raw))
+            self._bodies[self.request_id(path)].append(json.loads(raw))
+        return 200
 
     def bodies(self, request_id: str) -> list[dict[str, Any]]:
         with self._lock:

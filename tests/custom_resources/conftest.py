@@ -11,33 +11,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import http.server
 import importlib
-import ipaddress
 import json
 import logging
 import pkgutil
-import ssl
-import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 import custom_resources
+from automations.cli.responder import Certificate, LocalResponder, self_signed_certificate
 from automations.core.aws import Clients
 from automations.core.settings import clear_cache
 from automations.core.state_log import run_items
@@ -52,69 +43,21 @@ STATE_TABLE = "caretaker-state"
 # ---------------------------------------------------------------------------- HTTPS responder
 
 
-@dataclass(frozen=True)
-class Certificate:
-    cert_file: Path
-    key_file: Path
-
-
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     """A self-signed CA certificate for 127.0.0.1, made for this test session only."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "caretaker test responder")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, encipher_only=False,
-                                         decipher_only=False), critical=True)
-            # key identifiers: Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "responder.pem", folder / "responder.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return Certificate(cert_file, key_file)
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
-class Responder:
-    """What CloudFormation's pre-signed S3 URL does: accepts PUTs of JSON bodies. Thread-safe."""
+class Responder(LocalResponder):
+    """What CloudFormation's pre-signed S3 URL does (automations/cli/responder.py), with what the tests need
+    besides: arrival times, and HTTP statuses planned for the next PUTs."""
 
     def __init__(self, certificate: Certificate) -> None:
-        self._bodies: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._arrivals: dict[str, list[float]] = defaultdict(list)
         self._planned_statuses: list[int] = []
         self.attempts = 0
-        self._lock = threading.Lock()
-        responder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                status = responder._record(self.path, body)
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(certificate.cert_file, certificate.key_file)
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(certificate)
 
     @property
     def base_url(self) -> str:
@@ -128,19 +71,13 @@ class Responder:
             self.attempts += 1
             if self._planned_statuses:
                 return self._planned_statuses.pop(0)
-            request_id = path.split("?", 1)[0].rsplit("/", 1)[-1]
-            self._bodies[request_id].append(json.loads(raw))
-            self._arrivals[request_id].append(time.monotonic())
-            return 200
+            self._arrivals[self.request_id(path)].append(time.monotonic())
+        return super()._record(path, raw)  # takes the lock itself
 
     def answer_next_with(self, *statuses: int) -> None:
         """Answer the next PUTs with these HTTP statuses (the bodies are then not kept)."""
         with self._lock:
             self._planned_statuses.extend(statuses)
-
-    def bodies(self, request_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._bodies.get(request_id, []))
 
     def arrivals(self, request_id: str) -> list[float]:
         with self._lock:
@@ -156,7 +93,7 @@ class Responder:
 def responder(certificate: Certificate) -> Iterator[Responder]:
     server = Responder(certificate)
     yield server
-    server.server.shutdown()
+    server.close()
 
 
 # ---------------------------------------------------------------------------- AWS

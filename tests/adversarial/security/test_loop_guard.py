@@ -14,12 +14,10 @@ import pytest
 
 from automations.core import registry
 from automations.security import sg_open_world
-from tests.automations.conftest import REGION
 from tests.automations.security.conftest import (
     ACCOUNT,
     OWN_ROLE,
     Harness,
-    aws,
     from_caretaker,
     load_event,
     outcomes,
@@ -31,17 +29,6 @@ from tests.automations.security.test_sg_open_world import authorize_as_recorded,
 
 IMPOSTOR = f"arn:aws:iam::{ACCOUNT}:role/caretaker/totally-not-caretaker"
 WORLD_SSH = {("tcp", 22, 22, "0.0.0.0/0"), ("tcp", 22, 22, "::/0")}
-
-
-@pytest.fixture
-def ec2() -> Any:
-    return aws("ec2", REGION)
-
-
-@pytest.fixture
-def group(ec2: Any) -> str:
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return str(ec2.create_security_group(GroupName="web", Description="web tier", VpcId=vpc)["GroupId"])
 
 
 def world_ssh_event(ec2: Any, group: str, issuer: str) -> dict[str, Any]:

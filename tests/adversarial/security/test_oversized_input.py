@@ -18,23 +18,11 @@ from automations.core.errors import StateLogError
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security import kms_key_deletion, reactive, sg_open_world
-from tests.automations.conftest import REGION
-from tests.automations.security.conftest import Harness, aws, load_event, outcomes
+from tests.automations.security.conftest import Harness, load_event, outcomes
 from tests.automations.security.test_sg_open_world import authorize_as_recorded, ingress
 
 HUGE = 500_000
 WORLD_SSH = {("tcp", 22, 22, "0.0.0.0/0"), ("tcp", 22, 22, "::/0")}
-
-
-@pytest.fixture
-def ec2() -> Any:
-    return aws("ec2", REGION)
-
-
-@pytest.fixture
-def group(ec2: Any) -> str:
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return str(ec2.create_security_group(GroupName="web", Description="web tier", VpcId=vpc)["GroupId"])
 
 
 def world_ssh(ec2: Any, group: str) -> dict[str, Any]:

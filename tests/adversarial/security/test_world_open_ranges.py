@@ -15,21 +15,9 @@ import pytest
 
 from automations.security import sg_open_world
 from tests.automations.aws_hooks import HookedClients
-from tests.automations.conftest import REGION
-from tests.automations.security.conftest import Harness, aws, load_event, outcomes
+from tests.automations.security.conftest import Harness, load_event, outcomes
 
 Permission = dict[str, Any]
-
-
-@pytest.fixture
-def ec2() -> Any:
-    return aws("ec2", REGION)
-
-
-@pytest.fixture
-def group(ec2: Any) -> str:
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return str(ec2.create_security_group(GroupName="app", Description="app tier", VpcId=vpc)["GroupId"])
 
 
 def ssh(*cidrs: str, prefix_lists: tuple[str, ...] = ()) -> Permission:

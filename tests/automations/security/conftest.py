@@ -179,3 +179,16 @@ def harness(state_table: str, alerts: Alerts, clock: Clock, lambda_context: Lamb
 def outcomes(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(action, outcome) of each item, in order."""
     return [(i["action"], i["outcome"]) for i in items]
+
+
+@pytest.fixture
+def ec2() -> Any:
+    """The test's EC2 client (in-process moto)."""
+    return aws("ec2", REGION)
+
+
+@pytest.fixture
+def group(ec2: Any) -> str:
+    """A security group with no rules in a VPC of its own."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_security_group(GroupName="web", Description="web tier", VpcId=vpc)["GroupId"])

@@ -8,7 +8,7 @@ import pytest
 
 from automations.security import sg_open_world
 from tests.automations.conftest import REGION
-from tests.automations.security.conftest import Harness, aws, from_caretaker, load_event, outcomes, redelivered
+from tests.automations.security.conftest import Harness, from_caretaker, load_event, outcomes, redelivered
 
 Key = tuple[str, int, int, str]
 
@@ -26,17 +26,6 @@ def ingress(ec2: Any, group_id: str) -> set[Key]:
 def rule_ids(ec2: Any, group_id: str) -> dict[Key, str]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
     return {_key(r): r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]}
-
-
-@pytest.fixture
-def ec2() -> Any:
-    return aws("ec2", REGION)
-
-
-@pytest.fixture
-def group(ec2: Any) -> str:
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return str(ec2.create_security_group(GroupName="web", Description="web tier", VpcId=vpc)["GroupId"])
 
 
 def authorize_as_recorded(ec2: Any, group_id: str, event: dict[str, Any]) -> dict[str, Any]:
