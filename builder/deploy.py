@@ -240,8 +240,8 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
 
 
 def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs | None = None) -> dict[str, str]:
-    """What deploy passes: the artifact location, the role ARNs of the Caretaker stacks `deployed` before
-    this one (`CaretakerRoleArns`, from their `RoleArns` outputs) and the overrides (which win); every other
+    """What deploy passes: the artifact location, the role ids of the Caretaker stacks `deployed` before
+    this one (`CaretakerRoleIds`, from their `RoleIds` outputs) and the overrides (which win); every other
     parameter keeps its default."""
     declared = stack["parameters"]
     values: dict[str, str] = {}
@@ -249,10 +249,10 @@ def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs
         values[names.ARTIFACT_BUCKET] = target.bucket
     if names.ARTIFACT_PREFIX in declared:
         values[names.ARTIFACT_PREFIX] = target.prefix
-    if names.CARETAKER_ROLE_ARNS in declared:
-        values[names.CARETAKER_ROLE_ARNS] = ",".join(
-            outputs[names.ROLE_ARNS_OUTPUT] for outputs in (deployed or {}).values()
-            if outputs.get(names.ROLE_ARNS_OUTPUT))
+    if names.CARETAKER_ROLE_IDS in declared:
+        values[names.CARETAKER_ROLE_IDS] = ",".join(
+            outputs[names.ROLE_IDS_OUTPUT] for outputs in (deployed or {}).values()
+            if outputs.get(names.ROLE_IDS_OUTPUT))
     values.update((target.parameters or {}).get(stack["name"], {}))
     return values
 

@@ -26,7 +26,7 @@ from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
 from automations import bytecode
-from automations.core.spec import OWN_ROLE_ARNS_ENV, ROLE_PATH, FunctionSpec, pascal
+from automations.core.spec import OWN_ROLE_IDS_ENV, ROLE_PATH, FunctionSpec, pascal
 from templates import names
 from templates.alarms import function_alarms
 from templates.parameters import setting_parameter
@@ -126,7 +126,7 @@ def _role(spec: FunctionSpec, bindings: dict[str, Binding]) -> Role:
     return Role(
         f"{pascal(spec.name)}Role",
         Description=f"Execution role of {spec.function_name}",
-        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust exact ARNs, see add_own_role_arns
+        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust role ids, see add_own_role_ids
         AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
         Policies=[Policy(PolicyName=spec.function_name,
                          PolicyDocument=policy_document(spec.all_permissions, bindings))],
@@ -188,18 +188,26 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
     )
 
 
-def add_own_role_arns(template: Template, functions: list[FunctionResources], other_stacks: Parameter) -> None:
-    """Give every function of the stack `CARETAKER_OWN_ROLE_ARNS`: the exact ARNs of all roles of this stack
-    (GetAtt) and those of `other_stacks` (the `CaretakerRoleArns` parameter); output this stack's as `RoleArns`.
+def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None) -> None:
+    """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
+    the unique ids of all roles of this stack (GetAtt RoleId) and those of `other_stacks` (the
+    `CaretakerRoleIds` parameter, which the stack has when one of its functions reads them); output this
+    stack's as `RoleIds`.
 
     Added after all functions exist: each function then depends on every role of its stack (roles
     depend on no function, so there is no cycle). The manifest default is "" (known only at deploy).
+    A role id is 21 characters where an ARN may be 113: with ids, the list of every Caretaker role
+    fits Lambda's 4 KB environment (tests/templates/test_own_role_ids.py).
     """
-    own = [GetAtt(resources.role, "Arn") for resources in functions]
-    value = Join(",", [*own, Join(",", Ref(other_stacks))])
-    for resources in functions:
-        resources.function.Environment.Variables[OWN_ROLE_ARNS_ENV] = value
-        resources.environment.append(EnvVar(OWN_ROLE_ARNS_ENV, value, ""))
-    template.add_output(Output(names.ROLE_ARNS_OUTPUT, Value=Join(",", own),
-                               Description="ARNs of this stack's function roles (for CaretakerRoleArns of "
-                                           "Caretaker's other stacks)"))
+    own = [GetAtt(resources.role, "RoleId") for resources in functions]
+    readers = [resources for resources in functions if resources.spec.reads_own_role_ids]
+    if readers:
+        if other_stacks is None:
+            raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")
+        value = Join(",", [*own, Join(",", Ref(other_stacks))])
+        for resources in readers:
+            resources.function.Environment.Variables[OWN_ROLE_IDS_ENV] = value
+            resources.environment.append(EnvVar(OWN_ROLE_IDS_ENV, value, ""))
+    template.add_output(Output(names.ROLE_IDS_OUTPUT, Value=Join(",", own),
+                               Description="Unique ids (RoleId) of this stack's function roles (for "
+                                           "CaretakerRoleIds of Caretaker's other stacks)"))

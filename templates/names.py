@@ -42,11 +42,11 @@ ARTIFACT_BUCKET = "ArtifactBucket"
 ARTIFACT_PREFIX = "ArtifactPrefix"
 CORE_STACK_PARAMETER = "CoreStackName"
 LOG_RETENTION_DAYS = "LogRetentionDays"
-#: The role ARNs of Caretaker's other stacks, trusted as Caretaker's own (CommaDelimitedList; deploy fills
-#: it from the `ROLE_ARNS_OUTPUT` of the stacks deployed before).
-CARETAKER_ROLE_ARNS = "CaretakerRoleArns"
-#: Output of every function stack: the ARNs of its functions' roles, comma-separated.
-ROLE_ARNS_OUTPUT = "RoleArns"
+#: The role ids (RoleId) of Caretaker's other stacks, trusted as Caretaker's own (CommaDelimitedList; deploy
+#: fills it from the `ROLE_IDS_OUTPUT` of the stacks deployed before).
+CARETAKER_ROLE_IDS = "CaretakerRoleIds"
+#: Output of every function stack: the unique ids (RoleId) of its functions' roles, comma-separated.
+ROLE_IDS_OUTPUT = "RoleIds"
 
 
 def function_stack_name(stack_key: str) -> str:

@@ -59,13 +59,13 @@ def add_log_retention_parameter(template: Template) -> Parameter:
     ))
 
 
-def add_caretaker_role_arns_parameter(template: Template) -> Parameter:
-    """The exact role ARNs of Caretaker's other stacks, which this stack's functions trust as their own."""
+def add_caretaker_role_ids_parameter(template: Template) -> Parameter:
+    """The role ids (RoleId) of Caretaker's other stacks, which this stack's functions trust as their own."""
     return template.add_parameter(Parameter(
-        names.CARETAKER_ROLE_ARNS, Type="CommaDelimitedList", Default="",
-        Description="ARNs of the roles of Caretaker's other stacks in this account (their RoleArns outputs; "
-                    "build.py deploy fills it). Events these roles cause are Caretaker's own and ignored by "
-                    "the security rules. Empty: only this stack's own roles are trusted.",
+        names.CARETAKER_ROLE_IDS, Type="CommaDelimitedList", Default="",
+        Description="Unique ids (RoleId, AROA...) of the roles of Caretaker's other stacks in this account (their "
+                    "RoleIds outputs; build.py deploy fills it). Events these roles cause are Caretaker's own and "
+                    "ignored by the security rules. Empty: only this stack's own roles are trusted.",
     ))
 
 

@@ -12,10 +12,10 @@ from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import core_template
 from templates.dashboard import dashboard
-from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_arns
+from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids
 from templates.parameters import (
     add_artifact_parameters,
-    add_caretaker_role_arns_parameter,
+    add_caretaker_role_ids_parameter,
     add_core_stack_parameter,
     add_layer_parameters,
     add_log_retention_parameter,
@@ -57,9 +57,10 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     layer, bytecode_layer = add_layer_parameters(template)
     shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix, log_retention=log_retention,
                               layer=layer, bytecode_layer=bytecode_layer)
-    other_roles = add_caretaker_role_arns_parameter(template)
+    # only where a function reads them: the reactive rules
+    other_roles = add_caretaker_role_ids_parameter(template) if any(s.reads_own_role_ids for s in specs) else None
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
-    add_own_role_arns(template, functions, other_roles)
+    add_own_role_ids(template, functions, other_roles)
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
         extra(template)

@@ -183,11 +183,11 @@ class Permission:
 #: create roles can create one under it.
 ROLE_PATH = "/caretaker/"
 
-#: The environment variable holding the exact ARNs of Caretaker's own roles (comma-separated): the
-#: roles of the function's own stack (GetAtt) and of the Caretaker stacks deployed before it (the
-#: `CaretakerRoleArns` parameter, filled by `build.py deploy`). Reactive rules ignore the events these
-#: roles cause, and only these.
-OWN_ROLE_ARNS_ENV = "CARETAKER_OWN_ROLE_ARNS"
+#: The environment variable holding the unique ids (RoleId, `AROA...`) of Caretaker's own roles
+#: (comma-separated): the roles of the function's own stack (GetAtt) and of the Caretaker stacks deployed
+#: before it (the `CaretakerRoleIds` parameter, filled by `build.py deploy`). Only the functions that read
+#: it get it (`reads_own_role_ids`): reactive rules ignore the events these roles cause, and only these.
+OWN_ROLE_IDS_ENV = "CARETAKER_OWN_ROLE_IDS"
 
 #: What every function may do on Caretaker's own resources. Added to each role.
 BASELINE_PERMISSIONS: tuple[Permission, ...] = (
@@ -412,6 +412,11 @@ class FunctionSpec:
             if setting.name == name:
                 return setting
         raise KeyError(f"{self.name} declares no setting {name!r}")
+
+    @property
+    def reads_own_role_ids(self) -> bool:
+        """Whether the function reads `CARETAKER_OWN_ROLE_IDS`: the reactive rules (event-pattern triggers)."""
+        return isinstance(self.trigger, (CloudTrail, EventPattern))
 
     @property
     def all_permissions(self) -> tuple[Permission, ...]:

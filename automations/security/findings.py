@@ -16,14 +16,18 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
-from automations.core.spec import OWN_ROLE_ARNS_ENV
+from automations.core.spec import OWN_ROLE_IDS_ENV
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError
 
 API_CALL = "AWS API Call via CloudTrail"
 CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
-#: An IAM role's ARN as a session issuer carries it: `arn:aws:iam::123456789012:role/caretaker/<name>`.
-ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
+#: An IAM role's unique id (RoleId), as IAM assigns it and CloudTrail records a role session's issuer:
+#: `AROA` and 17 upper-case letters and digits (21 characters). Never reused: a role re-created under the
+#: same name (the same ARN) gets a new one.
+ROLE_ID = re.compile(r"AROA[A-Z0-9]{17}")
+#: The `userIdentity.type` of a role session (a Lambda function's calls, among others).
+ASSUMED_ROLE = "AssumedRole"
 
 #: How much of a malformed value an error message quotes.
 QUOTE_LIMIT_BYTES = 200
@@ -51,6 +55,8 @@ class Actor:
     session_issuer_arn: str  # for assumed roles: the role (with its path), not the session
     user_name: str
     invoked_by: str
+    session_issuer_principal_id: str = ""  # for assumed roles: the role's unique id (RoleId, AROA...)
+    session_issuer_account_id: str = ""
 
     @classmethod
     def from_identity(cls, identity: Mapping[str, Any]) -> Actor:
@@ -64,12 +70,33 @@ class Actor:
             session_issuer_arn=_text(issuer.get("arn")),
             user_name=_text(identity.get("userName")),
             invoked_by=_text(identity.get("invokedBy")),
+            session_issuer_principal_id=_text(issuer.get("principalId")),
+            session_issuer_account_id=_text(issuer.get("accountId")),
         )
 
     @property
     def arns(self) -> tuple[str, ...]:
         """The ARNs that identify the actor: its own, and its session issuer's."""
         return tuple(a for a in (self.arn, self.session_issuer_arn) if a)
+
+    @property
+    def role_id(self) -> str:
+        """The unique id of the role whose session made the call ("" when it is not a role session): the
+        session issuer's principalId; without an issuer, the part of `principalId` before `:`."""
+        if self.type != ASSUMED_ROLE:
+            return ""
+        if self.session_issuer_principal_id:
+            return self.session_issuer_principal_id
+        role_id, colon, _ = self.principal_id.partition(":")
+        return role_id if colon else ""
+
+    @property
+    def role_account(self) -> str:
+        """The account of the role whose session made the call: from the issuer's ARN or `accountId`
+        (without an issuer, the caller's)."""
+        if self.session_issuer_principal_id:
+            return arn_account(self.session_issuer_arn) or self.session_issuer_account_id
+        return arn_account(self.arn) or self.account_id
 
     @property
     def label(self) -> str:
@@ -79,7 +106,9 @@ class Actor:
         return {k: v for k, v in {
             "type": self.type, "arn": self.arn, "principal_id": self.principal_id,
             "account_id": self.account_id, "access_key_id": self.access_key_id,
-            "session_issuer_arn": self.session_issuer_arn, "user_name": self.user_name,
+            "session_issuer_arn": self.session_issuer_arn,
+            "session_issuer_principal_id": self.session_issuer_principal_id,
+            "session_issuer_account_id": self.session_issuer_account_id, "user_name": self.user_name,
             "invoked_by": self.invoked_by,
         }.items() if v}
 
@@ -201,19 +230,20 @@ def matching_arn(actor: Actor, patterns: Iterable[str]) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def parse_own_role_arns(text: str) -> frozenset[str]:
-    """The role ARNs of a `CARETAKER_OWN_ROLE_ARNS` value (comma-separated); empty entries are dropped, and
-    entries that are not role ARNs too (with a warning): they could never equal a session issuer."""
+def parse_own_role_ids(text: str) -> frozenset[str]:
+    """The role ids of a `CARETAKER_OWN_ROLE_IDS` value (comma-separated); empty entries are dropped, and
+    entries that are not role ids too (with a warning): a name, an ARN or a pattern identifies nobody."""
     entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-    bad = [entry for entry in entries if not ROLE_ARN.fullmatch(entry)]
+    bad = [entry for entry in entries if not ROLE_ID.fullmatch(entry)]
     if bad:
-        log.warning("%s: ignoring entries that are not IAM role ARNs: %s", OWN_ROLE_ARNS_ENV, ", ".join(bad))
+        log.warning("%s: ignoring entries that are not IAM role ids (AROA...): %s", OWN_ROLE_IDS_ENV,
+                    clip(", ".join(bad), QUOTE_LIMIT_BYTES))
     return frozenset(entry for entry in entries if entry not in bad)
 
 
-def own_role_arns(environ: Mapping[str, str]) -> frozenset[str]:
-    """The exact ARNs of Caretaker's own roles, from `CARETAKER_OWN_ROLE_ARNS` (parsed once per value)."""
-    return parse_own_role_arns(environ.get(OWN_ROLE_ARNS_ENV, ""))
+def own_role_ids(environ: Mapping[str, str]) -> frozenset[str]:
+    """The unique ids of Caretaker's own roles, from `CARETAKER_OWN_ROLE_IDS` (parsed once per value)."""
+    return parse_own_role_ids(environ.get(OWN_ROLE_IDS_ENV, ""))
 
 
 def arn_account(arn: str) -> str:
@@ -221,19 +251,18 @@ def arn_account(arn: str) -> str:
     return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
 
 
-def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str],
-                    account: str = "") -> str | None:
+def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str], account: str) -> str | None:
     """Why the event is Caretaker's own doing (and must be ignored), or None.
 
-    Own: the session issuer's ARN (or the caller's) is exactly one of `own_roles`, the ARNs of
-    Caretaker's own roles, in the event's `account` when it is known. Never a path or name pattern: anyone
-    who may create roles can create one under `/caretaker/` or named `caretaker-*`. An assumed-role
-    session's own ARN (`assumed-role/<name>/<session>`) is never a role ARN, so it is the issuer that
-    matches. `ignored` (the operator's `ignore_principal_arns`, wildcards allowed) is checked after.
+    Own: the call was made in a session of a role whose unique id (RoleId) is exactly one of `own_roles`,
+    the ids of Caretaker's own roles, and that role is of the event's `account`. Never an ARN, a path or a
+    name: anyone who may create roles can create one under `/caretaker/` or named `caretaker-*`, and a role
+    deleted and re-created under an own role's name has the same ARN but a new id. `ignored` (the
+    operator's `ignore_principal_arns`, wildcards allowed) is checked after.
     """
-    for arn in actor.arns:
-        if arn in own_roles and (not account or arn_account(arn) == account):
-            return f"caused by Caretaker's own role {arn}"
+    role_id = actor.role_id
+    if role_id and role_id in own_roles and account and actor.role_account == account:
+        return f"caused by Caretaker's own role {actor.session_issuer_arn or actor.arn} (role id {role_id})"
     listed = matching_arn(actor, ignored)
     if listed:
         return f"caused by {listed}, listed in ignore_principal_arns"

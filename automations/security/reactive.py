@@ -27,7 +27,7 @@ from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_arns, parse_event
+from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_ids, parse_event
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -43,8 +43,8 @@ ID_LIMIT_BYTES = 1_000
 IGNORE_PRINCIPALS = Setting(
     "ignore_principal_arns", "list", (),
     "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed): the operator's "
-    "explicit choice. Caretaker's own roles are always ignored, recognised by their exact ARNs "
-    "(CARETAKER_OWN_ROLE_ARNS), never by path or name.",
+    "explicit choice. Caretaker's own roles are always ignored, recognised by their unique ids "
+    "(CARETAKER_OWN_ROLE_IDS), never by path or name.",
     pattern=r"arn:[^\s,]+",
 )
 
@@ -126,7 +126,7 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any
         name = str(detail.get("eventName") or "") if isinstance(detail, Mapping) else ""
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
-    own = caretaker_cause(parsed.actor, own_role_arns(run.environ), run.settings["ignore_principal_arns"],
+    own = caretaker_cause(parsed.actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
                           account=parsed.account)
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())

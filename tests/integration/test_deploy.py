@@ -72,8 +72,9 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         config = lambda_.get_function_configuration(FunctionName=entry["function_name"])
         expected = dict(entry["environment"],
                         CARETAKER_STATE_TABLE=core["StateTableName"],
-                        CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"],
-                        CARETAKER_OWN_ROLE_ARNS=config["Environment"]["Variables"]["CARETAKER_OWN_ROLE_ARNS"])
+                        CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"])
+        if entry["trigger"]["type"] == "event":  # only the reactive rules read the own role ids
+            expected["CARETAKER_OWN_ROLE_IDS"] = config["Environment"]["Variables"]["CARETAKER_OWN_ROLE_IDS"]
         assert config["Environment"]["Variables"] == expected
         assert config["Handler"] == entry["handler"]
         assert config["Runtime"] == entry["runtime"]
@@ -82,26 +83,36 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         assert table["Table"]["TableStatus"] == "ACTIVE"
 
 
-def test_each_function_trusts_the_roles_of_its_stack_and_of_the_stacks_deployed_before(
+def test_each_reactive_function_trusts_the_role_ids_of_its_stack_and_of_the_stacks_deployed_before(
         deployed: dict[str, dict[str, str]], built_dist: Path) -> None:
-    """The security stack, deployed last, trusts exactly the role of every Caretaker function; none other."""
+    """The security stack, deployed last, trusts exactly the RoleId IAM gave the role of every Caretaker
+    function; none other, and no ARN."""
     lambda_ = boto3.client("lambda", region_name=REGION)
+    iam = boto3.client("iam", region_name=REGION)
     data = manifest(built_dist)
     order = [stack["name"] for stack in data["stacks"]]
-    roles: dict[str, set[str]] = {}
+    role_ids: dict[str, set[str]] = {}
     for entry in data["functions"]:
-        roles.setdefault(entry["stack"], set()).add(
-            lambda_.get_function_configuration(FunctionName=entry["function_name"])["Role"])
+        role_name = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Role"].rsplit("/", 1)[-1]
+        role_ids.setdefault(entry["stack"], set()).add(iam.get_role(RoleName=role_name)["Role"]["RoleId"])
+    for stack, ids in role_ids.items():
+        assert set(deployed[stack]["RoleIds"].split(",")) == ids, stack
+    reactive = [e for e in data["functions"] if e["trigger"]["type"] == "event"]
     for entry in data["functions"]:
         env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]
-        trusted = {arn for arn in env["CARETAKER_OWN_ROLE_ARNS"].split(",") if arn}
+        if entry not in reactive:
+            assert "CARETAKER_OWN_ROLE_IDS" not in env, entry["name"]
+            continue
+        trusted = {role_id for role_id in env["CARETAKER_OWN_ROLE_IDS"].split(",") if role_id}
         before = order[:order.index(entry["stack"]) + 1]
-        assert trusted == {arn for stack in before for arn in roles.get(stack, set())}, entry["name"]
-        assert set(deployed[entry["stack"]]["RoleArns"].split(",")) == roles[entry["stack"]]
-    security = [e for e in data["functions"] if e["stack"] == "caretaker-security"]
+        assert trusted == {i for stack in before for i in role_ids.get(stack, set())}, entry["name"]
+    security = [e for e in reactive if e["stack"] == "caretaker-security"]
     assert security and order[-1] == "caretaker-security"
     env = lambda_.get_function_configuration(FunctionName=security[0]["function_name"])["Environment"]["Variables"]
-    assert set(env["CARETAKER_OWN_ROLE_ARNS"].split(",")) == set().union(*roles.values())
+    listed = env["CARETAKER_OWN_ROLE_IDS"].split(",")
+    assert set(listed) - {""} == set().union(*role_ids.values())
+    assert len(set(listed) - {""}) == len(data["functions"])  # one id per function, each role its own
+    assert all(i.startswith("AROA") and len(i) == 21 for i in listed if i)
 
 
 def test_schedule_rules_use_the_declared_expression(deployed: dict[str, dict[str, str]], built_dist: Path) -> None:

@@ -1,8 +1,9 @@
-"""The loop guard trusts exact role ARNs, not a path: attacks that tried to pass for Caretaker's own roles.
+"""The loop guard trusts exact role ids, not a path: attacks that tried to pass for Caretaker's own roles.
 
 Before: any session issuer whose ARN contained `:role/caretaker/` was "Caretaker's own", so anyone allowed to
-create (or assume) a role under that path silenced all eight rules. Now only the exact ARNs in
-CARETAKER_OWN_ROLE_ARNS are own; the harness gives each function its stack's role ARNs, as the template does.
+create (or assume) a role under that path silenced all eight rules. Now only sessions of the roles whose unique
+ids (RoleId) are in CARETAKER_OWN_ROLE_IDS are own; the harness gives each reactive function its stack's role
+ids, as the template does, and every synthetic role a deterministic id in IAM's format (`role_id`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from automations.security import sg_open_world
 from tests.automations.security.conftest import (
     ACCOUNT,
     OWN_ROLE,
+    OWN_ROLE_ID,
     Harness,
     from_caretaker,
     load_event,
     outcomes,
     own_role_arn,
+    own_role_id,
+    role_id,
 )
 from tests.automations.security.test_patterns import RULE_EVENTS
 from tests.automations.security.test_reactive import handler_of
@@ -31,18 +35,21 @@ IMPOSTOR = f"arn:aws:iam::{ACCOUNT}:role/caretaker/totally-not-caretaker"
 WORLD_SSH = {("tcp", 22, 22, "0.0.0.0/0"), ("tcp", 22, 22, "::/0")}
 
 
-def world_ssh_event(ec2: Any, group: str, issuer: str) -> dict[str, Any]:
-    """Port 22 opened to the world in moto, and its CloudTrail event as if `issuer`'s session had made the call."""
-    return from_caretaker(authorize_as_recorded(ec2, group, load_event("authorize_security_group_ingress")), issuer)
+def world_ssh_event(ec2: Any, group: str, issuer: str, issuer_id: str | None = None) -> dict[str, Any]:
+    """Port 22 opened to the world in moto, and its CloudTrail event as if a session of the role `issuer` (whose
+    unique id is `issuer_id`, by default its `role_id`) had made the call."""
+    return from_caretaker(authorize_as_recorded(ec2, group, load_event("authorize_security_group_ingress")),
+                          issuer, issuer_id)
 
 
 def assert_handled_like_any_principal(harness: Harness, ec2: Any, group: str, summary: dict[str, Any],
-                                      issuer: str) -> None:
+                                      issuer: str, issuer_id: str | None = None) -> None:
     """Enforce mode: the world-open SSH rules are gone, the revocation is written ahead and done, one notification."""
     assert not ingress(ec2, group) & WORLD_SSH
     items = harness.items(summary)
     assert outcomes(items) == [("revoke-ingress", "planned"), ("revoke-ingress", "succeeded")]
     assert items[0]["details"]["actor"]["session_issuer_arn"] == issuer
+    assert items[0]["details"]["actor"]["session_issuer_principal_id"] == (issuer_id or role_id(issuer))
     assert not [i for i in items if i["reason"].startswith("ignored:")]
     assert harness.run_summary(summary)["status"] == "ok"
     [note] = harness.notifications()
@@ -69,22 +76,36 @@ def test_a_real_own_role_is_still_ignored(harness: Harness, ec2: Any, group: str
     assert ingress(ec2, group) == before  # Caretaker's own change is left alone
     [item] = harness.items(summary)
     assert (item["action"], item["outcome"]) == ("evaluate-event", "skipped")
-    assert item["reason"] == f"ignored: caused by Caretaker's own role {OWN_ROLE}"
+    assert item["reason"] == f"ignored: caused by Caretaker's own role {OWN_ROLE} (role id {OWN_ROLE_ID})"
+    assert item["details"]["actor"]["session_issuer_principal_id"] == OWN_ROLE_ID
     assert harness.notifications() == []
+
+
+def test_an_own_role_deleted_and_recreated_under_the_same_name_is_handled_like_any_principal(
+        harness: Harness, ec2: Any, group: str) -> None:
+    """Same name, same path, same ARN, but IAM gave the new role a new id: it is not the role deployed."""
+    harness.mode("enforce")
+    recreated = role_id(OWN_ROLE, incarnation=1)
+    assert recreated != OWN_ROLE_ID
+
+    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, OWN_ROLE, recreated))
+
+    assert_handled_like_any_principal(harness, ec2, group, summary, OWN_ROLE, recreated)
 
 
 def test_a_role_of_another_caretaker_stack_is_ignored_once_deploy_has_filled_the_list(
         harness: Harness, ec2: Any, group: str) -> None:
-    """What `build.py deploy` passes as CaretakerRoleArns: the roles of the stacks deployed before."""
+    """What `build.py deploy` passes as CaretakerRoleIds: the role ids of the stacks deployed before."""
     other = own_role_arn("cleanup-ebs-volumes")
-    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"{OWN_ROLE},{other}")
+    harness.setting("CARETAKER_OWN_ROLE_IDS", f"{OWN_ROLE_ID},{own_role_id('cleanup-ebs-volumes')}")
     event = world_ssh_event(ec2, group, other)
     before = ingress(ec2, group)
 
     summary = harness.invoke(sg_open_world.handler, event)
 
     assert ingress(ec2, group) == before
-    assert [i["reason"] for i in harness.items(summary)] == [f"ignored: caused by Caretaker's own role {other}"]
+    assert [i["reason"] for i in harness.items(summary)] == [
+        f"ignored: caused by Caretaker's own role {other} (role id {own_role_id('cleanup-ebs-volumes')})"]
 
 
 def test_a_role_of_another_caretaker_stack_is_handled_without_the_deploy_tool(
@@ -106,31 +127,42 @@ def test_an_own_role_name_in_another_account_is_not_trusted(harness: Harness, ec
     assert_handled_like_any_principal(harness, ec2, group, summary, elsewhere)
 
 
-def test_an_own_role_arn_listed_for_another_account_is_not_trusted_here(harness: Harness, ec2: Any,
-                                                                        group: str) -> None:
-    """A CaretakerRoleArns entry of another account (a mistake) trusts no call made in this account."""
+def test_an_own_role_id_in_a_session_of_another_account_is_not_trusted_here(harness: Harness, ec2: Any,
+                                                                             group: str) -> None:
+    """The event says the issuer is another account's role that carries an own id (a forged or foreign record):
+    the role must be of the event's account."""
     elsewhere = OWN_ROLE.replace(f"::{ACCOUNT}:", "::210987654321:")
-    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"{OWN_ROLE},{elsewhere}")
+    event = world_ssh_event(ec2, group, elsewhere, OWN_ROLE_ID)
+    assert event["detail"]["recipientAccountId"] == ACCOUNT
 
-    summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, elsewhere))
+    summary = harness.invoke(sg_open_world.handler, event)
 
-    assert_handled_like_any_principal(harness, ec2, group, summary, elsewhere)
+    assert_handled_like_any_principal(harness, ec2, group, summary, elsewhere, OWN_ROLE_ID)
 
 
-def test_the_caller_arn_of_a_session_whose_issuer_is_not_own_is_not_trusted(harness: Harness, ec2: Any,
-                                                                           group: str) -> None:
-    """The session is named like Caretaker's role (session names are the caller's choice): the issuer decides."""
+def test_a_session_named_after_an_own_role_or_its_id_is_not_trusted(harness: Harness, ec2: Any,
+                                                                    group: str) -> None:
+    """Session names are the caller's choice: named like Caretaker's role, or like its id, the issuer decides."""
     event = world_ssh_event(ec2, group, IMPOSTOR)
+    identity = event["detail"]["userIdentity"]
     own_name = OWN_ROLE.rsplit("/", 1)[-1]
-    event["detail"]["userIdentity"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/{own_name}/{own_name}"
+    identity["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/{own_name}/{OWN_ROLE_ID}"
+    identity["principalId"] = f"{role_id(IMPOSTOR)}:{OWN_ROLE_ID}"
 
     summary = harness.invoke(sg_open_world.handler, event)
 
     assert_handled_like_any_principal(harness, ec2, group, summary, IMPOSTOR)
 
 
-def test_a_path_pattern_in_the_own_role_list_trusts_nothing(harness: Harness, ec2: Any, group: str) -> None:
-    harness.setting("CARETAKER_OWN_ROLE_ARNS", f"arn:aws:iam::{ACCOUNT}:role/caretaker/*")
+@pytest.mark.parametrize("listed", [
+    f"arn:aws:iam::{ACCOUNT}:role/caretaker/*",  # a path pattern
+    "AROA*",  # an id pattern
+    IMPOSTOR,  # an ARN (the old interface): ids only
+    "totally-not-caretaker",  # a name
+])
+def test_a_pattern_an_arn_or_a_name_in_the_own_role_list_trusts_nothing(harness: Harness, ec2: Any, group: str,
+                                                                         listed: str) -> None:
+    harness.setting("CARETAKER_OWN_ROLE_IDS", f"{OWN_ROLE_ID},{listed}")
 
     summary = harness.invoke(sg_open_world.handler, world_ssh_event(ec2, group, IMPOSTOR))
 
@@ -162,6 +194,17 @@ def test_no_rule_ignores_a_role_under_the_caretaker_path_that_is_not_its_own(har
 
 
 @pytest.mark.parametrize("rule", sorted(RULE_EVENTS))
+def test_no_rule_ignores_its_own_role_recreated_under_the_same_arn(harness: Harness, rule: str) -> None:
+    own = own_role_arn(rule)
+    event = from_caretaker(load_event(RULE_EVENTS[rule][0]), own, role_id(own, incarnation=1))
+
+    summary = harness.invoke(handler_of(rule), event)
+
+    items = harness.items(summary)
+    assert items and not [i for i in items if i["reason"].startswith("ignored:")], rule
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_EVENTS))
 def test_every_rule_still_ignores_its_own_stacks_roles(harness: Harness, rule: str) -> None:
     own = own_role_arn(rule)
     assert registry.stack_of(registry.get(rule)) == "security"
@@ -169,4 +212,4 @@ def test_every_rule_still_ignores_its_own_stacks_roles(harness: Harness, rule: s
     summary = harness.invoke(handler_of(rule), from_caretaker(load_event(RULE_EVENTS[rule][0]), own))
 
     [item] = harness.items(summary)
-    assert item["reason"] == f"ignored: caused by Caretaker's own role {own}"
+    assert item["reason"] == f"ignored: caused by Caretaker's own role {own} (role id {own_role_id(rule)})"

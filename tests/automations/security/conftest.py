@@ -3,7 +3,9 @@ matcher, and the state-log items and notifications a run leaves behind."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -14,7 +16,7 @@ import pytest
 
 from automations.core import registry, state_log
 from automations.core.runtime import Entrypoint
-from automations.core.spec import OWN_ROLE_ARNS_ENV, ROLE_PATH, FunctionSpec, pascal
+from automations.core.spec import OWN_ROLE_IDS_ENV, ROLE_PATH, FunctionSpec, pascal
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 
@@ -24,19 +26,32 @@ ACCOUNT = "123456789012"
 
 def own_role_arn(function: str, account: str = ACCOUNT, partition: str = "aws") -> str:
     """The ARN CloudFormation gives the (unnamed) role of `function`: `<stack>-<logical id>-<random>` under
-    the Caretaker path, as GetAtt puts it in CARETAKER_OWN_ROLE_ARNS."""
+    the Caretaker path."""
     spec = registry.get(function)
     return (f"arn:{partition}:iam::{account}:role{ROLE_PATH}caretaker-{registry.stack_of(spec)}-"
             f"{pascal(function)}Role-1A2B3C4D5E6F")
 
 
-def stack_role_arns(spec: FunctionSpec) -> list[str]:
-    """What the template gives every function of `spec`'s stack: the ARNs of all roles of that stack."""
+def role_id(role_arn: str, incarnation: int = 0) -> str:
+    """A deterministic unique id in IAM's format (`AROA` + 17 upper-case base32 characters) for the role
+    `role_arn`; another `incarnation` is the same role deleted and re-created: same ARN, new id."""
+    digest = hashlib.sha256(f"{role_arn}#{incarnation}".encode()).digest()
+    return "AROA" + base64.b32encode(digest).decode()[:17]
+
+
+def own_role_id(function: str) -> str:
+    """The RoleId IAM gave the role of `function` in this deployment (GetAtt RoleId)."""
+    return role_id(own_role_arn(function))
+
+
+def stack_role_ids(spec: FunctionSpec) -> list[str]:
+    """What the template gives every reactive function of `spec`'s stack: the ids of all roles of that stack."""
     stack = registry.stack_of(spec)
-    return [own_role_arn(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
+    return [own_role_id(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
 
 
 OWN_ROLE = own_role_arn("sg-open-world")
+OWN_ROLE_ID = role_id(OWN_ROLE)
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -53,19 +68,23 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     return bool(EventRuleEngine().evaluate_pattern_on_event(compiled, json.dumps(event)))
 
 
-def from_caretaker(event: dict[str, Any], issuer: str = OWN_ROLE) -> dict[str, Any]:
-    """The same event, as if one of Caretaker's own roles had made the call."""
+def from_caretaker(event: dict[str, Any], issuer: str = OWN_ROLE, issuer_id: str | None = None) -> dict[str, Any]:
+    """The same event, as if a session of the role `issuer` (by default one of Caretaker's own) had made the
+    call, as CloudTrail records it: the role's unique id (`issuer_id`, by default its deterministic
+    `role_id`) as the issuer's principalId and before the `:` of the caller's."""
     changed = copy.deepcopy(event)
     role_name = issuer.rsplit("/", 1)[-1]
+    account = issuer.split(":")[4]
+    unique_id = role_id(issuer) if issuer_id is None else issuer_id
     changed["detail"]["userIdentity"] = {
         "type": "AssumedRole",
-        "principalId": f"AROACARETAKERROLE0001:{role_name}",
-        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{role_name}",
-        "accountId": ACCOUNT,
+        "principalId": f"{unique_id}:{role_name}",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{role_name}",
+        "accountId": account,
         "accessKeyId": "ASIACARETAKERKEY0001",
         "sessionContext": {
-            "sessionIssuer": {"type": "Role", "principalId": "AROACARETAKERROLE0001", "arn": issuer,
-                              "accountId": ACCOUNT, "userName": role_name},
+            "sessionIssuer": {"type": "Role", "principalId": unique_id, "arn": issuer,
+                              "accountId": account, "userName": role_name},
             "attributes": {"creationDate": "2026-11-27T10:00:00Z", "mfaAuthenticated": "false"},
         },
     }
@@ -135,11 +154,11 @@ class Harness:
         self.monkeypatch.setenv(env_name, value)
 
     def invoke(self, handler: Entrypoint, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Invoke in-process. Unless the test set CARETAKER_OWN_ROLE_ARNS, the function gets what its template
-        gives it without the deploy tool: the role ARNs of its own stack."""
+        """Invoke in-process. Unless the test set CARETAKER_OWN_ROLE_IDS, the function gets what its template
+        gives it without the deploy tool: the role ids of its own stack."""
         self.clock.advance(seconds=1)
-        if OWN_ROLE_ARNS_ENV not in os.environ:
-            self.monkeypatch.setenv(OWN_ROLE_ARNS_ENV, ",".join(stack_role_arns(handler.spec)))
+        if OWN_ROLE_IDS_ENV not in os.environ and handler.spec.reads_own_role_ids:
+            self.monkeypatch.setenv(OWN_ROLE_IDS_ENV, ",".join(stack_role_ids(handler.spec)))
         self.specs[handler.spec.name] = handler.spec
         start = len(self.clients.calls)
         try:

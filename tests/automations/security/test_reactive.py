@@ -131,43 +131,70 @@ def test_a_delivery_arriving_while_the_first_is_still_running_is_skipped(harness
 
 
 OWN = "arn:aws:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F"
+OWN_ID = "AROAYHXTQ4F2KQZ3VN7MB"
+OTHER_ID = "AROA5EXAMPLE2OTHER77Q"
 
 
-@pytest.mark.parametrize(("issuer", "own"), [
-    (OWN, True),
-    ("arn:aws:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6", False),  # a prefix
-    ("arn:aws:iam::123456789012:role/caretaker/totally-not-caretaker", False),  # the path alone proves nothing
-    ("arn:aws:iam::123456789012:role/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),  # nor the name
-    ("arn:aws:iam::123456789012:role/Caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),  # case
-    ("arn:aws:iam::210987654321:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),
-    ("arn:aws-us-gov:iam::123456789012:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F", False),
-    ("", False),
+def role_session(role_id: str = OWN_ID, issuer: str = OWN, account: str = "123456789012", *,
+                 kind: str = "AssumedRole", with_issuer: bool = True) -> findings.Actor:
+    """A role session's userIdentity as CloudTrail records it."""
+    name = issuer.rsplit("/", 1)[-1]
+    identity: dict[str, Any] = {"type": kind, "principalId": f"{role_id}:{name}", "accountId": account,
+                                "arn": f"arn:aws:sts::{account}:assumed-role/{name}/{name}"}
+    if with_issuer:
+        identity["sessionContext"] = {"sessionIssuer": {"type": "Role", "principalId": role_id, "arn": issuer,
+                                                        "accountId": account, "userName": name}}
+    return findings.Actor.from_identity(identity)
+
+
+@pytest.mark.parametrize(("actor", "own"), [
+    (role_session(), True),
+    (role_session(with_issuer=False), True),  # no sessionIssuer: the part of principalId before ':'
+    (role_session(OTHER_ID), False),  # same ARN, another id: the role was deleted and re-created
+    (role_session(OWN_ID[:-1]), False),  # a prefix
+    (role_session(OWN_ID.lower()), False),  # case
+    (role_session(OTHER_ID, "arn:aws:iam::123456789012:role/caretaker/totally-not-caretaker"), False),
+    (role_session(OWN_ID, kind="IAMUser"), False),  # not a role session
+    (role_session(""), False),
 ])
-def test_own_events_are_recognised_by_the_exact_role_arn_only(issuer: str, own: bool) -> None:
-    actor = findings.Actor(type="AssumedRole", arn="arn:aws:sts::123456789012:assumed-role/x/y", principal_id="",
-                           account_id="", access_key_id="", session_issuer_arn=issuer, user_name="", invoked_by="")
-    own_roles = findings.parse_own_role_arns(f"{OWN},arn:aws:iam::123456789012:role/caretaker/other-1")
+def test_own_events_are_recognised_by_the_exact_role_id_only(actor: findings.Actor, own: bool) -> None:
+    own_roles = findings.parse_own_role_ids(f"{OWN_ID},{OTHER_ID[:-1]}Z")
     assert (findings.caretaker_cause(actor, own_roles, (), account="123456789012") is not None) is own
 
 
-def test_an_own_role_arn_in_another_account_than_the_event_is_not_trusted() -> None:
-    """A CaretakerRoleArns entry naming another account's role (a mistake, or a hub role) trusts nothing here."""
-    other = "arn:aws:iam::210987654321:role/caretaker/caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F"
-    actor = findings.Actor(type="AssumedRole", arn="", principal_id="", account_id="210987654321",
-                           access_key_id="", session_issuer_arn=other, user_name="", invoked_by="")
-    assert findings.caretaker_cause(actor, {other}, (), account="123456789012") is None
-    assert findings.caretaker_cause(actor, {other}, (), account="210987654321") is not None
+def test_the_issuers_id_wins_over_the_callers_principal_id() -> None:
+    """The caller's principalId is read only when the record has no session issuer."""
+    identity = {"type": "AssumedRole", "principalId": f"{OWN_ID}:x", "accountId": "123456789012",
+                "sessionContext": {"sessionIssuer": {"principalId": OTHER_ID, "arn": OWN, "accountId": "123456789012"}}}
+    actor = findings.Actor.from_identity(identity)
+    assert actor.role_id == OTHER_ID
+    assert findings.caretaker_cause(actor, {OWN_ID}, (), account="123456789012") is None
+
+
+def test_the_reason_names_the_role_arn_and_its_id() -> None:
+    assert findings.caretaker_cause(role_session(), {OWN_ID}, (), account="123456789012") == (
+        f"caused by Caretaker's own role {OWN} (role id {OWN_ID})")
+
+
+@pytest.mark.parametrize("event_account", ["210987654321", ""])
+def test_an_own_role_id_in_a_session_of_another_account_than_the_event_is_not_trusted(event_account: str) -> None:
+    """The role must be of the event's account (from the issuer's ARN or accountId), and that account known."""
+    elsewhere = OWN.replace(":123456789012:", ":210987654321:")
+    assert findings.caretaker_cause(role_session(issuer=elsewhere, account="210987654321"), {OWN_ID}, (),
+                                    account="123456789012") is None
+    assert findings.caretaker_cause(role_session(), {OWN_ID}, (), account=event_account) is None
 
 
 @pytest.mark.parametrize(("value", "parsed"), [
     ("", set()),
     (",,", set()),
-    (f"{OWN},", {OWN}),  # the template's trailing comma when CaretakerRoleArns is empty
-    (f" {OWN} ,arn:aws:iam::123456789012:role/a", {OWN, "arn:aws:iam::123456789012:role/a"}),
-    ("arn:aws:iam::123456789012:role/caretaker/*,arn:aws:iam::123456789012:user/caretaker/x,*", set()),
+    (f"{OWN_ID},", {OWN_ID}),  # the template's trailing comma when CaretakerRoleIds is empty
+    (f" {OWN_ID} ,{OTHER_ID}", {OWN_ID, OTHER_ID}),
+    (f"{OWN},caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F,/caretaker/*,*,AROA*", set()),  # ARN, name, patterns
+    ("AIDAYHXTQ4F2KQZ3VN7MB,AROAYHXTQ4F2KQZ3VN7M,AROAYHXTQ4F2KQZ3VN7MBB,AROAyhxtq4f2kqz3vn7mb", set()),
 ])
-def test_the_own_role_list_holds_role_arns_only_and_no_patterns(value: str, parsed: set[str]) -> None:
-    assert findings.parse_own_role_arns(value) == parsed
+def test_the_own_role_list_holds_role_ids_only_and_no_names_arns_or_patterns(value: str, parsed: set[str]) -> None:
+    assert findings.parse_own_role_ids(value) == parsed
 
 
 def test_a_parsed_event_says_who_where_and_when() -> None:

@@ -1,0 +1,151 @@
+"""CARETAKER_OWN_ROLE_IDS in the rendered templates: every reactive function trusts exactly the role ids of its
+own stack (GetAtt RoleId) plus `CaretakerRoleIds`, each stack outputs its role ids, deploy order puts the
+security stack last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automations.core.spec import OWN_ROLE_IDS_ENV
+from builder.deploy import Target, stack_parameters
+from templates.stacks import StackDef, render_all
+from tests.templates.helpers import resources_of_type
+
+#: A role's unique id: `AROA` and 17 characters, whatever its name, path or partition.
+ROLE_ID_LENGTH = 21
+#: Lambda's limit on a function's environment (names and values together).
+ENVIRONMENT_LIMIT = 4096
+#: What the worst case must leave free, for settings and functions yet to come.
+MARGIN = 1024
+#: Upper bounds of the values known only at deploy: a DynamoDB table name, an SNS topic ARN.
+DEPLOY_TIME_VALUES = {"CARETAKER_STATE_TABLE": 255,
+                      "CARETAKER_ALERT_TOPIC_ARN": len("arn:aws-us-gov:sns:us-gov-west-1:123456789012:") + 256}
+
+
+@pytest.fixture(scope="module")
+def stacks() -> list[StackDef]:
+    return render_all("caretaker-code-000000000000.zip", "caretaker-deps-000000000000.zip",
+                      "caretaker-bytecode-000000000000.zip")
+
+
+def function_stacks(stacks: list[StackDef]) -> list[StackDef]:
+    return [s for s in stacks if s.functions]
+
+
+def role_ids_of(data: dict[str, Any]) -> dict[str, Any]:
+    """`Fn::Join` of GetAtt(role, RoleId) for every role of the template, in template order."""
+    return {"Fn::Join": [",", [{"Fn::GetAtt": [name, "RoleId"]}
+                               for name in resources_of_type(data, "AWS::IAM::Role")]]}
+
+
+def readers(stack: StackDef) -> list[Any]:
+    return [resources for resources in stack.functions if resources.spec.reads_own_role_ids]
+
+
+def test_every_reactive_function_trusts_exactly_every_role_id_of_its_stack_and_the_parameter(
+        stacks: list[StackDef]) -> None:
+    checked = 0
+    for stack in function_stacks(stacks):
+        data = stack.template.to_dict()
+        own = role_ids_of(data)["Fn::Join"][1]
+        assert len(own) == len(stack.functions)
+        expected = {"Fn::Join": [",", [*own, {"Fn::Join": [",", {"Ref": "CaretakerRoleIds"}]}]]}
+        for resources in readers(stack):
+            env = data["Resources"][resources.spec.logical_id]["Properties"]["Environment"]["Variables"]
+            assert env[OWN_ROLE_IDS_ENV] == expected, resources.spec.name
+            # every GetAtt names a role of this template (troposphere objects, not hand-written ids)
+            assert {ref["Fn::GetAtt"][0] for ref in own} == set(resources_of_type(data, "AWS::IAM::Role"))
+            checked += 1
+    assert checked >= 10  # every security rule
+
+
+def test_only_the_functions_that_read_the_role_ids_get_them(stacks: list[StackDef]) -> None:
+    """Scheduled, rotation and custom-resource functions never read the list: it would only cost them bytes."""
+    others = [(stack, r) for stack in function_stacks(stacks) for r in stack.functions if r not in readers(stack)]
+    assert others
+    for stack, resources in others:
+        env = stack.template.to_dict()["Resources"][resources.spec.logical_id]["Properties"]["Environment"]
+        assert OWN_ROLE_IDS_ENV not in env["Variables"], resources.spec.name
+        assert OWN_ROLE_IDS_ENV not in [v.name for v in resources.environment]
+
+
+def test_the_other_stacks_role_ids_come_from_a_parameter_that_trusts_nothing_by_default(
+        stacks: list[StackDef]) -> None:
+    for stack in function_stacks(stacks):
+        parameters = stack.template.to_dict()["Parameters"]
+        if not readers(stack):
+            assert "CaretakerRoleIds" not in parameters, stack.name  # nobody would read it
+            continue
+        parameter = parameters["CaretakerRoleIds"]
+        assert (parameter["Type"], parameter["Default"]) == ("CommaDelimitedList", "")
+        assert stack.parameters["CaretakerRoleIds"] == ""
+
+
+def test_every_function_stack_outputs_its_role_ids(stacks: list[StackDef]) -> None:
+    for stack in function_stacks(stacks):
+        data = stack.template.to_dict()
+        assert data["Outputs"]["RoleIds"]["Value"] == role_ids_of(data)
+        assert "RoleArns" not in data["Outputs"]
+
+
+def test_the_manifest_default_is_resolved_at_deploy(stacks: list[StackDef]) -> None:
+    for stack in function_stacks(stacks):
+        for resources in readers(stack):
+            [var] = [v for v in resources.environment if v.name == OWN_ROLE_IDS_ENV]
+            assert var.default == ""
+
+
+def test_no_role_depends_on_a_function_so_the_environment_makes_no_cycle(stacks: list[StackDef]) -> None:
+    for stack in function_stacks(stacks):
+        data = stack.template.to_dict()
+        functions = set(resources_of_type(data, "AWS::Lambda::Function"))
+        for name, role in resources_of_type(data, "AWS::IAM::Role").items():
+            text = repr(role)
+            assert not [f for f in functions if f"'{f}'" in text], name
+
+
+def test_the_security_stack_deploys_after_every_stack_whose_roles_it_trusts(stacks: list[StackDef]) -> None:
+    names = [s.name for s in stacks]
+    assert names[0] == "caretaker-core"
+    assert names[-1] == "caretaker-security"
+    assert set(names[1:-1]) == {"caretaker-scheduled", "caretaker-rotation", "caretaker-custom-resources"}
+
+
+def environment_size(resources: Any, trusted: int) -> int:
+    """The function's environment in bytes, with `trusted` role ids in the list and deploy-time values at
+    their longest."""
+    ids = trusted * ROLE_ID_LENGTH + trusted  # each id, and a comma after it (the empty parameter's trailing one)
+    return sum(len(var.name) + (ids if var.name == OWN_ROLE_IDS_ENV else
+                                DEPLOY_TIME_VALUES.get(var.name, len(var.default.encode())))
+               for var in resources.environment)
+
+
+def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is_trusted(
+        stacks: list[StackDef]) -> None:
+    """Worst case: every function of every stack trusted (the deploy list holds all earlier stacks), the
+    deploy-time values at their longest, and `MARGIN` bytes left over.
+
+    How many fit: each function adds 22 bytes (its id and a comma) to every reactive rule's environment. With
+    the 29 functions of today the largest (iam-credential-guard) is about 1.6 KB, about 1 KB of it without the
+    list: about 140 functions fit in 4 KB, about 90 with `MARGIN` kept (ARNs, at up to 113 bytes, fit 27)."""
+    everyone = sum(len(stack.functions) for stack in function_stacks(stacks))
+    for stack in function_stacks(stacks):
+        for resources in readers(stack):
+            size = environment_size(resources, everyone)
+            assert size + MARGIN < ENVIRONMENT_LIMIT, (resources.spec.name, size)
+
+
+def test_deploy_fills_the_parameter_from_the_stacks_deployed_before() -> None:
+    stack = {"name": "caretaker-security", "parameters": {"ArtifactBucket": None, "CaretakerRoleIds": ""}}
+    deployed = {"caretaker-core": {"StateTableName": "t"},
+                "caretaker-scheduled": {"RoleIds": "AROAAAAAAAAAAAAAAAAAA,AROABBBBBBBBBBBBBBBBB",
+                                        "RoleArns": "arn:aws:iam::1:role/caretaker/a"},
+                "caretaker-rotation": {"RoleIds": "AROACCCCCCCCCCCCCCCCC"}}
+    assert stack_parameters(stack, Target(bucket="bkt"), deployed)["CaretakerRoleIds"] == (
+        "AROAAAAAAAAAAAAAAAAAA,AROABBBBBBBBBBBBBBBBB,AROACCCCCCCCCCCCCCCCC")
+    assert "CaretakerRoleArns" not in stack_parameters(stack, Target(bucket="bkt"), deployed)
+    assert stack_parameters(stack, Target(bucket="bkt"), {})["CaretakerRoleIds"] == ""
+    chosen = Target(bucket="bkt", parameters={"caretaker-security": {"CaretakerRoleIds": "AROAXXXXXXXXXXXXXXXXX"}})
+    assert stack_parameters(stack, chosen, deployed)["CaretakerRoleIds"] == "AROAXXXXXXXXXXXXXXXXX"
