@@ -23,8 +23,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.spec import Permission
-from custom_resources.provider import AUTOMATION_TAG, OWNER_TAG, Request, StackBinding, error_code
+from custom_resources.provider import AUTOMATION_TAG, OWNER_TAG, Request, StackBinding
 
 #: Every stack of this account and region (a request may come from any of them).
 STACKS = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*"

@@ -12,10 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.spec import Permission
 from custom_resources.account_setting import AccountSetting
 from custom_resources.properties import Prop, Schema
-from custom_resources.provider import Provider, Request, error_code, provider_spec
+from custom_resources.provider import Provider, Request, provider_spec
 
 NAME = "account-password-policy"
 RESOURCE_TYPE = "Custom::AccountPasswordPolicy"

@@ -126,10 +126,6 @@ class _AlreadyServed(Exception):
     """An earlier invocation served this request; this one answered as it had to, and stops."""
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore `ClientError` ("" for anything else)."""
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, Mapping) else ""
 
 
 @dataclass

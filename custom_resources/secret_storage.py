@@ -19,16 +19,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.spec import Permission
 from custom_resources.ownership import TaggedOwner
-from custom_resources.provider import (
-    AUTOMATION_TAG,
-    OWNER_TAG,
-    PROVIDER_TAG_KEYS,
-    ProviderError,
-    Request,
-    error_code,
-)
+from custom_resources.provider import AUTOMATION_TAG, OWNER_TAG, PROVIDER_TAG_KEYS, ProviderError, Request
 
 #: SSM parameter names: one segment, or a path of segments each after a "/"; not under aws / ssm.
 SSM_NAME_PATTERN = r"(?!/?(?i:aws|ssm))(?:[A-Za-z0-9_.-]+|(?:/[A-Za-z0-9_.-]+)+)"

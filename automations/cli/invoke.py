@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automations.core.errors import CaretakerError
+from automations.core.errors import CaretakerError, error_code
 
 RUNNER = Path(__file__).with_name("lambda_runner.py")
 #: Where Lambda extracts layers.
@@ -83,7 +83,7 @@ def function_environment(entry: Mapping[str, Any], manifest: Mapping[str, Any],
         variables = config.get("Environment", {}).get("Variables", {})
         return {k: str(v) for k, v in variables.items()}, "deployed function"  # Lambda's are strings; moto's not
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+        if error_code(exc) != "ResourceNotFoundException":
             raise InvokeError(f"cannot read {entry['function_name']}'s configuration: {exc}") from exc
     except BotoCoreError as exc:
         print(f"warning: Lambda API unreachable ({exc}); using manifest defaults", file=sys.stderr)

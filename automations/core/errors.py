@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CaretakerError(Exception):
     """Base class for every error Caretaker raises on purpose."""
@@ -37,3 +39,10 @@ class VersionConflict(CaretakerError):
 
 class EventError(CaretakerError):
     """The triggering event is not of the shape the handler needs."""
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore `ClientError` (`"NoSuchEntity"`, ...); "" for anything else."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, Mapping) else None
+    return str(error.get("Code", "")) if isinstance(error, Mapping) else ""

@@ -25,7 +25,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError, VersionConflict
+from automations.core.errors import StateLogError, VersionConflict, error_code
 from automations.core.item_limits import UPDATE_LIMIT_BYTES, fit_item, resource_key
 
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
@@ -450,7 +450,7 @@ def conditional_failed(exc: StateLogError) -> bool:
     """Whether a StateLogError comes from a failed ConditionExpression."""
     cause = exc.__cause__
     return isinstance(cause, ClientError) and \
-        cause.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+        error_code(cause) == "ConditionalCheckFailedException"
 
 
 # ---------------------------------------------------------------------- versioned records
@@ -500,7 +500,7 @@ def _write_versioned(operation: Callable[..., Any], table: str, what: str, expec
     try:
         operation(TableName=table, **kwargs, **condition)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             raise VersionConflict(f"the {what} in state table {table!r} was changed by another writer "
                                   f"since version {expected_version} was read") from exc
         raise StateLogError(f"state table {table!r} cannot be written ({what}): {exc}") from exc
@@ -560,7 +560,7 @@ def close_abandoned_run(client: Any, table: str, run_id: str, *, reason: str, at
             ExpressionAttributeValues={":failed": {"S": "failed"}, ":running": {"S": "running"},
                                        ":reason": {"S": reason}, ":at": {"S": iso(at)}, ":true": {"BOOL": True}})
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise StateLogError(f"run {run_id} cannot be closed in {table!r}: {exc}") from exc
     except BotoCoreError as exc:

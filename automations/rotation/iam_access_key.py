@@ -23,6 +23,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
@@ -124,7 +125,7 @@ class IamAccessKeyFlavour:
         try:
             found: Mapping[str, Any] = self.iam.get_user(UserName=user)["User"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 rotation.refuse(f"IAM user {user} does not exist")
             raise
         tags = tag_map(found.get("Tags"))
@@ -150,7 +151,7 @@ class IamAccessKeyFlavour:
             try:
                 self.iam.delete_access_key(UserName=user, AccessKeyId=key_id)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                if error_code(exc) == "NoSuchEntity":
                     return {"already_gone": True}
                 raise
             return {"deleted": True}
@@ -247,7 +248,7 @@ class IamAccessKeyFlavour:
             try:
                 return str(sts.get_caller_identity()["Arn"]), None
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
+                code = error_code(exc)
                 if (code not in PROPAGATION_ERRORS or delay is None
                         or self.run.remaining_ms() < delay * 1000 + RESERVE_MS):
                     return None, describe_error(exc)

@@ -27,6 +27,7 @@ from typing import Any, NoReturn, Protocol
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import is_protected, tag_map
 from automations.core.spec import Permission
@@ -87,7 +88,7 @@ def describe(sm: Any, secret_id: str) -> SecretInfo:
     try:
         raw = sm.describe_secret(SecretId=secret_id)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise RotationRefused(f"secret {secret_id} does not exist") from exc
         raise
     return SecretInfo(arn=raw["ARN"], name=raw["Name"], rotation_enabled=bool(raw.get("RotationEnabled")),
@@ -141,7 +142,7 @@ class RotationStep:
         try:
             value = self.sm.get_secret_value(**kwargs).get("SecretString")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         return value if isinstance(value, str) else None

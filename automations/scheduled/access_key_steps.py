@@ -28,6 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.notify import LIST_LIMIT
 from automations.core.runtime import Run
 from automations.core.selection import AUTOMATION_TAG, is_protected, tag_map
@@ -109,7 +110,7 @@ def describe_secret(sm: Any, name: str) -> SecretInfo:
     try:
         described = sm.describe_secret(SecretId=name)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             return SecretInfo(exists=False)
         raise
     versions = {v: tuple(stages) for v, stages in described.get("VersionIdsToStages", {}).items()}
@@ -129,7 +130,7 @@ def store_key(sm: Any, automation: str, user: str, access_key: Mapping[str, Any]
                              Tags=[{"Key": AUTOMATION_TAG, "Value": automation}, {"Key": USER_TAG, "Value": user}])
             return {"secret": name, "version_id": token, "secret_created": True}
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
+            if error_code(exc) != "ResourceExistsException":
                 raise
     sm.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=value)
     return {"secret": name, "version_id": token}
@@ -139,7 +140,7 @@ def delete_key(iam: Any, user: str, key_id: str) -> dict[str, Any]:
     try:
         iam.delete_access_key(UserName=user, AccessKeyId=key_id)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return {"already_gone": True}  # already gone counts as done
         raise
     return {"deleted": True}

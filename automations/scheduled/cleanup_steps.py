@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.concurrency import BoundedExecutor
-from automations.core.errors import StateLogError
+from automations.core.errors import StateLogError, error_code
 from automations.core.runtime import Run, describe_error
 from automations.core.state_log import ActionRecord
 
@@ -64,8 +64,6 @@ class Step:
     then: Callable[[Any], Next] | None = None
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:

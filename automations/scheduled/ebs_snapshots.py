@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.action_pool import CHUNK, Act, ActionPool
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import (
@@ -416,7 +417,7 @@ def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
     try:
         ec2.delete_snapshot(SnapshotId=snapshot_id)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _GONE:
+        if error_code(exc) in _GONE:
             return {"already_gone": True}  # already gone counts as done
         raise
     return {"deleted": True}

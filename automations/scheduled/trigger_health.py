@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import registry
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError
+from automations.core.errors import StateLogError, error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.schedule_expr import ScheduleError, expected_last_run
@@ -99,9 +99,6 @@ class Observed:
     deployed_at: datetime | None = None
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, Mapping) else ""
 
 
 def _canonical(value: Any) -> Any:
@@ -176,7 +173,7 @@ def observe(run: Run, specs: Sequence[FunctionSpec]) -> tuple[list[Observed], li
         try:
             configs[spec.name] = lam.get_function_configuration(FunctionName=spec.function_name)
         except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 failures[spec.name] = Problem(spec.name, "check-failed", describe_error(exc))
             configs[spec.name] = None
         except BotoCoreError as exc:

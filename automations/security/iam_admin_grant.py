@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
@@ -33,15 +34,7 @@ from automations.security.iam_state import (
     managed_verdict,
     principal_tags,
 )
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 
 NAME = "iam-admin-grant"
 ATTACH = ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy")

@@ -11,21 +11,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import PROTECT_TAG, tag_matches
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, require, tag_dict
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 
 NAME = "iam-credential-guard"
 DEACTIVATE = "deactivate-access-key"

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
@@ -24,16 +25,7 @@ from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, matching_arn, tag_dict
 from automations.security.iam_admin_grant import ALLOWED_PRINCIPALS
 from automations.security.iam_state import IAM_ARN, Scope, policy_version_document
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
 
 NAME = "iam-policy-version"
 CREATE, SET_DEFAULT = "CreatePolicyVersion", "SetDefaultPolicyVersion"

@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.security.findings import tag_dict
 from automations.security.iam_policy import Verdict, evaluate, parse_document
-from automations.security.reactive import error_code
 
 #: The IAM resources of the account, as permission resources (Fn::Sub strings).
 IAM_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}"

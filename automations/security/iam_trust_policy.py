@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
@@ -26,15 +27,7 @@ from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import ROLES
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 from automations.security.trust_policy import Boundary, closed, openings
 
 NAME = "iam-trust-policy"

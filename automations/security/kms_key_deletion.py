@@ -7,20 +7,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 
 NAME = "kms-key-deletion"
 ACTION = "cancel-key-deletion"

@@ -86,10 +86,6 @@ Decision = Remediate | Report | Skip
 Decide = Callable[[Run, CloudTrailEvent], Decision]
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError ("" for anything else)."""
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, Mapping) else ""
 
 
 def protected(resource_id: str, action: str, tags: Mapping[str, str], headline: str,

@@ -22,10 +22,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core import state_schema as schema
+from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.state_log import get_versioned
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import Decision, Remediate, Report, Skip, error_code
+from automations.security.reactive import Decision, Remediate, Report, Skip
 
 ACTION = "restore-account-public-access-block"
 EVENT_NAMES = ("PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock")

@@ -14,20 +14,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent, tag_dict
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 from automations.security.s3_account_block import EVENT_NAMES as ACCOUNT_EVENTS
 from automations.security.s3_account_block import decide_account
 

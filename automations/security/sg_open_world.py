@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import PROTECT_TAG
@@ -32,16 +33,7 @@ from automations.security.ip_ranges import (
     normalized,
 )
 from automations.security.prefix_lists import PrefixLists
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    error_code,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
 
 NAME = "sg-open-world"
 ACTION = "revoke-ingress"

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from automations.core.selection import GUARD_TRAIL_TAG, is_protected
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import tag_dict
@@ -29,8 +30,6 @@ DEFAULT_EVENT_SELECTORS: tuple[dict[str, Any], ...] = (
 _KINDS = {"All": ("read", "write"), "ReadOnly": ("read",), "WriteOnly": ("write",)}
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ def read_trail(cloudtrail: Any, trail: str) -> TrailConfig:
         selectors = cloudtrail.get_event_selectors(TrailName=arn)
         tagged = cloudtrail.list_tags(ResourceIdList=[arn]).get("ResourceTagList", [])
     except ClientError as exc:
-        if _code(exc) in GONE:
+        if error_code(exc) in GONE:
             raise ResourceGoneError(trail, f"trail {trail} no longer exists") from None
         raise
     tags: dict[str, str] = {}
