@@ -38,10 +38,15 @@ CODE_EXCLUDED = ("automations/cli", "automations/__main__.py")
 CODE_SUFFIXES = (".py",)
 CODE_FILENAMES = ("py.typed",)
 
-#: Distributions the Lambda Python runtime already provides: never bundled, not followed.
-RUNTIME_PROVIDED = frozenset(canonicalize_name(name) for name in (
-    "boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six",
-))
+#: Distributions the Lambda Python runtime already provides (never bundled, not followed), with their top-level
+#: modules: local invoke lets a handler import exactly these besides the standard library and its artifacts.
+RUNTIME_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "boto3": ("boto3",), "botocore": ("botocore",), "s3transfer": ("s3transfer",), "jmespath": ("jmespath",),
+    "urllib3": ("urllib3",), "python-dateutil": ("dateutil",), "six": ("six",),
+}
+RUNTIME_PROVIDED = frozenset(canonicalize_name(name) for name in RUNTIME_DISTRIBUTIONS)
+#: Top-level modules the runtime provides: the distributions' and the runtime interface client's.
+RUNTIME_MODULES = frozenset({"awslambdaric", *(m for ms in RUNTIME_DISTRIBUTIONS.values() for m in ms)})
 #: dist-info files that differ between installs of the same wheel (installer, hashes, timestamps).
 VOLATILE_METADATA = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")

@@ -26,6 +26,7 @@ from automations.cli.emulator import REGION, moto_emulator, unsupported_resource
 from automations.cli.invoke import EXIT_ERROR, Invocation, invoke
 from automations.cli.report import report
 from automations.cli.responder import LocalResponder, self_signed_certificate
+from templates import names
 
 ARTIFACT_BUCKET = "caretaker-artifacts-demo"
 #: Settings the demo deploys the cleanup families with: the mess is minutes old.
@@ -52,7 +53,6 @@ RUNS = (
 def demo_parameters() -> dict[str, dict[str, str]]:
     """Per stack: the template parameters that set `DEMO_CLEANUP_SETTINGS` on the cleanup functions."""
     from automations.core import registry
-    from templates import names
     from templates.parameters import setting_parameter_name
 
     overrides: dict[str, dict[str, str]] = {}
@@ -177,7 +177,7 @@ def demo(keep_dist: bool = False, console: Console | None = None) -> int:
                                  parameters=demo_parameters(), report=lambda line: console.print(f"  {line}"))
             console.print(f"  [dim]the emulator does not implement {', '.join(skipped)}: they are in the "
                           "templates and real CloudFormation creates them[/]")
-            table = outputs["caretaker-core"]["StateTableName"]
+            table = outputs[names.CORE_STACK_NAME]["StateTableName"]
 
             console.rule("3. make a realistic mess")
             mess = Mess()

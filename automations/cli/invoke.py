@@ -24,6 +24,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.errors import CaretakerError, error_code
+from builder.artifacts import RUNTIME_MODULES
 
 RUNNER = Path(__file__).with_name("lambda_runner.py")
 #: Where Lambda extracts layers.
@@ -183,6 +184,7 @@ def invoke(name: str, *, dist: Path, event: Mapping[str, Any] | None = None, dry
             "code_dir": str(code_dir), "layer_dirs": [str(p) for p in layer_dirs], "handler": entry["handler"],
             "event": payload, "timeout": entry["timeout"], "memory": entry["memory"],
             "function_name": entry["function_name"], "result_path": str(Path(tmp) / "result.json"),
+            "runtime_modules": sorted(RUNTIME_MODULES),
         }
         request_path = Path(tmp) / "request.json"
         request_path.write_text(json.dumps(request))

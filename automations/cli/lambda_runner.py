@@ -22,20 +22,19 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-#: Top-level modules the Lambda Python runtime provides besides the standard library.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six",
-                              "awslambdaric"})
-
 
 class LambdaRuntimeFinder(importlib.abc.MetaPathFinder):
     """Refuses top-level imports that Lambda could not satisfy."""
 
-    def __init__(self, own_dirs: Iterable[str]) -> None:
+    def __init__(self, own_dirs: Iterable[str], runtime_modules: Iterable[str]) -> None:
         self.own_dirs = list(own_dirs)
+        #: top-level modules the Lambda Python runtime provides besides the standard library (from the request:
+        #: builder.artifacts.RUNTIME_MODULES, the list the build leaves out of the layer)
+        self.runtime_modules = frozenset(runtime_modules)
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if "." in fullname or fullname in sys.stdlib_module_names or fullname in RUNTIME_PROVIDED:
+        if "." in fullname or fullname in sys.stdlib_module_names or fullname in self.runtime_modules:
             return None
         if fullname in sys.builtin_module_names:
             return None
@@ -74,7 +73,7 @@ def main(request_path: str) -> int:
     own_dirs = [request["code_dir"], *request["layer_dirs"]]
     # the runner's own folder must not shadow anything; keep stdlib and site-packages (boto3) only
     sys.path[:] = own_dirs + [p for p in sys.path[1:] if p]
-    sys.meta_path.insert(0, LambdaRuntimeFinder(own_dirs))
+    sys.meta_path.insert(0, LambdaRuntimeFinder(own_dirs, request["runtime_modules"]))
     module_name, function_name = request["handler"].rsplit(".", 1)
     outcome: dict[str, Any] = {"handler": request["handler"]}
     try:

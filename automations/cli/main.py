@@ -14,9 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.cli.report import FORMATS
 from automations.core.errors import CaretakerError
 from automations.core.spec import MODES
+from templates import names
 
 DEFAULT_DIST = Path("dist")
-CORE_STACK = "caretaker-core"
+CORE_STACK = names.CORE_STACK_NAME
 
 
 def parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ from automations import bytecode
 from automations.cli.invoke import RUNNER
 from automations.core import registry
 from automations.core.spec import FunctionSpec
+from builder.artifacts import RUNTIME_MODULES
 from builder.pipeline import BuildResult
 
 SPECS = registry.discover()
@@ -47,7 +48,7 @@ def import_only(handler: str, extracted: tuple[Path, Path], tmp_path: Path) -> d
     code, layer = extracted
     request = {"code_dir": str(code), "layer_dirs": [str(layer)], "handler": handler, "event": {},
                "timeout": 60, "memory": 128, "function_name": "probe", "import_only": True,
-               "result_path": str(tmp_path / "result.json")}
+               "result_path": str(tmp_path / "result.json"), "runtime_modules": sorted(RUNTIME_MODULES)}
     (tmp_path / "request.json").write_text(json.dumps(request))
     env = dict(os.environ, **{bytecode.ENV_VAR: str(layer.parent / bytecode.LAYER_DIR)})
     subprocess.run([sys.executable, "-I", str(RUNNER), str(tmp_path / "request.json")], timeout=60, check=False,
