@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from automations.core.aws import Clients
 from automations.core.errors import CaretakerError, StateLogError
-from automations.core.observability import get_logger
+from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.registry import register
 from automations.core.runtime import (
     NO_CONTEXT_REMAINING_MS,
@@ -651,6 +651,8 @@ class Provider:
         except StateLogError as exc:
             get_logger().error("could not record the outcome in the state log", extra={"error": str(exc)})
             return f" (the state log could not record this outcome: {exc})"
+        finally:  # the same EMF metrics as every run: the ActionsFailed / RunsFailed alarms read them
+            publish_run_metrics(state.automation, state.counts.as_dict(), status)
         return ""
 
     def _nothing_to_delete(self, helper: CfnHelper, invocation: _Invocation, event: Mapping[str, Any],

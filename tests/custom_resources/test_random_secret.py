@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
@@ -186,3 +187,17 @@ def test_an_aws_error_mid_way_fails_and_delete_of_the_failed_create_changes_noth
     deleted = cfn.delete(random_secret, failed["PhysicalResourceId"], SECRETS)
     assert deleted["Status"] == "SUCCESS" and deleted["PhysicalResourceId"] == failed["PhysicalResourceId"]
     assert not hooks.called("secretsmanager")
+
+
+def test_a_request_publishes_the_run_metrics_the_alarms_read(cfn: Cfn, hooks: AwsHooks,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    created = cfn.create(random_secret, SECRETS)
+    hooks.fail("secretsmanager", "CreateSecret")
+    failed = cfn.create(random_secret, {"Name": "app/other-password"})
+
+    assert (created["Status"], failed["Status"]) == ("SUCCESS", "FAILED")
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(d["automation"], d["RunsFailed"], d["Runs"]) for d in documents] == [
+        ("random-secret", [0.0], [1.0]), ("random-secret", [1.0], [1.0])]
+    assert documents[0]["ActionsSucceeded"] == [1.0]
