@@ -253,6 +253,10 @@ def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs
         values[names.CARETAKER_ROLE_IDS] = ",".join(
             outputs[names.ROLE_IDS_OUTPUT] for outputs in (deployed or {}).values()
             if outputs.get(names.ROLE_IDS_OUTPUT))
+    if names.CARETAKER_ROLE_NAMES in declared:
+        values[names.CARETAKER_ROLE_NAMES] = ",".join(
+            outputs[names.ROLE_NAMES_OUTPUT] for outputs in (deployed or {}).values()
+            if outputs.get(names.ROLE_NAMES_OUTPUT))
     values.update((target.parameters or {}).get(stack["name"], {}))
     return values
 

@@ -26,7 +26,14 @@ from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
 from automations import bytecode
-from automations.core.spec import OWN_ROLE_IDS_ENV, ROLE_PATH, FunctionSpec, pascal
+from automations.core.spec import (
+    OWN_ROLE_ARN_PREFIX_ENV,
+    OWN_ROLE_IDS_ENV,
+    OWN_ROLE_NAMES_ENV,
+    ROLE_PATH,
+    FunctionSpec,
+    pascal,
+)
 from templates import names
 from templates.alarms import function_alarms
 from templates.parameters import setting_parameter
@@ -188,7 +195,8 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
     )
 
 
-def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None) -> None:
+def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None,
+                     other_names: Parameter | None = None) -> None:
     """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
     the unique ids of all roles of this stack (GetAtt RoleId) and those of `other_stacks` (the
     `CaretakerRoleIds` parameter, which the stack has when one of its functions reads them); output this
@@ -204,10 +212,19 @@ def add_own_role_ids(template: Template, functions: list[FunctionResources], oth
     if readers:
         if other_stacks is None:
             raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")
+        if other_names is None:
+            raise ValueError("a stack whose functions read the own roles needs the CaretakerRoleNames parameter")
         value = Join(",", [*own, Join(",", Ref(other_stacks))])
+        role_names = Join(",", [*(Ref(r.role) for r in functions), Join(",", Ref(other_names))])
+        prefix = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role" + ROLE_PATH)
         for resources in readers:
-            resources.function.Environment.Variables[OWN_ROLE_IDS_ENV] = value
-            resources.environment.append(EnvVar(OWN_ROLE_IDS_ENV, value, ""))
+            for name, variable in ((OWN_ROLE_IDS_ENV, value), (OWN_ROLE_NAMES_ENV, role_names),
+                                   (OWN_ROLE_ARN_PREFIX_ENV, prefix)):
+                resources.function.Environment.Variables[name] = variable
+                resources.environment.append(EnvVar(name, variable, ""))
+    template.add_output(Output(names.ROLE_NAMES_OUTPUT, Value=Join(",", [Ref(r.role) for r in functions]),
+                               Description="Names of this stack's function roles (for CaretakerRoleNames of "
+                                           "Caretaker's other stacks)"))
     template.add_output(Output(names.ROLE_IDS_OUTPUT, Value=Join(",", own),
                                Description="Unique ids (RoleId) of this stack's function roles (for "
                                            "CaretakerRoleIds of Caretaker's other stacks)"))

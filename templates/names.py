@@ -45,8 +45,11 @@ LOG_RETENTION_DAYS = "LogRetentionDays"
 #: The role ids (RoleId) of Caretaker's other stacks, trusted as Caretaker's own (CommaDelimitedList; deploy
 #: fills it from the `ROLE_IDS_OUTPUT` of the stacks deployed before).
 CARETAKER_ROLE_IDS = "CaretakerRoleIds"
+#: The same for the roles' names (their `RoleNames` outputs).
+CARETAKER_ROLE_NAMES = "CaretakerRoleNames"
 #: Output of every function stack: the unique ids (RoleId) of its functions' roles, comma-separated.
 ROLE_IDS_OUTPUT = "RoleIds"
+ROLE_NAMES_OUTPUT = "RoleNames"
 
 
 def function_stack_name(stack_key: str) -> str:

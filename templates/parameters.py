@@ -59,6 +59,16 @@ def add_log_retention_parameter(template: Template) -> Parameter:
     ))
 
 
+def add_caretaker_role_names_parameter(template: Template) -> Parameter:
+    """The role names of Caretaker's other stacks (their exact ARNs with the own-role ARN prefix)."""
+    return template.add_parameter(Parameter(
+        names.CARETAKER_ROLE_NAMES, Type="CommaDelimitedList", Default="",
+        Description="Names of the roles of Caretaker's other stacks in this account (their RoleNames outputs; "
+                    "build.py deploy fills it): with this account's /caretaker/ role ARN prefix, the exact ARNs "
+                    "the security rules trust as their own. Empty: only this stack's own roles are trusted.",
+    ))
+
+
 def add_caretaker_role_ids_parameter(template: Template) -> Parameter:
     """The role ids (RoleId) of Caretaker's other stacks, which this stack's functions trust as their own."""
     return template.add_parameter(Parameter(

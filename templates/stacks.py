@@ -16,6 +16,7 @@ from templates.functions import FunctionResources, SharedParameters, add_functio
 from templates.parameters import (
     add_artifact_parameters,
     add_caretaker_role_ids_parameter,
+    add_caretaker_role_names_parameter,
     add_core_stack_parameter,
     add_layer_parameters,
     add_log_retention_parameter,
@@ -58,9 +59,11 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix, log_retention=log_retention,
                               layer=layer, bytecode_layer=bytecode_layer)
     # only where a function reads them: the reactive rules
-    other_roles = add_caretaker_role_ids_parameter(template) if any(s.reads_own_role_ids for s in specs) else None
+    reads = any(s.reads_own_role_ids for s in specs)
+    other_roles = add_caretaker_role_ids_parameter(template) if reads else None
+    other_names = add_caretaker_role_names_parameter(template) if reads else None
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
-    add_own_role_ids(template, functions, other_roles)
+    add_own_role_ids(template, functions, other_roles, other_names)
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
         extra(template)

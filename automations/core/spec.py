@@ -188,6 +188,12 @@ ROLE_PATH = "/caretaker/"
 #: before it (the `CaretakerRoleIds` parameter, filled by `build.py deploy`). Only the functions that read
 #: it get it (`reads_own_role_ids`): reactive rules ignore the events these roles cause, and only these.
 OWN_ROLE_IDS_ENV = "CARETAKER_OWN_ROLE_IDS"
+#: Beside the ids, the same roles' names and the ARN prefix they share
+#: (`arn:<partition>:iam::<account>:role/caretaker/`, deploy-time values): DESIGN.md's contract is the
+#: exact ARN, and an event carrying the ARN but not the id (or another id) is recognised by it. Names,
+#: not whole ARNs: every role ARN at its longest would not fit Lambda's 4 KB environment.
+OWN_ROLE_NAMES_ENV = "CARETAKER_OWN_ROLE_NAMES"
+OWN_ROLE_ARN_PREFIX_ENV = "CARETAKER_OWN_ROLE_ARN_PREFIX"
 
 #: What every function may do on Caretaker's own resources. Added to each role.
 BASELINE_PERMISSIONS: tuple[Permission, ...] = (

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
-from automations.core.spec import OWN_ROLE_IDS_ENV
+from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_IDS_ENV, OWN_ROLE_NAMES_ENV
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError
 
@@ -246,12 +246,43 @@ def own_role_ids(environ: Mapping[str, str]) -> frozenset[str]:
     return parse_own_role_ids(environ.get(OWN_ROLE_IDS_ENV, ""))
 
 
+#: An IAM role name (what `Ref` of a role gives): letters, digits and `+=,.@_-` (IAM allows 64; the emulator's
+#: generated names are longer, and the length proves nothing either way).
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,128}")
+#: The ARN prefix of Caretaker's roles in this account (`arn:<partition>:iam::<account>:role/caretaker/`).
+ROLE_ARN_PREFIX = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/caretaker/")
+
+
+@lru_cache(maxsize=8)
+def parse_own_role_arns(prefix: str, names_text: str) -> frozenset[str]:
+    """The exact ARNs of Caretaker's own roles: `CARETAKER_OWN_ROLE_ARN_PREFIX` + each name of
+    `CARETAKER_OWN_ROLE_NAMES`. A prefix that is not this shape, or an entry that is not a role name (a pattern,
+    an ARN, a path), trusts nothing (with a warning)."""
+    if not ROLE_ARN_PREFIX.fullmatch(prefix):
+        if prefix or names_text.strip(","):
+            log.warning("%s is not a Caretaker role ARN prefix: %s", OWN_ROLE_ARN_PREFIX_ENV,
+                        clip(prefix, QUOTE_LIMIT_BYTES))
+        return frozenset()
+    entries = [entry.strip() for entry in names_text.split(",") if entry.strip()]
+    bad = [entry for entry in entries if not ROLE_NAME.fullmatch(entry)]
+    if bad:
+        log.warning("%s: ignoring entries that are not IAM role names: %s", OWN_ROLE_NAMES_ENV,
+                    clip(", ".join(bad), QUOTE_LIMIT_BYTES))
+    return frozenset(prefix + entry for entry in entries if entry not in bad)
+
+
+def own_role_arns(environ: Mapping[str, str]) -> frozenset[str]:
+    """The exact ARNs of Caretaker's own roles, from the deploy-time prefix and names (parsed once per value)."""
+    return parse_own_role_arns(environ.get(OWN_ROLE_ARN_PREFIX_ENV, ""), environ.get(OWN_ROLE_NAMES_ENV, ""))
+
+
 def arn_account(arn: str) -> str:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
 
 
-def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str], account: str) -> str | None:
+def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str], account: str,
+                    own_arns: Collection[str] = frozenset()) -> str | None:
     """Why the event is Caretaker's own doing (and must be ignored), or None.
 
     Own: the call was made in a session of a role whose unique id (RoleId) is exactly one of `own_roles`,
@@ -263,6 +294,9 @@ def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[
     role_id = actor.role_id
     if role_id and role_id in own_roles and account and actor.role_account == account:
         return f"caused by Caretaker's own role {actor.session_issuer_arn or actor.arn} (role id {role_id})"
+    issuer = actor.session_issuer_arn if actor.type == "AssumedRole" else ""
+    if issuer and issuer in own_arns and account and arn_account(issuer) == account:
+        return f"caused by Caretaker's own role {issuer} (its exact ARN)"
     listed = matching_arn(actor, ignored)
     if listed:
         return f"caused by {listed}, listed in ignore_principal_arns"

@@ -27,7 +27,7 @@ from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_ids, parse_event
+from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_arns, own_role_ids, parse_event
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -123,7 +123,7 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
     own = caretaker_cause(parsed.actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
-                          account=parsed.account)
+                          account=parsed.account, own_arns=own_role_arns(run.environ))
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")

