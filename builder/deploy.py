@@ -240,23 +240,19 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
 
 
 def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs | None = None) -> dict[str, str]:
-    """What deploy passes: the artifact location, the role ids of the Caretaker stacks `deployed` before
-    this one (`CaretakerRoleIds`, from their `RoleIds` outputs) and the overrides (which win); every other
-    parameter keeps its default."""
+    """What deploy passes: the artifact location, the role ids and names of the Caretaker stacks `deployed`
+    before this one (`names.OTHER_STACK_ROLES`: `CaretakerRoleIds` from their `RoleIds` outputs, likewise the
+    names) and the overrides (which win); every other parameter keeps its default."""
     declared = stack["parameters"]
     values: dict[str, str] = {}
     if names.ARTIFACT_BUCKET in declared:
         values[names.ARTIFACT_BUCKET] = target.bucket
     if names.ARTIFACT_PREFIX in declared:
         values[names.ARTIFACT_PREFIX] = target.prefix
-    if names.CARETAKER_ROLE_IDS in declared:
-        values[names.CARETAKER_ROLE_IDS] = ",".join(
-            outputs[names.ROLE_IDS_OUTPUT] for outputs in (deployed or {}).values()
-            if outputs.get(names.ROLE_IDS_OUTPUT))
-    if names.CARETAKER_ROLE_NAMES in declared:
-        values[names.CARETAKER_ROLE_NAMES] = ",".join(
-            outputs[names.ROLE_NAMES_OUTPUT] for outputs in (deployed or {}).values()
-            if outputs.get(names.ROLE_NAMES_OUTPUT))
+    for parameter, output in names.OTHER_STACK_ROLES.items():
+        if parameter in declared:
+            values[parameter] = ",".join(outputs[output] for outputs in (deployed or {}).values()
+                                         if outputs.get(output))
     values.update((target.parameters or {}).get(stack["name"], {}))
     return values
 

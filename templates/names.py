@@ -50,6 +50,8 @@ CARETAKER_ROLE_NAMES = "CaretakerRoleNames"
 #: Output of every function stack: the unique ids (RoleId) of its functions' roles, comma-separated.
 ROLE_IDS_OUTPUT = "RoleIds"
 ROLE_NAMES_OUTPUT = "RoleNames"
+#: Each list of the other stacks' roles a reactive stack takes, and the output of every stack it is made of.
+OTHER_STACK_ROLES: dict[str, str] = {CARETAKER_ROLE_IDS: ROLE_IDS_OUTPUT, CARETAKER_ROLE_NAMES: ROLE_NAMES_OUTPUT}
 
 
 def function_stack_name(stack_key: str) -> str:

@@ -15,11 +15,10 @@ from templates.dashboard import dashboard
 from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids
 from templates.parameters import (
     add_artifact_parameters,
-    add_caretaker_role_ids_parameter,
-    add_caretaker_role_names_parameter,
     add_core_stack_parameter,
     add_layer_parameters,
     add_log_retention_parameter,
+    add_other_stack_role_parameters,
 )
 from templates.security_trail import add_optional_trail
 
@@ -60,8 +59,7 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
                               layer=layer, bytecode_layer=bytecode_layer)
     # only where a function reads them: the reactive rules
     reads = any(s.reads_own_role_ids for s in specs)
-    other_roles = add_caretaker_role_ids_parameter(template) if reads else None
-    other_names = add_caretaker_role_names_parameter(template) if reads else None
+    other_roles, other_names = add_other_stack_role_parameters(template) if reads else (None, None)
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
     add_own_role_ids(template, functions, other_roles, other_names)
     extra = STACK_EXTRAS.get(stack_key)
