@@ -31,7 +31,7 @@ from automations.core import state_schema as schema
 from automations.core.errors import StateLogError, error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.schedule_expr import ScheduleError, expected_last_run
+from automations.core.schedule_expr import Expectation, ScheduleError, expected_last_run
 from automations.core.spec import CloudTrail, Cron, EventPattern, FunctionSpec, Permission, Rate, Setting
 from automations.core.state_log import close_abandoned_run, deserialize, iso, runs_since, serialize
 
@@ -211,25 +211,36 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
-def check_runs(run: Run, observed: Sequence[Observed], grace: timedelta) -> None:
-    """Add missed-run and last-run-failed problems of scheduled functions, from the state log."""
-    now = run.clock()
+def expect_runs(observed: Sequence[Observed], at: datetime) -> dict[str, Expectation]:
+    """When each scheduled function's latest run should have started, by its deployed schedule evaluated at
+    `at` (now less the grace); an unreadable schedule is a problem of its function."""
     expectations = {}
     for item in observed:
         if item.schedule is None:
             continue
         try:
-            expectations[item.spec.name] = expected_last_run(item.schedule, now - grace)
+            expectations[item.spec.name] = expected_last_run(item.schedule, at)
         except ScheduleError as exc:
             item.problems.append(Problem(item.spec.name, "schedule-unreadable", str(exc)))
+    return expectations
+
+
+def recent_runs(run: Run, expectations: Mapping[str, Expectation]) -> list[Mapping[str, Any]]:
+    """The run summaries the checks need, read once: back to the earliest expected run (at most
+    `_MAX_RUN_LOOKBACK`) and at least `_ABANDONED_LOOKBACK`; this run's own left out."""
+    now = run.clock()
+    since = now - _ABANDONED_LOOKBACK
     dues = [e.due_since for e in expectations.values() if e.due_since is not None]
-    if not dues:
-        return
-    since = max(min(dues) - _START_TOLERANCE, now - _MAX_RUN_LOOKBACK)
+    if dues:
+        since = min(since, max(min(dues) - _START_TOLERANCE, now - _MAX_RUN_LOOKBACK))
+    return [s for s in runs_since(run.state.client, run.state.table, since, now) if s.get("run_id") != run.run_id]
+
+
+def check_runs(observed: Sequence[Observed], expectations: Mapping[str, Expectation],
+               summaries: Sequence[Mapping[str, Any]], grace: timedelta) -> None:
+    """Add missed-run and last-run-failed problems of scheduled functions, from their run summaries."""
     latest: dict[str, Mapping[str, Any]] = {}
-    for summary in runs_since(run.state.client, run.state.table, since, now):
-        if summary.get("run_id") == run.run_id:
-            continue
+    for summary in summaries:
         name = str(summary.get("automation", ""))
         if name not in latest or str(summary.get("started_at", "")) > str(latest[name].get("started_at", "")):
             latest[name] = summary
@@ -261,18 +272,21 @@ _CONTINUATION_RETRY_WINDOW = timedelta(hours=6)
 _ABANDONED_LOOKBACK = timedelta(days=2)
 
 
-def close_abandoned_runs(run: Run, specs: Sequence[FunctionSpec]) -> list[Problem]:
+def close_abandoned_runs(run: Run, specs: Sequence[FunctionSpec],
+                         summaries: Sequence[Mapping[str, Any]]) -> list[Problem]:
     """Summaries still `running` after their invocation must have ended (Lambda's timeout, a crash) are closed
     as `failed` (`close-abandoned-run`, written ahead; a run that finished meanwhile is left alone) and
     reported once: a run summary never stays `running`."""
     now = run.clock()
     timeouts = {s.name: timedelta(seconds=s.timeout) for s in specs}
     problems = []
-    for summary in runs_since(run.state.client, run.state.table, now - _ABANDONED_LOOKBACK, now):
+    for summary in summaries:
         name, run_id = str(summary.get("automation", "")), str(summary.get("run_id", ""))
-        if summary.get("status") != "running" or run_id == run.run_id or name not in timeouts:
+        if summary.get("status") != "running" or name not in timeouts:
             continue
         started = _parse_time(str(summary.get("started_at", "")))
+        if started is not None and started < now - _ABANDONED_LOOKBACK:
+            continue
         lease = summary.get("lease_until")
         if isinstance(lease, int | float):
             over = datetime.fromtimestamp(float(lease), now.tzinfo) + _CONTINUATION_RETRY_WINDOW
@@ -383,8 +397,11 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         run.notes.append(f"functions setting names unknown functions: {', '.join(unknown)}")
     observed, not_deployed = observe(run, specs)
-    check_runs(run, observed, timedelta(minutes=int(run.settings["run_grace_minutes"])))
-    problems = [p for item in observed for p in item.problems] + close_abandoned_runs(run, specs)
+    grace = timedelta(minutes=int(run.settings["run_grace_minutes"]))
+    expectations = expect_runs(observed, run.clock() - grace)
+    summaries = recent_runs(run, expectations)
+    check_runs(observed, expectations, summaries, grace)
+    problems = [p for item in observed for p in item.problems] + close_abandoned_runs(run, specs, summaries)
     counts = report(run, problems)
     return {"checked": len(observed), "healthy": sum(1 for item in observed if not item.problems),
             "problems": [p.as_dict() for p in problems], "not_deployed_stacks": not_deployed, **counts}
