@@ -63,3 +63,16 @@ def service_token_export(resource_type: str) -> str:
     """`Custom::AccountPasswordPolicy` -> `AccountPasswordPolicyServiceToken`: the provider stack exports
     each provider's ServiceToken as `${AWS::StackName}-<this>`; consumers import that name."""
     return resource_type.removeprefix("Custom::") + "ServiceToken"
+
+
+# Across an organization (docs/organizations.md): the names the hub stack, the member stack sets and the CLI share.
+#: The stack deployed in the account that deploys (management or delegated administrator).
+HUB_STACK_NAME = f"{STACK_PREFIX}-hub"
+#: Hub stack output: the member regions, comma-separated (the CLI's default `--regions` for `--org`).
+HUB_REGIONS_OUTPUT = "MemberRegions"
+#: The fixed TableName of a member's state table (one per member account-region; table names are regional).
+MEMBER_STATE_TABLE = f"{STACK_PREFIX}-state"
+#: Account-scoped member role the CLI assumes to read the member's state tables; trusts the hub account only.
+READER_ROLE_NAME = f"{STACK_PREFIX}-reader"
+#: Account-scoped member role for `mode --org`: writes the run-time mode-override items only; trusts the hub only.
+OPERATOR_ROLE_NAME = f"{STACK_PREFIX}-operator"

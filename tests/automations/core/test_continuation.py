@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from automations.core.state_log import run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Alerts, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import ClockedContext, DrainingContext, drive
+from tests.notifications import message_body
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:caretaker-test"
 SPEC = FunctionSpec(name="continuing-example", description="test", handler="tests.example.handler",
@@ -194,7 +194,7 @@ def test_the_alert_of_a_partial_run_carries_the_counts_of_all_its_invocations(
     driven = drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
     assert len(driven.results) >= 3 and driven.results[-1]["status"] == "partial"
     (alert,) = alerts.messages()
-    body = json.loads(alert["Message"].split("\n\n", 1)[1])
+    body = message_body(alert["Message"])
     assert body["counts"] == {"planned": 30, "succeeded": 29, "failed": 1, "skipped": 0}
 
 
@@ -324,7 +324,7 @@ def test_a_survey_that_never_fits_fails_the_run_after_two_invocations_without_pr
 
     (alert,) = alerts.messages()
     assert alert["Subject"] == f"Caretaker {SPEC.name}: run failed"
-    assert json.loads(alert["Message"].split("\n\n", 1)[1])["error"] == final["error"]
+    assert message_body(alert["Message"])["error"] == final["error"]
 
     # a late duplicate of the last continuation event finds the run finished
     late = surveying(account, clock, [0]).invoke(driven.invokes.payloads()[-1], LambdaContext(),

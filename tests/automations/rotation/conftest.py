@@ -9,7 +9,6 @@ Manager would.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from automations.core.runtime import Entrypoint
 from automations.core.state_log import deserialize, run_items
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.automations.rotation.helpers import QuickClients
+from tests.notifications import message_body
 
 ACCOUNT = "123456789012"
 ROTATION_LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:caretaker-rotation-under-test"
@@ -105,7 +105,7 @@ class Rotator:
         return deserialize(item) if item else None
 
     def alert_bodies(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(m["Subject"], json.loads(m["Message"].split("\n\n", 1)[1])) for m in self.alerts.messages()]
+        return [(m["Subject"], message_body(m["Message"])) for m in self.alerts.messages()]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ past" by moving the clock back, never by sleeping.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC
 from typing import Any
@@ -23,6 +22,7 @@ from automations.core.runtime import Entrypoint
 from automations.core.state_log import resource_history, run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, create_state_table, scheduled_event
+from tests.notifications import parse_message
 
 _LOADER: list[Any] = []
 _CLIENTS: dict[str, Any] = {}
@@ -118,8 +118,8 @@ class Harness:
         """
         parsed = []
         for message in self.messages():
-            summary, _, body = message["Message"].partition("\n\n")
-            parsed.append({"subject": message["Subject"], "summary": summary, "body": json.loads(body)})
+            summary, body = parse_message(message["Message"])
+            parsed.append({"subject": message["Subject"], "summary": summary, "body": body})
         ours = [p for p in parsed if "status" not in p["body"]]
         if run_id is not None:
             ours = [p for p in ours if p["body"]["run_id"] == run_id]

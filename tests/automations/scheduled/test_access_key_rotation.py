@@ -19,6 +19,7 @@ from automations.scheduled.access_key_rotation import handler
 from automations.scheduled.access_key_steps import version_id
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
 from tests.automations.rotation.helpers import QuickClients, once, undeclared_calls
+from tests.notifications import message_body
 
 ACCOUNT = "123456789012"
 OPT_IN = {"caretaker:rotate": "true"}
@@ -331,7 +332,7 @@ def test_two_active_keys_are_reported_and_left_alone(
     assert (record["action"], record["outcome"]) == ("rotate-access-key", "skipped")
     assert "two active access keys" in record["reason"]
     [message] = alerts.messages()
-    body = json.loads(message["Message"].split("\n\n", 1)[1])
+    body = message_body(message["Message"])
     assert body["findings"][0]["finding"] == "rotation-blocked" and set(body["findings"][0]["keys"]) == held
 
 
@@ -398,7 +399,7 @@ def test_old_and_unused_keys_are_reported_and_unused_ones_deactivated(
     assert not any(r[0] == "deactivate-unused-access-key" and r[1] == busy_old for r in records)
     assert (result["old_keys"], result["unused_keys"], result["keys_deactivated"]) == (2, 1, 1)
     assert state(state_table, name) is None  # no rotation state for users not opted in
-    body = json.loads(alerts.messages()[0]["Message"].split("\n\n", 1)[1])
+    body = message_body(alerts.messages()[0]["Message"])
     assert {(f["finding"], f["keys"][0]) for f in body["findings"]} == {
         ("old-key", busy_old), ("old-key", idle_old), ("unused-key", idle_old)}
 

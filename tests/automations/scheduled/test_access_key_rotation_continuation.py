@@ -3,7 +3,6 @@ an invocation that dies mid-rotation resumed by the retried continuation, one no
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from tests.automations.scheduled.test_access_key_rotation import (
     summary,
     user,
 )
+from tests.notifications import message_body
 
 ROTATING = [f"svc-{n:02d}" for n in range(30)]
 IDLE = [f"idle-{n}" for n in range(4)]  # not opted in; their keys were never used: deactivated
@@ -52,7 +52,7 @@ def context() -> DrainingContext:
 
 
 def body(message: dict[str, Any]) -> dict[str, Any]:
-    return dict(json.loads(message["Message"].split("\n\n", 1)[1]))
+    return message_body(message["Message"])
 
 
 class Recording:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -13,6 +12,7 @@ from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 from tests.automations.scheduled.cleanup_harness import FastClients, Harness, ec2, harness_fixture
+from tests.notifications import message_body
 
 VOLUMES = 80
 
@@ -31,7 +31,7 @@ def old_volumes(h: Harness, count: int, tags: dict[str, str] | None = None) -> l
 
 def notifications(h: Harness, run_id: str) -> list[dict[str, Any]]:
     """The bodies of the run's cleanup notifications (SNS -> SQS inbox), run alerts left out."""
-    bodies = [json.loads(m["Message"].partition("\n\n")[2]) for m in h.messages()]
+    bodies = [message_body(m["Message"]) for m in h.messages()]
     return [b for b in bodies if b.get("run_id") == run_id and "status" not in b]
 
 

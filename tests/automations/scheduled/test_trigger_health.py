@@ -19,6 +19,7 @@ from automations.core.state_log import StateLog, run_items
 from automations.scheduled.trigger_health import HEALTH_PK_PREFIX, handler
 from tests.automations.conftest import REGION, LambdaContext
 from tests.automations.scheduled.cleanup_harness import FastClients, Harness, client, harness
+from tests.notifications import message_body
 
 ACCOUNT = "123456789012"
 SCHEDULED, REACTIVE, PROVIDER = get("ebs-snapshots"), get("sg-open-world"), get("random-secret")
@@ -133,7 +134,7 @@ def test_a_disabled_rule_is_alerted_once_then_reported_resolved(h: Harness, acco
     assert actions(h, first["run_id"]) == [(REACTIVE.name, "report-problem", "planned"),
                                            (REACTIVE.name, "report-problem", "succeeded")]
     assert "1 new problem" in alert["Subject"]
-    assert json.loads(alert["Message"].partition("\n\n")[2])["new"][0]["kind"] == "rule-disabled"
+    assert message_body(alert["Message"])["new"][0]["kind"] == "rule-disabled"
     assert problems(second) == {(REACTIVE.name, "rule-disabled")}
     assert actions(h, second["run_id"]) == [(REACTIVE.name, "report-problem", "skipped")]  # not alerted again
     assert problems(third) == set()

@@ -26,6 +26,7 @@ from automations.core.spec import (
 )
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
+from tests.notifications import parse_message
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cloudtrail"
 ACCOUNT = "123456789012"
@@ -198,8 +199,8 @@ class Harness:
         out = []
         for envelope in self.alerts.messages():
             message = envelope["Message"]
-            summary, _, body = message.partition("\n\n")
-            out.append({"subject": envelope.get("Subject", ""), "summary": summary, "body": json.loads(body)})
+            summary, body = parse_message(message)
+            out.append({"subject": envelope.get("Subject", ""), "summary": summary, "body": body})
         return out
 
 
