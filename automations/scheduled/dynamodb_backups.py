@@ -101,30 +101,47 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     return {"backups_created": created, "backups_deleted": deleted}
 
 
+@dataclass(frozen=True)
+class TaggedTable:
+    name: str
+    arn: str
+    tags: dict[str, str]
+    status: str
+
+
+def describe_tagged(ddb: Any, name: str) -> TaggedTable | None:
+    """The table's ARN, tags and status (DescribeTable, ListTagsOfResource); None when it is gone since it was
+    listed. Other AWS errors propagate (their `response` names the table: `TableName`/`ResourceArn`)."""
+    try:
+        described = ddb.describe_table(TableName=name)["Table"]
+        arn = str(described["TableArn"])
+        tags = tag_map(t for page in ddb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
+                       for t in page.get("Tags", []))
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+    return TaggedTable(name, arn, tags, str(described.get("TableStatus", "")))
+
+
 def select_tables(run: Run, ddb: Any) -> list[Table]:
     """Tables carrying the backup tag. A table whose tags cannot be read is recorded `failed` and left out."""
     found: list[Table] = []
-    names = [n for page in ddb.get_paginator("list_tables").paginate() for n in page.get("TableNames", [])]
-    for name in names:
-        arn = name  # until DescribeTable tells its ARN
+    for name in [n for page in ddb.get_paginator("list_tables").paginate() for n in page.get("TableNames", [])]:
         try:
-            described = ddb.describe_table(TableName=name)["Table"]
-            arn = described["TableArn"]
-            tags = tag_map(t for page in ddb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
-                           for t in page.get("Tags", []))
+            table = describe_tagged(ddb, name)
         except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                continue  # deleted since it was listed
-            run.state.outcome(run.state.plan(arn, "create-backup", "read the table's tags", dry_run=run.dry_run),
+            run.state.outcome(run.state.plan(name, "create-backup", "read the table's tags", dry_run=run.dry_run),
                               "failed", describe_error(exc))
             continue
-        why = selection_reason(run.settings, tags)
+        if table is None:
+            continue
+        why = selection_reason(run.settings, table.tags)
         if why is None:
             continue
-        status = str(described.get("TableStatus", ""))
-        if not why and status not in ("ACTIVE", "UPDATING"):
-            why = f"table status is {status!r}"
-        found.append(Table(name, arn, tags, why))
+        if not why and table.status not in ("ACTIVE", "UPDATING"):
+            why = f"table status is {table.status!r}"
+        found.append(Table(name, table.arn, table.tags, why))
     return found
 
 

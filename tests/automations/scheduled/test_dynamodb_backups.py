@@ -150,7 +150,7 @@ def test_unreadable_tags_of_one_table_are_a_failure_of_that_table_only(
     result = run(backup_clock, lambda_context, clients)
 
     failed = [i for i in actions(state_table, result["run_id"]) if i["outcome"] == "failed"]
-    assert [(i["resource_id"], i["reason"][:12]) for i in failed] == [(hidden, "AccessDenied")]
+    assert [(i["resource_id"], i["reason"][:12]) for i in failed] == [("hidden", "AccessDenied")]
     assert [b["TableArn"] for b in backups()] == [orders]
 
 
