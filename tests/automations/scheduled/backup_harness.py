@@ -76,3 +76,17 @@ def outcomes(state_table: str, run_id: str, action: str | None = None) -> dict[s
 
 def summary(state_table: str, run_id: str) -> dict[str, Any]:
     return next(i for i in run_items(boto3.client("dynamodb"), state_table, run_id) if i["type"] == "run")
+
+
+#: boto3 service name -> IAM prefix, where they differ
+_IAM_PREFIX = {"efs": "elasticfilesystem"}
+#: calls every function may make without declaring them: notifications, and GetCallerIdentity (needs no permission)
+_UNDECLARED_OK = {"sns:Publish", "sts:GetCallerIdentity"}
+
+
+def undeclared(clients: HookedClients, handler: Entrypoint, state_table: str) -> set[str]:
+    """IAM actions of the calls the handler made that its spec does not declare (state-table calls are baseline)."""
+    made = {f"{_IAM_PREFIX.get(service, service)}:{operation}" for service, operation, body in clients.calls
+            if not (service == "dynamodb" and body.get("TableName") == state_table)
+            and state_table not in body.get("RequestItems", {})}
+    return made - handler.spec.declared_actions - _UNDECLARED_OK

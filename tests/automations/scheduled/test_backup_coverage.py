@@ -30,6 +30,7 @@ from tests.automations.scheduled.backup_harness import (
     summary,
     table,
     tags,
+    undeclared,
 )
 from tests.notifications import message_body
 
@@ -171,6 +172,7 @@ def test_rds_dynamodb_and_efs_gaps_and_covers(
 
     result = run(backup_clock, lambda_context, clients)
 
+    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
     assert set(findings(state_table, result["run_id"])) == {bare_db, bare_cluster, bare_table, bare_fs}
     assert result["covered_by"] == {"caretaker": 2, "aws-backup": 2}
     types = {i["resource_id"]: i["details"]["resource_type"] for i in findings(state_table, result["run_id"]).values()}

@@ -13,7 +13,15 @@ from automations.scheduled.dynamodb_backups import handler
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import DrainingContext, drive
-from tests.automations.scheduled.backup_harness import BACKUP, actions, invoke, outcomes, summary, table
+from tests.automations.scheduled.backup_harness import (
+    BACKUP,
+    actions,
+    invoke,
+    outcomes,
+    summary,
+    table,
+    undeclared,
+)
 
 
 def ddb() -> Any:
@@ -72,8 +80,10 @@ def test_retention_prunes_only_its_own_backups_per_table(
         ddb().create_backup(TableName="orders", BackupName=f"caretaker-orders-day{day}")
     backup_clock.advance(days=7)
 
-    result = run(backup_clock, lambda_context, retention_count="2")
+    clients = HookedClients()
+    result = run(backup_clock, lambda_context, clients, retention_count="2")
 
+    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
     left = {b["BackupName"] for b in backups("orders")}
     assert "before-the-migration" in left and "caretaker-orders-day2" in left
     assert not {"caretaker-orders-day0", "caretaker-orders-day1"} & left

@@ -26,6 +26,7 @@ from tests.automations.scheduled.backup_harness import (
     summary,
     tag_dict,
     tags,
+    undeclared,
 )
 
 
@@ -147,7 +148,8 @@ def test_copies_to_a_second_region_under_its_key_and_prunes_the_copies(
     db_instance("orders", {**BACKUP, "team": "payments"}, encrypted_with=source_key)
     db_cluster("ledger", BACKUP)
 
-    first = run(backup_clock, lambda_context, copy_region=OTHER_REGION, copy_kms_key_id=target_key)
+    clients = HookedClients()
+    first = run(backup_clock, lambda_context, clients, copy_region=OTHER_REGION, copy_kms_key_id=target_key)
 
     (copy,) = instance_snapshots(OTHER_REGION)
     (source,) = instance_snapshots()
@@ -159,6 +161,7 @@ def test_copies_to_a_second_region_under_its_key_and_prunes_the_copies(
     copied = [i for i in actions(state_table, first["run_id"]) if i["action"] == "copy-snapshot"
               and i["outcome"] == "succeeded"]
     assert {i["details"]["target_region"] for i in copied} == {OTHER_REGION}
+    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
 
     backup_clock.advance(days=1)
     second = run(backup_clock, lambda_context, copy_region=OTHER_REGION, copy_kms_key_id=target_key)
