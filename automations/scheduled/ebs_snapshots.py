@@ -291,7 +291,7 @@ def recent_snapshots(ec2: Any, since: datetime) -> dict[str, str]:
         if started < since:
             continue
         tags = tag_map(snapshot.get("Tags"))
-        volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId", "")
+        volume_id = _source_volume(snapshot, tags) or ""
         if volume_id not in recent or started > recent[volume_id][0]:
             recent[volume_id] = (started, f"snapshotted at {started:%Y-%m-%d %H:%M} UTC ({snapshot['SnapshotId']}, "
                                           f"run {tags.get(RUN_ID_TAG, '?')}): within min_snapshot_interval_hours")
@@ -302,8 +302,7 @@ def snapshotted_in_run(ec2: Any, run_id: str) -> set[str]:
     """Volume ids with a snapshot made by this run (its run-id tag), whatever the snapshot's state."""
     pages = ec2.get_paginator("describe_snapshots").paginate(
         OwnerIds=["self"], Filters=[{"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]}])
-    return {tag_map(s.get("Tags")).get(VOLUME_TAG) or s.get("VolumeId", "") for page in pages
-            for s in page.get("Snapshots", [])}
+    return {_source_volume(s, tag_map(s.get("Tags"))) or "" for page in pages for s in page.get("Snapshots", [])}
 
 
 def _instance_act(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
@@ -382,11 +381,23 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
             continue
         skip = ("protected: tagged caretaker:protect=true" if is_protected(tags)
                 else "used by an AMI" if snapshot["SnapshotId"] in used_by_images else "")
-        volume = tags.get(group_tag) if group_tag else tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+        volume = tags.get(group_tag) if group_tag else _source_volume(snapshot, tags)
         candidates.append(Candidate(snapshot["SnapshotId"], volume or "unknown", snapshot["StartTime"], skip,
                                     ready=snapshot.get("State") == "completed"))
     return prune_phase(run, phase, "delete-snapshot", candidates, policy, now,
                        lambda snapshot_id: _delete_snapshot(ec2, snapshot_id), source_label="volume")
+
+
+#: The VolumeId AWS gives snapshots that were copied (their source volume is in another region).
+_COPIED_VOLUME = "vol-ffffffff"
+
+
+def _source_volume(snapshot: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    """The volume a snapshot of this region belongs to for retention: the one AWS records on it. The tag (which a
+    developer can write) only for a snapshot without one: a snapshot of another volume tagged with this volume's
+    id must not push this volume's snapshots out of retention."""
+    recorded = str(snapshot.get("VolumeId", ""))
+    return recorded if recorded and recorded != _COPIED_VOLUME else tags.get(VOLUME_TAG)
 
 
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
@@ -419,7 +430,7 @@ def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now:
                 tags = tag_map(snapshot.get("Tags"))
                 if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
                     continue
-                volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+                volume_id = _source_volume(snapshot, tags)
                 copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
                              SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
                 encryption = _copy_encryption(run.settings, snapshot)
