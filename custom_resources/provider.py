@@ -30,7 +30,10 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from automations.core.aws import Clients
+from automations.core.codec import Clock, iso, utcnow
 from automations.core.errors import CaretakerError, StateLogError
+from automations.core.ledger import run_items
+from automations.core.mode_override import read_mode_override
 from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.registry import register
 from automations.core.runtime import (
@@ -42,7 +45,7 @@ from automations.core.runtime import (
 )
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import CustomResource, FunctionSpec, Permission
-from automations.core.state_log import Clock, RunCounts, StateLog, iso, run_items, utcnow
+from automations.core.state_log import RunCounts, StateLog
 from custom_resources.properties import REDACTED, PropertyError, Schema, redact_text
 from custom_resources.response import answer_directly, failed_create_id, log, loggable_response
 
@@ -564,7 +567,7 @@ class Provider:
                 raise _AlreadyServed
             if invocation.settings is None:  # parsed before crhelper dispatches; a failure answers earlier
                 raise ProviderError("internal error: settings were not loaded")
-            mode = resolve_mode(invocation.settings, state.mode_override(), False)
+            mode = resolve_mode(invocation.settings, read_mode_override(state), False)
             if not poll:
                 state.start_run(**self._summary(event, mode=mode.mode, mode_source=mode.source,
                                                 dry_run=mode.mode != "enforce", served_as=served_as,

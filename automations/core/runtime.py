@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from automations.core.aws import Clients
+from automations.core.codec import Clock, utcnow
 from automations.core.continuation import (
     CHUNK_KEYS,
     MAX_NO_PROGRESS,
@@ -30,19 +31,13 @@ from automations.core.continuation import (
     unqualified_function_arn,
 )
 from automations.core.errors import EventError, SettingsError, StateLogError
+from automations.core.mode_override import read_mode_override
 from automations.core.notify import Notifier
 from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import MODES, Cron, FunctionSpec, Rate
-from automations.core.state_log import (
-    ActionRecord,
-    Clock,
-    RunCounts,
-    StateLog,
-    conditional_failed,
-    new_run_id,
-    utcnow,
-)
+from automations.core.state_log import ActionRecord, RunCounts, StateLog, new_run_id
+from automations.core.store import conditional_failed
 
 T = TypeVar("T")
 RunFunction = Callable[["Run", Mapping[str, Any]], Mapping[str, Any] | None]
@@ -334,7 +329,7 @@ class Entrypoint:
         state = StateLog(table, clients("dynamodb"), automation=spec.name, run_id=run_id,
                          ttl_days=ttl_days, clock=clock)
         try:
-            override = state.mode_override()
+            override = read_mode_override(state)
         except StateLogError as exc:
             log.error("state log unreachable; not acting", extra={"error": str(exc)})
             raise

@@ -123,8 +123,7 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     grace = int(settings["grace_days"])
     concurrency = int(settings["max_concurrency"])
     now = run.clock()
-    store = PendingStore(run.state.table, run.state.client, automation=run.spec.name, run_id=run.run_id,
-                         ttl_days=int(settings["state_ttl_days"]), clock=run.clock)
+    store = PendingStore.beside(run.state)
     records = store.load()
     ctx = Context(run, now, records)
     survey = family.survey(ctx)
