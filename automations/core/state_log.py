@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,15 @@ class RunCounts:
     def from_item(cls, item: Mapping[str, Any]) -> RunCounts:
         """The counts a run summary item holds (0 for those it lacks)."""
         return cls(**{k: int(item.get(k, 0)) for k in cls().as_dict()})
+
+    @classmethod
+    def of_records(cls, items: Iterable[Mapping[str, Any]]) -> RunCounts:
+        """The counts of a run's action records, by outcome (what its summary must say)."""
+        counts = cls()
+        for item in items:
+            if item.get("type") == "action" and item.get("outcome") in schema.OUTCOMES:
+                counts.add(str(item["outcome"]))
+        return counts
 
 
 class StateLog(TableStore):
