@@ -195,6 +195,19 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
     )
 
 
+#: Declared actions whose name starts with one of these only read (Describe*, List*, Get*).
+READ_ACTION_PREFIXES = ("Describe", "List", "Get")
+
+
+def makes_changes(spec: FunctionSpec) -> bool:
+    """Whether the function declares an action that is not a read (its baseline writes go to Caretaker's own state
+    table, topic and logs only). A read-only function cannot cause an event a reactive rule reacts to, so its role
+    is not among the roles the rules trust as their own: trusting it would only widen what they ignore (and take
+    87 bytes of every reactive rule's 4 KB environment)."""
+    return any(not action.partition(":")[2].startswith(READ_ACTION_PREFIXES)
+               for permission in spec.permissions for action in permission.actions)
+
+
 def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None,
                      other_names: Parameter | None = None) -> None:
     """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
@@ -205,10 +218,12 @@ def add_own_role_ids(template: Template, functions: list[FunctionResources], oth
     Added after all functions exist: each function then depends on every role of its stack (roles
     depend on no function, so there is no cycle). The manifest default is "" (known only at deploy).
     A role id is 21 characters where an ARN may be 113: with ids, the list of every Caretaker role
-    fits Lambda's 4 KB environment (tests/templates/test_own_role_ids.py).
+    fits Lambda's 4 KB environment (tests/templates/test_own_role_ids.py). Only the roles of functions that make
+    changes (`makes_changes`) are trusted and output.
     """
-    own = [GetAtt(resources.role, "RoleId") for resources in functions]
     readers = [resources for resources in functions if resources.spec.reads_own_role_ids]
+    functions = [resources for resources in functions if makes_changes(resources.spec)]
+    own = [GetAtt(resources.role, "RoleId") for resources in functions]
     if readers:
         if other_stacks is None:
             raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")

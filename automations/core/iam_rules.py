@@ -46,8 +46,8 @@ KEY_LIFECYCLE_ACTIONS = (*KEY_OPT_IN_ACTIONS, "iam:UpdateAccessKey")
 _RESOURCE_TAG = re.compile(r"^(aws|iam):ResourceTag/.+$", re.IGNORECASE)
 
 #: Describe actions with a resource type in the service authorization reference -> the ARN fragment
-#: of that type. Granting them on `*` gives more than the handler needs.
-SCOPABLE_DESCRIBE_ACTIONS: Mapping[str, str] = {
+#: of that type (or the fragments, when it lists several). Granting them on `*` gives more than the handler needs.
+SCOPABLE_DESCRIBE_ACTIONS: Mapping[str, str | tuple[str, ...]] = {
     "ec2:DescribeImageAttribute": ":image/",
     "ec2:DescribeInstanceAttribute": ":instance/",
     "ec2:DescribeSnapshotAttribute": ":snapshot/",
@@ -61,6 +61,11 @@ SCOPABLE_DESCRIBE_ACTIONS: Mapping[str, str] = {
     "cloudformation:DescribeStacks": ":stack/",
     "cloudformation:DescribeStackResource": ":stack/",
     "cloudformation:DescribeStackResources": ":stack/",
+    "rds:DescribeDBInstances": ":db:",
+    "rds:DescribeDBClusters": ":cluster:",
+    "rds:DescribeDBSnapshots": (":db:", ":snapshot:"),
+    "rds:DescribeDBClusterSnapshots": (":cluster:", ":cluster-snapshot:"),
+    "elasticfilesystem:DescribeFileSystems": ":file-system/",
 }
 #: Describe actions the reference lists without a resource type: `*` is the only resource AWS accepts.
 #: A Describe action in neither table is refused by the registry tests until someone looks it up.
@@ -145,10 +150,12 @@ def describe_scope_problem(action: str, resources: Iterable[str]) -> str | None:
     if not name.startswith("Describe"):
         return None
     resources = tuple(resources)
-    fragment = SCOPABLE_DESCRIBE_ACTIONS.get(action)
-    if fragment is not None:
-        wide = [r for r in resources if "*" in r and fragment not in r]  # an exact ARN is scoped
-        return f"{action} can be scoped to resources '*{fragment}*', not {wide}" if wide else None
+    scoped = SCOPABLE_DESCRIBE_ACTIONS.get(action)
+    if scoped is not None:
+        fragments = (scoped,) if isinstance(scoped, str) else scoped
+        wide = [r for r in resources if "*" in r and not any(f in r for f in fragments)]  # an exact ARN is scoped
+        shown = " or ".join(f"'*{f}*'" for f in fragments)
+        return f"{action} can be scoped to resources {shown}, not {wide}" if wide else None
     if action not in UNSCOPED_DESCRIBE_ACTIONS:
         return (f"{action}: look up its resource types in the service authorization reference and list it in "
                 "iam_rules.SCOPABLE_DESCRIBE_ACTIONS or UNSCOPED_DESCRIBE_ACTIONS")

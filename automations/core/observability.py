@@ -44,3 +44,16 @@ def publish_run_metrics(automation: str, counts: Mapping[str, int], status: str,
         metrics.add_metric(name="EstimatedMonthlySavingsUsd", unit=MetricUnit.NoUnit,
                            value=float(savings.get("acted", 0.0)))
     metrics.flush_metrics()
+
+
+def publish_counts(automation: str, counts: Mapping[str, int]) -> None:
+    """One EMF document of a function's own count metrics (e.g. backup-coverage's `UncoveredResources`), under the
+    same namespace and `automation` dimension as the run metrics, so alarms and the dashboard address them alike."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    metrics.add_dimension(name="automation", value=automation)
+    for name, count in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    metrics.flush_metrics()

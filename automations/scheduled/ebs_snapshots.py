@@ -22,12 +22,25 @@ from automations.core.selection import (
     tag_map,
     tag_matches,
 )
-from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
-from automations.scheduled.retention import Retention, decide
+from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate
+from automations.scheduled.backup_prune import Candidate, prune_phase
+from automations.scheduled.backup_settings import (
+    BACKUP_TAG_SETTINGS,
+    COPY_SETTINGS,
+    EXPIRES_TAG,
+    MIN_BACKUP_INTERVAL,
+    RETENTION_SETTINGS,
+    SOURCE_REGION_TAG,
+    copy_target,
+    expires_on,
+    retention_policy,
+)
+from automations.scheduled.retention import Retention
 
 NAME = "ebs-snapshots"
 _EC2 = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}"
 _SNAPSHOTS = "arn:${AWS::Partition}:ec2:*::snapshot/*"
+_KEYS = "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -51,31 +64,20 @@ SPEC = register(FunctionSpec(
                    condition={"StringEquals": {"aws:ResourceTag/caretaker:automation": NAME}},
                    why="complete the copied volume tags on its own snapshots (CopyTagsFromSource gaps)"),
         Permission(("ec2:CopySnapshot",), (_SNAPSHOTS,)),
+        Permission(("kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                    "kms:GenerateDataKeyWithoutPlaintext"), (_KEYS,),
+                   condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}},
+                   why="copy encrypted snapshots under copy_kms_key_id (the key is a setting: any key of the "
+                       "account, only through EC2)"),
         Permission(("ec2:DeleteSnapshot",), (_SNAPSHOTS,),
                    condition={"StringEquals": {"aws:ResourceTag/caretaker:automation": NAME}},
                    why="only snapshots this automation made"),
     ),
     settings=(
-        Setting("backup_tag_key", "str", "caretaker:backup", "Tag key that selects volumes to snapshot.",
-                pattern=r"[\w.:/=+@ -]{1,128}"),
-        Setting("backup_tag_values", "list", ("true", "daily"),
-                "Accepted values of the backup tag (comma-separated)."),
-        Setting("retention_count", "int", 7, "Newest snapshots kept per volume.", minimum=1, maximum=1000),
-        Setting("max_age_days", "int", 35,
-                "Snapshots older than this are deleted even among the newest (0 = no limit); "
-                "daily/weekly/monthly generations have their own windows.", minimum=0, maximum=3650),
-        Setting("keep_daily", "int", 0, "Days for which the newest snapshot of the day is kept.",
-                minimum=0, maximum=366),
-        Setting("keep_weekly", "int", 0, "Weeks for which the newest snapshot of the ISO week is kept.",
-                minimum=0, maximum=520),
-        Setting("keep_monthly", "int", 0, "Months for which the newest snapshot of the month is kept.",
-                minimum=0, maximum=240),
-        Setting("copy_region", "str", "", "Region to copy snapshots to and prune there too (empty = none).",
-                pattern=r"([a-z]{2}(-gov)?-[a-z]+-\d)?"),
-        Setting("min_snapshot_interval_hours", "int", 12,
-                "A volume with a snapshot of this automation younger than this is not snapshotted again "
-                "(a retried or repeated run does not double the snapshots; keep it below the schedule's "
-                "interval; 0 = always snapshot).", minimum=0, maximum=8760),
+        *BACKUP_TAG_SETTINGS,
+        *RETENTION_SETTINGS,
+        *COPY_SETTINGS,
+        MIN_BACKUP_INTERVAL,
         MAX_CONCURRENCY,
     ),
 ))
@@ -83,9 +85,7 @@ SPEC = register(FunctionSpec(
 
 
 VOLUME_TAG = "caretaker:volume-id"
-EXPIRES_TAG = "caretaker:expires-on"
 SOURCE_SNAPSHOT_TAG = "caretaker:source-snapshot"
-SOURCE_REGION_TAG = "caretaker:source-region"
 _GONE = ("InvalidSnapshot.NotFound",)
 
 
@@ -116,8 +116,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     settings = run.settings
     now = run.clock()
     ec2 = run.clients("ec2")
-    policy = Retention(settings["retention_count"], settings["max_age_days"], settings["keep_daily"],
-                       settings["keep_weekly"], settings["keep_monthly"])
+    policy = retention_policy(settings)
 
     selected = created = 0
     if not run.phase_done("snapshot"):
@@ -130,8 +129,8 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     deleted = prune(run, ec2, policy, now, phase="prune")
 
     copied = copies_deleted = 0
-    target = settings["copy_region"]
-    if target and target != run.clients.region:
+    target = copy_target(settings, run.clients.region)
+    if target:
         target_ec2 = run.clients("ec2", target)
         copied = copy_snapshots(run, ec2, target_ec2, target, now)
         copies_deleted = prune(run, target_ec2, policy, now, group_tag=VOLUME_TAG, phase="prune-copies")
@@ -216,9 +215,7 @@ def plan_snapshots(volumes: Iterable[Volume], instances: Mapping[str, tuple[str 
 
 
 def _caretaker_tags(run: Run, now: datetime, volume_id: str | None) -> dict[str, str]:
-    max_age = run.settings["max_age_days"]
-    tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: run.run_id,
-            EXPIRES_TAG: (now + timedelta(days=max_age)).date().isoformat() if max_age else "never"}
+    tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: run.run_id, EXPIRES_TAG: expires_on(run.settings, now)}
     if volume_id:
         tags[VOLUME_TAG] = volume_id
     return tags
@@ -294,7 +291,7 @@ def recent_snapshots(ec2: Any, since: datetime) -> dict[str, str]:
         if started < since:
             continue
         tags = tag_map(snapshot.get("Tags"))
-        volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId", "")
+        volume_id = _source_volume(snapshot, tags) or ""
         if volume_id not in recent or started > recent[volume_id][0]:
             recent[volume_id] = (started, f"snapshotted at {started:%Y-%m-%d %H:%M} UTC ({snapshot['SnapshotId']}, "
                                           f"run {tags.get(RUN_ID_TAG, '?')}): within min_snapshot_interval_hours")
@@ -305,8 +302,7 @@ def snapshotted_in_run(ec2: Any, run_id: str) -> set[str]:
     """Volume ids with a snapshot made by this run (its run-id tag), whatever the snapshot's state."""
     pages = ec2.get_paginator("describe_snapshots").paginate(
         OwnerIds=["self"], Filters=[{"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]}])
-    return {tag_map(s.get("Tags")).get(VOLUME_TAG) or s.get("VolumeId", "") for page in pages
-            for s in page.get("Snapshots", [])}
+    return {_source_volume(s, tag_map(s.get("Tags"))) or "" for page in pages for s in page.get("Snapshots", [])}
 
 
 def _instance_act(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volumes: list[Volume],
@@ -376,41 +372,32 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
     a snapshot deleted before the checkpoint is gone, the others are decided afresh.
     """
     if run.phase_done(phase):
-        return 0
-    work: list[tuple[str, str, str]] = []  # (snapshot id, "skip" | volume id, why)
+        return 0  # nothing to prepare: the listings below are skipped too
     used_by_images = images_snapshots(ec2)
-    groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    candidates: list[Candidate] = []
     for snapshot in own_snapshots(ec2):
         tags = tag_map(snapshot.get("Tags"))
-        snapshot_id = snapshot["SnapshotId"]
         if tags.get(AUTOMATION_TAG) != NAME:
             continue
-        if is_protected(tags):
-            work.append((snapshot_id, "", "protected: tagged caretaker:protect=true"))
-            continue
-        if snapshot_id in used_by_images:
-            work.append((snapshot_id, "", "used by an AMI"))
-            continue
-        volume = tags.get(group_tag) if group_tag else tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
-        if snapshot.get("State") != "completed":
-            continue  # pending snapshots are neither deleted nor counted
-        groups[volume or "unknown"].append((snapshot_id, snapshot["StartTime"]))
+        skip = ("protected: tagged caretaker:protect=true" if is_protected(tags)
+                else "used by an AMI" if snapshot["SnapshotId"] in used_by_images else "")
+        volume = tags.get(group_tag) if group_tag else _source_volume(snapshot, tags)
+        candidates.append(Candidate(snapshot["SnapshotId"], volume or "unknown", snapshot["StartTime"], skip,
+                                    ready=snapshot.get("State") == "completed"))
+    return prune_phase(run, phase, "delete-snapshot", candidates, policy, now,
+                       lambda snapshot_id: _delete_snapshot(ec2, snapshot_id), source_label="volume")
 
-    for volume_id, snapshots in sorted(groups.items()):
-        decision = decide(snapshots, policy, now)
-        work.extend((snapshot_id, volume_id, why) for snapshot_id, why in decision.delete.items())
-    with ActionPool(run, "delete-snapshot", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches(phase, work, key=lambda w: w[0], size=CHUNK):
-            acts: list[Act[Any]] = []
-            for snapshot_id, volume_id, why in batch:
-                if not volume_id:
-                    run.skip(snapshot_id, "delete-snapshot", why)
-                    continue
-                acts.append(Act.one(snapshot_id, f"{why} (volume {volume_id})",
-                                    lambda s=snapshot_id: _delete_snapshot(ec2, s),  # type: ignore[misc]
-                                    details={"volume_id": volume_id}))
-            pool.act(acts)
-    return len(pool.results)
+
+#: The VolumeId AWS gives snapshots that were copied (their source volume is in another region).
+_COPIED_VOLUME = "vol-ffffffff"
+
+
+def _source_volume(snapshot: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    """The volume a snapshot of this region belongs to for retention: the one AWS records on it. The tag (which a
+    developer can write) only for a snapshot without one: a snapshot of another volume tagged with this volume's
+    id must not push this volume's snapshots out of retention."""
+    recorded = str(snapshot.get("VolumeId", ""))
+    return recorded if recorded and recorded != _COPIED_VOLUME else tags.get(VOLUME_TAG)
 
 
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
@@ -443,15 +430,25 @@ def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now:
                 tags = tag_map(snapshot.get("Tags"))
                 if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
                     continue
-                volume_id = tags.get(VOLUME_TAG) or snapshot.get("VolumeId")
+                volume_id = _source_volume(snapshot, tags)
                 copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
                              SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
+                encryption = _copy_encryption(run.settings, snapshot)
                 acts.append(Act.one(
                     snapshot_id, f"no copy in {target_region} yet",
-                    lambda s=snapshot_id, t=copy_tags: target_ec2.copy_snapshot(  # type: ignore[misc]
+                    lambda s=snapshot_id, t=copy_tags, e=encryption: target_ec2.copy_snapshot(  # type: ignore[misc]
                         SourceRegion=source_region, SourceSnapshotId=s, TagSpecifications=_tag_spec(t),
-                        Description=f"Caretaker {NAME} copy of {s} from {source_region}"),
-                    details={"target_region": target_region},
+                        Description=f"Caretaker {NAME} copy of {s} from {source_region}", **e),
+                    details={"target_region": target_region, **({"kms_key_id": encryption["KmsKeyId"]}
+                                                                if encryption else {})},
                     result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]}))
             pool.act(acts)
     return len(pool.results)
+
+
+def _copy_encryption(settings: Mapping[str, Any], snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """CopySnapshot's encryption arguments: an encrypted snapshot is copied under `copy_kms_key_id` (a key
+    in the target region: a customer key of the source region is not usable there) when it is set, else
+    under the target region's default EBS key (what CopySnapshot does without a key)."""
+    key = str(settings["copy_kms_key_id"])
+    return {"Encrypted": True, "KmsKeyId": key} if key and snapshot.get("Encrypted") else {}

@@ -10,6 +10,7 @@ import pytest
 
 from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_IDS_ENV, OWN_ROLE_NAMES_ENV
 from builder.deploy import Target, stack_parameters
+from templates.functions import makes_changes
 from templates.stacks import StackDef, render_all
 from tests.templates.helpers import resources_of_type
 
@@ -36,10 +37,14 @@ def function_stacks(stacks: list[StackDef]) -> list[StackDef]:
     return [s for s in stacks if s.functions]
 
 
-def role_ids_of(data: dict[str, Any]) -> dict[str, Any]:
-    """`Fn::Join` of GetAtt(role, RoleId) for every role of the template, in template order."""
-    return {"Fn::Join": [",", [{"Fn::GetAtt": [name, "RoleId"]}
-                               for name in resources_of_type(data, "AWS::IAM::Role")]]}
+def trusted_roles(stack: StackDef) -> list[str]:
+    """The logical ids of the roles of the stack's functions that make changes, in template order."""
+    return [r.role.title for r in stack.functions if makes_changes(r.spec)]
+
+
+def role_ids_of(stack: StackDef) -> dict[str, Any]:
+    """`Fn::Join` of GetAtt(role, RoleId) for every trusted role of the stack, in template order."""
+    return {"Fn::Join": [",", [{"Fn::GetAtt": [name, "RoleId"]} for name in trusted_roles(stack)]]}
 
 
 def readers(stack: StackDef) -> list[Any]:
@@ -51,14 +56,14 @@ def test_every_reactive_function_trusts_exactly_every_role_id_of_its_stack_and_t
     checked = 0
     for stack in function_stacks(stacks):
         data = stack.template.to_dict()
-        own = role_ids_of(data)["Fn::Join"][1]
-        assert len(own) == len(stack.functions)
+        own = role_ids_of(stack)["Fn::Join"][1]
+        assert len(own) == sum(1 for r in stack.functions if makes_changes(r.spec))
         expected = {"Fn::Join": [",", [*own, {"Fn::Join": [",", {"Ref": "CaretakerRoleIds"}]}]]}
         for resources in readers(stack):
             env = data["Resources"][resources.spec.logical_id]["Properties"]["Environment"]["Variables"]
             assert env[OWN_ROLE_IDS_ENV] == expected, resources.spec.name
             # every GetAtt names a role of this template (troposphere objects, not hand-written ids)
-            assert {ref["Fn::GetAtt"][0] for ref in own} == set(resources_of_type(data, "AWS::IAM::Role"))
+            assert {ref["Fn::GetAtt"][0] for ref in own} <= set(resources_of_type(data, "AWS::IAM::Role"))
             checked += 1
     assert checked >= 10  # every security rule
 
@@ -88,7 +93,7 @@ def test_the_other_stacks_role_ids_come_from_a_parameter_that_trusts_nothing_by_
 def test_every_function_stack_outputs_its_role_ids(stacks: list[StackDef]) -> None:
     for stack in function_stacks(stacks):
         data = stack.template.to_dict()
-        assert data["Outputs"]["RoleIds"]["Value"] == role_ids_of(data)
+        assert data["Outputs"]["RoleIds"]["Value"] == role_ids_of(stack)
         assert "RoleArns" not in data["Outputs"]
 
 
@@ -133,10 +138,11 @@ def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is
     deploy-time values at their longest, and `MARGIN` bytes left over.
 
     How many fit: each function adds up to 87 bytes (its id, its name and two commas) to every reactive rule's
-    environment, about 1 KB of which is the rest: about 35 functions fit in 4 KB at the worst case (30 today).
+    environment, about 1 KB of which is the rest: about 35 functions fit in 4 KB at the worst case (31 trusted
+    today; read-only functions are not trusted, see the test below).
     The ids are redundant with the exact ARNs (a role's ARN cannot change): dropping them gives 22 bytes a
     function back when more room is needed."""
-    everyone = sum(len(stack.functions) for stack in function_stacks(stacks))
+    everyone = sum(len(trusted_roles(stack)) for stack in function_stacks(stacks))
     for stack in function_stacks(stacks):
         for resources in readers(stack):
             size = environment_size(resources, everyone)
@@ -155,3 +161,15 @@ def test_deploy_fills_the_parameter_from_the_stacks_deployed_before() -> None:
     assert stack_parameters(stack, Target(bucket="bkt"), {})["CaretakerRoleIds"] == ""
     chosen = Target(bucket="bkt", parameters={"caretaker-security": {"CaretakerRoleIds": "AROAXXXXXXXXXXXXXXXXX"}})
     assert stack_parameters(stack, chosen, deployed)["CaretakerRoleIds"] == "AROAXXXXXXXXXXXXXXXXX"
+
+
+def test_read_only_functions_are_not_trusted_and_every_function_that_changes_something_is(
+        stacks: list[StackDef]) -> None:
+    """A function whose declared actions only read (Describe/List/Get) cannot cause an event a reactive rule
+    reacts to: trusting its role would only widen what the rules ignore."""
+    read_only = {r.spec.name for stack in function_stacks(stacks) for r in stack.functions if not makes_changes(r.spec)}
+    assert {"backup-coverage", "trigger-health"} <= read_only
+    assert not read_only & {"ebs-snapshots", "rds-snapshots", "dynamodb-backups"}
+    for stack in function_stacks(stacks):
+        names = stack.template.to_dict()["Outputs"]["RoleNames"]["Value"]["Fn::Join"][1]
+        assert [ref["Ref"] for ref in names] == trusted_roles(stack), stack.name

@@ -356,6 +356,40 @@ def test_copies_to_a_second_region_once_and_prunes_there(
     assert len(our_snapshots("us-west-2")) == 1
 
 
+def test_encrypted_snapshots_are_copied_under_the_target_regions_key_from_the_setting(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    source_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    target_key = boto3.client("kms", region_name="us-west-2").create_key()["KeyMetadata"]["Arn"]
+    encrypted = str(ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True, KmsKeyId=source_key,
+                                        TagSpecifications=[{"ResourceType": "volume", "Tags": [
+                                            {"Key": "caretaker:backup", "Value": "true"}]}])["VolumeId"])
+    plain = volume(BACKUP)
+    clients = HookedClients()
+
+    result = run(clock, lambda_context, clients, copy_region="us-west-2", copy_kms_key_id=target_key)
+
+    copies = {tags_of(s)["caretaker:volume-id"]: s for s in our_snapshots("us-west-2")}
+    assert set(copies) == {encrypted, plain}
+    assert copies[encrypted]["KmsKeyId"] == target_key and copies[encrypted]["Encrypted"]
+    calls = {body["SourceSnapshotId"]: body for svc, op, body in clients.calls if op == "CopySnapshot"}
+    by_volume = {s["VolumeId"]: s["SnapshotId"] for s in our_snapshots()}
+    assert calls[by_volume[encrypted]]["KmsKeyId"] == target_key and calls[by_volume[encrypted]]["Encrypted"]
+    assert "KmsKeyId" not in calls[by_volume[plain]]  # an unencrypted snapshot stays as it is
+    copied = [i for i in items(state_table, result["run_id"]) if i["action"] == "copy-snapshot"
+              and i["outcome"] == "succeeded"]
+    assert {i["details"].get("kms_key_id") for i in copied} == {target_key, None}
+
+
+def test_without_the_key_setting_an_encrypted_snapshot_is_copied_under_the_default_key(
+        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
+    ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "caretaker:backup", "Value": "true"}]}])
+    clients = HookedClients()
+    result = run(clock, lambda_context, clients, copy_region="us-west-2")
+    assert result["snapshots_copied"] == 1
+    assert [body.get("KmsKeyId") for _, op, body in clients.calls if op == "CopySnapshot"] == [None]
+
+
 def test_a_repeated_run_does_not_snapshot_a_volume_twice_within_the_interval(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     vol = volume(BACKUP)
