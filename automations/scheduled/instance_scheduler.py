@@ -64,7 +64,12 @@ NAME = "instance-scheduler"
 #: Instances per StopInstances / StartInstances call (the API takes more; a smaller batch keeps one
 #: refused instance from costing more than a few single retries).
 EC2_BATCH = 50
-_ARN = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:"
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+
+
 #: IAM enforces the opt-in and the protect tag too: only resources carrying `caretaker:schedule`, never
 #: one tagged `caretaker:protect=true`.
 OPTED_IN: Mapping[str, Mapping[str, str]] = {
@@ -92,16 +97,16 @@ SPEC = register(FunctionSpec(
     permissions=(
         Permission(("ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"),
                    why="survey; these Describe actions have no resource-level scoping"),
-        Permission(("rds:DescribeDBInstances",), (_ARN.format(service="rds") + "db:*",), why="survey"),
-        Permission(("rds:DescribeDBClusters",), (_ARN.format(service="rds") + "cluster:*",), why="survey"),
-        Permission(("ec2:StopInstances", "ec2:StartInstances"), (_ARN.format(service="ec2") + "instance/*",),
+        Permission(("rds:DescribeDBInstances",), (_arn("rds", "db:*"),), why="survey"),
+        Permission(("rds:DescribeDBClusters",), (_arn("rds", "cluster:*"),), why="survey"),
+        Permission(("ec2:StopInstances", "ec2:StartInstances"), (_arn("ec2", "instance/*"),),
                    condition=OPTED_IN, why="the schedule itself; only opted-in, unprotected instances"),
-        Permission(("rds:StopDBInstance", "rds:StartDBInstance"), (_ARN.format(service="rds") + "db:*",),
+        Permission(("rds:StopDBInstance", "rds:StartDBInstance"), (_arn("rds", "db:*"),),
                    condition=OPTED_IN, why="the schedule itself; only opted-in, unprotected DB instances"),
-        Permission(("rds:StopDBCluster", "rds:StartDBCluster"), (_ARN.format(service="rds") + "cluster:*",),
+        Permission(("rds:StopDBCluster", "rds:StartDBCluster"), (_arn("rds", "cluster:*"),),
                    condition=OPTED_IN, why="the schedule itself; only opted-in, unprotected Aurora clusters"),
         Permission(("autoscaling:UpdateAutoScalingGroup",),
-                   (_ARN.format(service="autoscaling") + "autoScalingGroup:*:autoScalingGroupName/*",),
+                   (_arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),),
                    condition=OPTED_IN, why="scale opted-in, unprotected groups in to 0 and back"),
     ),
     settings=(
