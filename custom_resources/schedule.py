@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from automations.core import schedule_store as store
 from automations.core.resource_schedule import MAX_PERIODS, NAME_PATTERN, ScheduleError, parse_schedule
@@ -50,6 +50,13 @@ SPEC = provider_spec(
                    why="the schedule items (pk SCHEDULES) are all it changes; the baseline covers its run records"),
     ),
 )
+
+#: The example consumer stack's schedule (templates/consumer_example.py): a name per stack, office hours in Berlin.
+EXAMPLE_PROPERTIES: dict[str, Any] = {
+    "Name": "${AWS::StackName}-office-hours",
+    "Timezone": "Europe/Berlin",
+    "Periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+}
 
 
 def name_of(physical_id: str) -> str | None:

@@ -61,6 +61,8 @@ SCOPABLE_DESCRIBE_ACTIONS: Mapping[str, str] = {
     "cloudformation:DescribeStacks": ":stack/",
     "cloudformation:DescribeStackResource": ":stack/",
     "cloudformation:DescribeStackResources": ":stack/",
+    "rds:DescribeDBInstances": ":db:",
+    "rds:DescribeDBClusters": ":cluster:",
 }
 #: Describe actions the reference lists without a resource type: `*` is the only resource AWS accepts.
 #: A Describe action in neither table is refused by the registry tests until someone looks it up.
