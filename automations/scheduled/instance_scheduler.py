@@ -146,7 +146,7 @@ class Survey:
     at: datetime
     schedules: dict[str, Schedule]
     changes: list[Change] = field(default_factory=list)
-    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (kind, reason)
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> reason
     managed: list[tuple[Target, Schedule]] = field(default_factory=list)
 
 
@@ -166,7 +166,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     targets = list_targets(run)
     for target in targets:
         decide(survey, target, invalid)
-    for resource_id, (kind, reason) in sorted(survey.skipped.items()):
+    for (kind, resource_id), reason in sorted(survey.skipped.items()):
         run.skip(resource_id, f"schedule-{kind}", reason, {"kind": kind})
     outcomes = Outcomes()
     act(run, survey, outcomes)
@@ -232,28 +232,27 @@ def list_targets(run: Run) -> list[Target]:
 def decide(survey: Survey, target: Target, invalid: Mapping[str, str]) -> None:
     """Add the change the target needs to `survey`, or why it is left alone (nothing when it is as wanted)."""
     name = target.schedule
+    key = (target.kind, target.resource_id)
     if is_protected(target.tags):
-        survey.skipped[target.resource_id] = (target.kind, "protected: tagged caretaker:protect=true")
+        survey.skipped[key] = "protected: tagged caretaker:protect=true"
         return
     if target.excluded:
-        survey.skipped[target.resource_id] = (target.kind, target.excluded)
+        survey.skipped[key] = target.excluded
         return
     if name in invalid:
-        survey.skipped[target.resource_id] = (target.kind, f"its schedule {name!r} is invalid: {invalid[name]}")
+        survey.skipped[key] = f"its schedule {name!r} is invalid: {invalid[name]}"
         return
     schedule = survey.schedules.get(name)
     if schedule is None:
         known = ", ".join(sorted(survey.schedules)) or "none"
-        survey.skipped[target.resource_id] = (target.kind, f"{SCHEDULE_TAG}={name} names an unknown schedule "
-                                                           f"(known: {known[:300]})")
+        survey.skipped[key] = f"{SCHEDULE_TAG}={name} names an unknown schedule (known: {known[:300]})"
         return
     override: Override | None = None
     if OVERRIDE_TAG in target.tags:
         try:
             override = parse_override(target.tags[OVERRIDE_TAG])
         except ValueError as exc:
-            survey.skipped[target.resource_id] = (target.kind, f"{OVERRIDE_TAG} is invalid, so the resource is left "
-                                                               f"as it is: {exc}")
+            survey.skipped[key] = f"{OVERRIDE_TAG} is invalid, so the resource is left as it is: {exc}"
             return
     survey.managed.append((target, schedule))
     wanted = desired_state(schedule, survey.at, override)
@@ -410,14 +409,13 @@ def report(run: Run, survey: Survey, outcomes: Outcomes, invalid: Mapping[str, s
                "skipped": len(survey.skipped), "estimated_saving_usd": round(saving, 2),
                SAVINGS_RESULT_KEY: savings}
     if stopped or started or failed or invalid:
-        key = "would_" if run.dry_run else ""
+        stop, start = ("would_stop", "would_start") if run.dry_run else ("stopped", "started")
         body: dict[str, Any] = {
             "evaluated_at": iso(survey.at),
-            "counts": {f"{key}stopped": len(stopped), f"{key}started": len(started), "failed": len(failed),
-                       "skipped": len(survey.skipped)},
-            f"{key}stopped": stopped[:LIST_LIMIT], f"{key}started": started[:LIST_LIMIT],
+            "counts": {stop: len(stopped), start: len(started), "failed": len(failed), "skipped": len(survey.skipped)},
+            stop: stopped[:LIST_LIMIT], start: started[:LIST_LIMIT],
             "failed": dict(list(failed.items())[:LIST_LIMIT]),
-            "skipped": {k: r for k, (_, r) in list(sorted(survey.skipped.items()))[:LIST_LIMIT]},
+            "skipped": {i: r for (_, i), r in sorted(survey.skipped.items())[:LIST_LIMIT]},
             "invalid_schedules": dict(sorted(invalid.items())),
             "estimated_saving_usd": round(saving, 2),
             "estimated_monthly_saving_usd": savings,

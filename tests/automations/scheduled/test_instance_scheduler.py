@@ -276,7 +276,7 @@ def test_audit_mode_records_what_it_would_do_and_changes_nothing(
     (record,) = actions(state_table, result["run_id"])
     assert (record["outcome"], record["dry_run"], record["action"]) == ("planned", True, "stop-instance")
     (summary, body), = notices(alerts)
-    assert body["would_stopped"] == [instance] and "would stop 1" in summary
+    assert body["would_stop"] == [instance] and body["counts"]["would_stop"] == 1 and "would stop 1" in summary
 
 
 def test_access_denied_on_one_instance_fails_that_instance_only(
