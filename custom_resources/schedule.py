@@ -22,10 +22,10 @@ import re
 import uuid
 from typing import Any, ClassVar
 
-from automations.core import schedule_store as store
+from automations.core.codec import iso
 from automations.core.resource_schedule import MAX_PERIODS, NAME_PATTERN, ScheduleError, parse_schedule
+from automations.core.schedule_store import PARTITION, ScheduleStore
 from automations.core.spec import Permission
-from automations.core.state_log import iso
 from custom_resources.properties import Prop, Schema
 from custom_resources.provider import (
     Provider,
@@ -46,7 +46,7 @@ SPEC = provider_spec(
     __name__, NAME, RESOURCE_TYPE, "office-hours schedules that instance-scheduler applies.",
     permissions=(
         Permission(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), ("${StateTableArn}",),
-                   condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [store.PARTITION]}},
+                   condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [PARTITION]}},
                    why="the schedule items (pk SCHEDULES) are all it changes; the baseline covers its run records"),
     ),
 )
@@ -71,7 +71,7 @@ class ScheduleOwner(StackBinding):
         name = name_of(request.physical_id) if request.request_type == "Delete" else str(request.props["Name"])
         if name is None:
             return None
-        stored = store.get(request.state.client, request.state.table, name)
+        stored = ScheduleStore.beside(request.state).get(name)
         if stored is None or stored.stack_id == request.stack_id:
             return None
         return (f"schedule {name!r} belongs to stack {stored.stack_id} ({stored.logical_id}), not to the "
@@ -107,15 +107,15 @@ class Schedule(ResourceType):
 
     def delete(self, request: Request) -> Result:
         name = name_of(request.physical_id) or ""
-        state = request.state
-        stored = store.get(state.client, state.table, name)
+        schedules = ScheduleStore.beside(request.state)
+        stored = schedules.get(name)
         if stored is None:
             return Result(request.physical_id, note=f"schedule {name!r} was already gone")
         if stored.physical_id != request.physical_id:
             return Result(request.physical_id, note=f"schedule {name!r} is held by {stored.physical_id} "
                                                     f"({stored.logical_id}) now; it was left as it is")
         request.act(f"schedule:{name}", "delete-schedule",
-                    lambda: store.delete(state.client, state.table, name, stored.version),
+                    lambda: schedules.delete(name, stored.version),
                     reason=f"{request.logical_id} in {request.stack_name} deleted")
         return Result(request.physical_id, note=f"schedule {name!r} removed")
 
@@ -126,11 +126,11 @@ class Schedule(ResourceType):
                                              "periods": [dict(p) for p in request.props["Periods"]]})
         except ScheduleError as exc:
             raise ProviderError(f"invalid schedule: {exc}") from exc
-        state = request.state
-        stored = store.get(state.client, state.table, name)
+        schedules = ScheduleStore.beside(request.state)
+        stored = schedules.get(name)
         config = schedule.as_config()
         request.act(f"schedule:{name}", "store-schedule",
-                    lambda: store.put(state.client, state.table, name, config, stack_id=request.stack_id,
+                    lambda: schedules.put(name, config, stack_id=request.stack_id,
                                       logical_id=request.logical_id, physical_id=physical_id,
                                       at=iso(request.now()), expected_version=stored.version if stored else 0),
                     reason=f"{request.request_type} of {request.logical_id} in {request.stack_name}",

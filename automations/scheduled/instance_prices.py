@@ -1,9 +1,9 @@
 """On-demand hourly list prices for the scheduler's savings estimate (us-east-1, Linux, 2026).
 
-A small table, like the cleanup families' per-GB prices (automations/scheduled/cleanup_settings.py):
+A small table, like the cleanup families' per-GB prices (automations/scheduled/cleanup/settings.py):
 enough to say roughly what a schedule saves, not a bill. A type not in the table is priced at 0 and
 counted as unpriced in the notification. Monthly figures use AWS's 730 hours a month
-(`cleanup_notice.HOURS_PER_MONTH`).
+(`cleanup.notice.HOURS_PER_MONTH`).
 """
 
 from __future__ import annotations

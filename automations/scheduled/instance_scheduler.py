@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automations.core import schedule_store
 from automations.core.action_pool import Act, ActionPool
+from automations.core.codec import iso
 from automations.core.errors import EventError, SettingError, SettingsError
 from automations.core.notify import LIST_LIMIT
 from automations.core.registry import register
@@ -39,10 +39,10 @@ from automations.core.resource_schedule import (
     parse_schedules,
 )
 from automations.core.runtime import SAVINGS_RESULT_KEY, Run, describe_error, entrypoint
+from automations.core.schedule_store import ScheduleStore
 from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
-from automations.core.state_log import iso
-from automations.scheduled.cleanup_notice import HOURS_PER_MONTH
+from automations.scheduled.cleanup.notice import HOURS_PER_MONTH
 from automations.scheduled.scheduler_targets import (
     ASG,
     EC2,
@@ -198,7 +198,7 @@ def load_schedules(run: Run) -> tuple[dict[str, Schedule], dict[str, str]]:
     except (ValueError, ScheduleError) as exc:
         raise SettingsError([SettingError(SCHEDULES.env_name, raw[:80], f"a JSON object of schedules by name "
                                                                         f"({exc})")]) from None
-    for stored in schedule_store.read_all(run.state.client, run.state.table):
+    for stored in ScheduleStore.beside(run.state).read_all():
         source = f"Custom::Schedule {stored.logical_id} of stack {stored.stack_id}"
         if stored.name in valid or stored.name in invalid:
             run.notes.append(f"schedule {stored.name!r} of {source} is shadowed by the operator's schedules setting")
@@ -341,7 +341,7 @@ def _one_by_one(run: Run, changes: list[Change], outcomes: Outcomes) -> None:
     """RDS and Auto Scaling calls take one resource each: on the action pool's threads, by action."""
     rds = run.clients("rds")
     autoscaling = run.clients("autoscaling")
-    records = GroupRecords(run.state.client, run.state.table)
+    records = GroupRecords.beside(run.state)
     at = iso(run.clock())
     by_action: dict[str, list[Act[Any]]] = {}
     for change in sorted(changes, key=lambda c: c.target.resource_id):

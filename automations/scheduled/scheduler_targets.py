@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.core import state_schema as schema
 from automations.core.errors import VersionConflict
 from automations.core.resource_schedule import RUNNING, STOPPED, State
 from automations.core.selection import tag_map
-from automations.core.state_log import delete_versioned, get_versioned, put_versioned
+from automations.core.store import TableStore, key_of
 from automations.scheduled.instance_prices import ec2_hourly, rds_hourly
 
 SCHEDULE_TAG = "caretaker:schedule"
@@ -162,18 +161,13 @@ def rds_call(rds: Any, target: Target, state: State) -> Call:
     return lambda: rds.stop_db_instance(DBInstanceIdentifier=target.resource_id)
 
 
-class GroupRecords:
-    """The recorded sizes of the Auto Scaling groups the scheduler scaled in (state table)."""
+class GroupRecords(TableStore):
+    """The recorded sizes of the Auto Scaling groups the scheduler scaled in (`GroupRecords.beside(state)`)."""
 
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
-    def _key(self, name: str) -> dict[str, str]:
-        return {schema.PARTITION_KEY: GROUP_RECORDS, schema.SORT_KEY: name}
+    what = "recorded group sizes"
 
     def get(self, name: str) -> tuple[dict[str, int] | None, int]:
-        item, version = get_versioned(self.client, self.table, self._key(name), what=f"sizes of group {name!r}")
+        item, version = self.get_versioned(key_of(GROUP_RECORDS, name), what=f"sizes of group {name!r}")
         if item is None:
             return None, 0
         return {k: int(item[k]) for k in ("min", "max", "desired")}, version
@@ -182,13 +176,13 @@ class GroupRecords:
         """Record the sizes unless a record is already there (the sizes before the schedule first scaled it in
         win over sizes someone set by hand inside a stop period)."""
         with contextlib.suppress(VersionConflict):
-            put_versioned(self.client, self.table, self._key(name),
-                          {"type": "group-sizes", **sizes, "at": at, "run_id": run_id}, 0,
-                          what=f"sizes of group {name!r}")
+            self.put_versioned(key_of(GROUP_RECORDS, name),
+                               {"type": "group-sizes", **sizes, "at": at, "run_id": run_id}, 0,
+                               what=f"sizes of group {name!r}")
 
     def forget(self, name: str, version: int) -> None:
         with contextlib.suppress(VersionConflict):
-            delete_versioned(self.client, self.table, self._key(name), version, what=f"sizes of group {name!r}")
+            self.delete_versioned(key_of(GROUP_RECORDS, name), version, what=f"sizes of group {name!r}")
 
 
 def scale_in(autoscaling: Any, records: GroupRecords, name: str, at: str, run_id: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 
-from automations.core import schedule_store
+from automations.core.schedule_store import ScheduleStore, StoredSchedule
 from custom_resources import schedule
 from tests.custom_resources.conftest import REGION, STATE_TABLE, Cfn, actions_of
 
@@ -14,8 +14,12 @@ PROPS = {"Name": "team-a-hours", "Timezone": "Europe/Berlin",
          "Periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}]}
 
 
-def stored(name: str = "team-a-hours") -> schedule_store.StoredSchedule | None:
-    return schedule_store.get(boto3.client("dynamodb", region_name=REGION), STATE_TABLE, name)
+def schedules() -> ScheduleStore:
+    return ScheduleStore(STATE_TABLE, boto3.client("dynamodb", region_name=REGION), automation="test", run_id="test")
+
+
+def stored(name: str = "team-a-hours") -> StoredSchedule | None:
+    return schedules().get(name)
 
 
 def test_create_validates_and_stores_the_schedule_bound_to_the_requesting_stack(cfn: Cfn) -> None:
@@ -98,7 +102,7 @@ def test_a_renamed_logical_id_takes_the_name_over_and_the_old_resources_delete_l
 
 def test_delete_of_a_schedule_already_gone_succeeds(cfn: Cfn) -> None:
     created = cfn.create(schedule, PROPS)
-    schedule_store.delete(boto3.client("dynamodb", region_name=REGION), STATE_TABLE, "team-a-hours", 1)
+    schedules().delete("team-a-hours", 1)
 
     deleted = cfn.delete(schedule, created["PhysicalResourceId"], PROPS)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import boto3
 
-from automations.core import schedule_store
+from automations.core.schedule_store import ScheduleStore, StoredSchedule
 from custom_resources import schedule
 from tests.custom_resources.conftest import REGION, STATE_TABLE, Cfn, actions_of, summary_of
 
@@ -19,8 +19,12 @@ HOURS = {"Name": "victim-hours", "Timezone": "UTC", "Periods": [{"days": "mon-fr
 ALWAYS_OFF = {**HOURS, "Periods": [{"days": "mon-sun", "stop": "00:00"}]}
 
 
-def stored() -> schedule_store.StoredSchedule | None:
-    return schedule_store.get(boto3.client("dynamodb", region_name=REGION), STATE_TABLE, "victim-hours")
+def schedules() -> ScheduleStore:
+    return ScheduleStore(STATE_TABLE, boto3.client("dynamodb", region_name=REGION), automation="test", run_id="test")
+
+
+def stored() -> StoredSchedule | None:
+    return schedules().get("victim-hours")
 
 
 def refused(cfn: Cfn, answer: dict[str, str]) -> str:

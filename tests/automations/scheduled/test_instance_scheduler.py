@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from automations.core import schedule_store
 from automations.core.errors import EventError, SettingsError, StateLogError
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
+from automations.core.schedule_store import ScheduleStore
 from automations.scheduled.instance_scheduler import handler
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
@@ -505,10 +505,10 @@ def test_a_protected_group_is_never_scaled(state_table: str, clock: Clock, lambd
 
 
 def store(table: str, name: str, config: dict[str, Any], stack: str = "team-a") -> None:
-    schedule_store.put(boto3.client("dynamodb"), table, name, config,
-                       stack_id=f"arn:aws:cloudformation:{REGION}:123456789012:stack/{stack}/1",
-                       logical_id="Schedule", physical_id=f"caretaker:schedule:{name}:0123456789ab",
-                       at="2026-12-01T00:00:00.000Z", expected_version=0)
+    ScheduleStore(table, boto3.client("dynamodb"), automation="test", run_id="test").put(
+        name, config, stack_id=f"arn:aws:cloudformation:{REGION}:123456789012:stack/{stack}/1",
+        logical_id="Schedule", physical_id=f"caretaker:schedule:{name}:0123456789ab",
+        at="2026-12-01T00:00:00.000Z", expected_version=0)
 
 
 def test_a_schedule_a_stack_stored_is_applied_like_the_operators(
