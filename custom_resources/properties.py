@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from automations.core.errors import CaretakerError
 
-PropKind = Literal["str", "int", "bool", "list", "filters"]
+PropKind = Literal["str", "int", "bool", "list", "filters", "objects"]
 
 #: Properties CloudFormation itself adds or interprets; every type accepts them.
 RESERVED = ("ServiceToken", "ServiceTimeout")
@@ -87,6 +87,9 @@ class Prop:
             return "an integer " + " or ".join(parts)
         if self.kind == "filters":
             return "a list of {Name, Values} objects (EC2 DescribeImages filters)"
+        if self.kind == "objects":
+            lo, hi = self.length or (0, 0)
+            return f"a list of {lo} to {hi} objects of strings" if self.length else "a list of objects of strings"
         if self.allowed is not None:
             choice = "one of " + ", ".join(repr(a) for a in self.allowed)
             return choice if self.kind == "str" else f"a list whose items are each {choice}"
@@ -141,6 +144,8 @@ class Prop:
             if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
                 return tuple(raw)
             raise invalid
+        if self.kind == "objects":
+            return _convert_objects(raw, invalid)
         return _convert_filters(raw, invalid)
 
     def _check(self, value: Any) -> str | None:
@@ -158,6 +163,8 @@ class Prop:
                 return bad
             if self.pattern is not None and any(not re.fullmatch(self.pattern, item) for item in items):
                 return bad
+        if self.kind == "objects" and self.length is not None and not self.length[0] <= len(value) <= self.length[1]:
+            return bad
         return None
 
 
@@ -175,6 +182,19 @@ def _convert_filters(raw: Any, invalid: ValueError) -> tuple[tuple[str, tuple[st
                 and all(isinstance(v, str) for v in values)):
             raise invalid
         out.append((name, tuple(values)))
+    return tuple(out)
+
+
+def _convert_objects(raw: Any, invalid: ValueError) -> tuple[dict[str, str], ...]:
+    """A list of objects whose values are strings (CloudFormation sends every scalar as a string)."""
+    if not isinstance(raw, list):
+        raise invalid
+    out: list[dict[str, str]] = []
+    for item in raw:
+        if not isinstance(item, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in item.items()):
+            raise invalid
+        out.append(dict(item))
     return tuple(out)
 
 

@@ -36,6 +36,8 @@ class LambdaRuntimeFinder(importlib.abc.MetaPathFinder):
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if "." in fullname or fullname in sys.stdlib_module_names or fullname in self.runtime_modules:
             return None
+        if fullname.startswith("_sysconfigdata_"):  # the standard library's build configuration (sysconfig
+            return None  # reads it, e.g. for zoneinfo's TZPATH); every CPython has one, under a platform name
         if fullname in sys.builtin_module_names:
             return None
         if importlib.machinery.PathFinder.find_spec(fullname, self.own_dirs) is not None:

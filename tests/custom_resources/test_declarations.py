@@ -29,7 +29,8 @@ SPECS = [spec for spec in registry.discover() if isinstance(spec.trigger, Custom
 def test_every_resource_type_has_a_provider() -> None:
     assert sorted(spec.trigger.resource_type for spec in SPECS) == [  # type: ignore[union-attr]
         "Custom::AccountPasswordPolicy", "Custom::AmiLookup", "Custom::EbsDefaultEncryption", "Custom::EmptyBucket",
-        "Custom::RandomSecret", "Custom::S3AccountPublicAccessBlock", "Custom::SecureStringParameter"]
+        "Custom::RandomSecret", "Custom::S3AccountPublicAccessBlock", "Custom::Schedule",
+        "Custom::SecureStringParameter"]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

@@ -14,7 +14,7 @@ from custom_resources.provider import Provider
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "custom-resources.md"
 KINDS = {"str": "String", "int": "Integer", "bool": "Boolean", "list": "List of String",
-         "filters": "List of {Name, Values}"}
+         "filters": "List of {Name, Values}", "objects": "List of Object"}
 SPECS = [spec for spec in registry.discover() if isinstance(spec.trigger, CustomResource)]
 
 
