@@ -14,6 +14,7 @@ from troposphere.awslambda import Function, Permission
 from troposphere.events import Rule, Target
 
 from automations.core.spec import (
+    AnyOf,
     CloudTrail,
     Cron,
     CustomResource,
@@ -104,6 +105,7 @@ TRIGGER_RENDERERS: dict[type, Renderer] = {
     GuardDuty: render_event,
     InstanceStateChange: render_event,
     ObjectCreated: render_event,
+    AnyOf: render_event,
     CustomResource: render_custom_resource,
     Rotation: render_rotation,
 }

@@ -199,6 +199,25 @@ class ObjectCreated:
         return _service_pattern("aws.s3", ("Object Created",), detail)
 
 
+ServiceEvent = Health | GuardDuty | InstanceStateChange | ObjectCreated
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """One rule on several AWS service events (an exposed key is reported by AWS Health and by GuardDuty):
+    the `$or` of their patterns, each branch with its own source and detail-type."""
+
+    triggers: tuple[ServiceEvent, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.triggers) < 2:
+            raise ValueError("AnyOf needs at least two triggers; declare a single one directly")
+
+    def pattern(self) -> dict[str, Any]:
+        branches = [t.pattern() for t in self.triggers]
+        return {"source": sorted({b["source"][0] for b in branches}), "$or": branches}
+
+
 @dataclass(frozen=True)
 class CustomResource:
     """A CloudFormation custom resource provider (`Custom::Name`)."""
@@ -217,21 +236,23 @@ class Rotation:
 
 Schedule = Rate | Cron
 #: Every trigger that is an EventBridge rule on an event pattern.
-EventTrigger = CloudTrail | EventPattern | Health | GuardDuty | InstanceStateChange | ObjectCreated
+EventTrigger = CloudTrail | EventPattern | ServiceEvent | AnyOf
 Trigger = Rate | Cron | EventTrigger | CustomResource | Rotation
 
 
-def event_kind(trigger: Trigger) -> EventKind | None:
-    """The kind of event a trigger delivers (None when it delivers none: schedules, custom resources, rotation).
-    A CloudTrail trigger delivers CloudTrail records, and so does an `EventPattern` unless it says otherwise."""
+def trigger_kinds(trigger: Trigger) -> frozenset[EventKind]:
+    """The kinds of event a trigger delivers (none for schedules, custom resources, rotation). A CloudTrail
+    trigger delivers CloudTrail records, and so does an `EventPattern` unless it says otherwise."""
     match trigger:
         case CloudTrail():
-            return "cloudtrail"
+            return frozenset({"cloudtrail"})
         case EventPattern():
-            return trigger.kind
+            return frozenset({trigger.kind})
         case Health() | GuardDuty() | InstanceStateChange() | ObjectCreated():
-            return trigger.kind
-    return None
+            return frozenset({trigger.kind})
+        case AnyOf():
+            return frozenset(t.kind for t in trigger.triggers)
+    return frozenset()
 
 
 def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
@@ -239,7 +260,7 @@ def trigger_manifest(trigger: Trigger) -> dict[str, Any]:
     match trigger:
         case Rate() | Cron():
             return {"type": "schedule", "expression": trigger.expression}
-        case CloudTrail() | EventPattern() | Health() | GuardDuty() | InstanceStateChange() | ObjectCreated():
+        case CloudTrail() | EventPattern() | Health() | GuardDuty() | InstanceStateChange() | ObjectCreated() | AnyOf():
             return {"type": "event", "pattern": trigger.pattern()}
         case CustomResource():
             return {"type": "custom_resource", "resource_type": trigger.resource_type}
@@ -529,7 +550,7 @@ class FunctionSpec:
     def reads_own_role_ids(self) -> bool:
         """Whether the function reads `CARETAKER_OWN_ROLE_IDS`: the reactive rules on CloudTrail records, the only
         events that name the principal who caused them (docs/security-rules.md, *Event kinds*)."""
-        return event_kind(self.trigger) == "cloudtrail"
+        return "cloudtrail" in trigger_kinds(self.trigger)
 
     @property
     def all_permissions(self) -> tuple[Permission, ...]:

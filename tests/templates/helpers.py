@@ -7,6 +7,7 @@ from typing import Any
 from troposphere import Template
 
 from automations.core.spec import (
+    AnyOf,
     CloudTrail,
     Cron,
     CustomResource,
@@ -36,6 +37,7 @@ EXAMPLE_TRIGGERS: dict[str, tuple[Trigger, str]] = {
                   "automations.security"),
     "instance-state": (InstanceStateChange(("running",)), "automations.security"),
     "object-created": (ObjectCreated(("PutObject", "CompleteMultipartUpload")), "automations.security"),
+    "any-of": (AnyOf((Health(("AWS_RISK_CREDENTIALS_EXPOSED",)), GuardDuty("AccessKey"))), "automations.security"),
     "custom": (CustomResource("Custom::AccountPasswordPolicy"), "custom_resources"),
     "rotation": (Rotation(), "automations.scheduled"),
 }

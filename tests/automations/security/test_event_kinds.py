@@ -11,6 +11,7 @@ import pytest
 
 from automations.core.runtime import Run
 from automations.core.spec import (
+    AnyOf,
     EventKind,
     FunctionSpec,
     GuardDuty,
@@ -18,7 +19,7 @@ from automations.core.spec import (
     InstanceStateChange,
     ObjectCreated,
     Permission,
-    event_kind,
+    trigger_kinds,
     trigger_manifest,
 )
 from automations.security import event_kinds, reactive
@@ -66,6 +67,8 @@ TRIGGER_SAMPLES: list[tuple[Any, set[str]]] = [
     (InstanceStateChange(("stopped", "terminated")), set()),
     (ObjectCreated(), {OBJECT}),
     (ObjectCreated(("CopyObject",)), set()),
+    (AnyOf((Health(("AWS_RISK_CREDENTIALS_EXPOSED",)), GuardDuty("AccessKey", ("CredentialAccess:IAMUser/",)))),
+     {CREDENTIALS, ANOMALY}),
 ]
 
 
@@ -101,15 +104,34 @@ def test_a_lookalike_from_a_custom_source_or_of_another_type_is_rejected(trigger
 
 def test_service_event_patterns_name_the_exact_source_never_a_prefix() -> None:
     for trigger, _ in TRIGGER_SAMPLES:
-        source = trigger.pattern()["source"]
-        assert source == [trigger.pattern()["source"][0]] and isinstance(source[0], str)
-        assert source[0].startswith("aws.")
+        pattern = trigger.pattern()
+        for branch in pattern.get("$or", [pattern]):
+            assert len(branch["source"]) == 1 and isinstance(branch["source"][0], str)
+            assert branch["source"][0] in ("aws.health", "aws.guardduty", "aws.ec2", "aws.s3")
+
+
+def test_any_of_keeps_each_source_with_its_own_detail_type() -> None:
+    trigger = AnyOf((Health(("AWS_RISK_CREDENTIALS_EXPOSED",)), GuardDuty("AccessKey")))
+    event = sample(ANOMALY)
+    event["detail-type"] = "AWS Health Event"  # a GuardDuty source with Health's detail-type
+    assert not matches(trigger.pattern(), event)
+    with pytest.raises(ValueError):
+        AnyOf((GuardDuty("AccessKey"),))
+
+
+def test_a_rule_on_two_kinds_parses_each_event_by_its_detail_type() -> None:
+    kind = event_kinds.either(event_kinds.HEALTH, event_kinds.GUARDDUTY)
+    assert isinstance(kind.parse(sample(CREDENTIALS)), HealthEvent)
+    assert isinstance(kind.parse(sample(ANOMALY)), GuardDutyFinding)
+    with pytest.raises(BadEventError, match="expected a health or guardduty event"):
+        kind.parse(sample(RUNNING))
+    assert kind.names == {"health", "guardduty"}
 
 
 def test_every_event_kind_has_a_parser_and_every_trigger_its_kind() -> None:
     assert set(event_kinds.KINDS) == set(typing.get_args(EventKind))
-    assert {event_kind(t) for t, _ in TRIGGER_SAMPLES} == {"health", "guardduty", "ec2-instance-state",
-                                                          "s3-object-created"}
+    assert set().union(*(trigger_kinds(t) for t, _ in TRIGGER_SAMPLES)) == {
+        "health", "guardduty", "ec2-instance-state", "s3-object-created"}
 
 
 def test_a_finding_type_ending_in_a_separator_is_a_prefix_and_any_other_is_exact() -> None:
