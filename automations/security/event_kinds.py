@@ -59,18 +59,20 @@ class ParsedEvent(Protocol):
 
 
 E = TypeVar("E", bound=ParsedEvent)
+#: Kind is covariant: a `Kind[HealthEvent]` is a `Kind[HealthEvent | GuardDutyFinding]`.
+E_co = TypeVar("E_co", bound=ParsedEvent, covariant=True)
 A = TypeVar("A", bound=ParsedEvent)
 B = TypeVar("B", bound=ParsedEvent)
 
 
 @dataclass(frozen=True)
-class Kind(Generic[E]):
+class Kind(Generic[E_co]):
     """The kinds of event a rule takes (as triggers declare them), the detail-types they arrive with, and the
     typed parser."""
 
     names: frozenset[EventKind]
     detail_types: frozenset[str]
-    parse: Callable[[Mapping[str, Any]], E]
+    parse: Callable[[Mapping[str, Any]], E_co]
 
     @property
     def label(self) -> str:

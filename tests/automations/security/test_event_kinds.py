@@ -72,7 +72,8 @@ TRIGGER_SAMPLES: list[tuple[Any, set[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("trigger", "expected"), TRIGGER_SAMPLES, ids=lambda v: repr(v)[:60])
+@pytest.mark.parametrize(("trigger", "expected"), TRIGGER_SAMPLES,
+                         ids=[f"{type(t).__name__}-{i}" for i, (t, _) in enumerate(TRIGGER_SAMPLES)])
 def test_a_service_event_pattern_matches_only_its_samples_among_all_events(trigger: Any, expected: set[str]) -> None:
     pattern = trigger_manifest(trigger)["pattern"]
     samples = all_samples()
@@ -81,8 +82,11 @@ def test_a_service_event_pattern_matches_only_its_samples_among_all_events(trigg
     assert not matches(pattern, load_event("authorize_security_group_ingress"))
 
 
-@pytest.mark.parametrize(("trigger", "key"), [(t, k) for t, keys in TRIGGER_SAMPLES for k in sorted(keys)],
-                         ids=lambda v: repr(v)[:60])
+LOOKALIKE_CASES = [(t, k) for t, keys in TRIGGER_SAMPLES for k in sorted(keys)]
+
+
+@pytest.mark.parametrize(("trigger", "key"), LOOKALIKE_CASES,
+                         ids=[f"{type(t).__name__}-{i}-{k}" for i, (t, k) in enumerate(LOOKALIKE_CASES)])
 def test_a_lookalike_from_a_custom_source_or_of_another_type_is_rejected(trigger: Any, key: str) -> None:
     pattern, event = trigger.pattern(), sample(key)
     assert matches(pattern, event)
