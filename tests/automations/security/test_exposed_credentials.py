@@ -255,7 +255,8 @@ def test_a_refused_deactivation_is_recorded_failed_and_the_quarantine_still_atta
     assert attached(iam, "ci-deployer") == [QUARANTINE]
     items = harness.items(summary)
     [outer] = [i for i in items if (i["action"], i["outcome"]) == ("contain-exposed-key", "failed")]
-    assert "deactivate-access-key (AccessDenied" in outer["reason"] and "done: attach-quarantine-policy" in outer["reason"]
+    assert "deactivate-access-key (AccessDenied" in outer["reason"]
+    assert "done: attach-quarantine-policy" in outer["reason"]
     assert {("deactivate-access-key", "failed"), ("attach-quarantine-policy", "succeeded")} <= set(outcomes(items))
     finding, alert = harness.notifications()  # the finding, then the alert of a run with failures
     assert finding["body"]["caretaker"]["outcome"] == "failed"
