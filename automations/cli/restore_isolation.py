@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from automations.core.errors import CaretakerError
-from automations.core.state_log import resource_history
+from automations.core.ledger import resource_history
 from automations.security import quarantine
 from automations.security.instance_isolation import ACTION
 
