@@ -1,4 +1,4 @@
-"""`python -m automations`: the operator CLI (invoke, report, mode, demo)."""
+"""`python -m automations`: the operator CLI (invoke, report, mode, restore-isolation, demo)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("mode", choices=[*MODES, "clear"])
     mode.add_argument("--reason", required=True, help="why (recorded with the override)")
     mode.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
+
+    restore = commands.add_parser("restore-isolation",
+                                  help="put back the security groups instance-isolation replaced (from the state log)")
+    restore.add_argument("instance_id", help="the isolated instance (i-...)")
+    restore.add_argument("--dry-run", action="store_true", help="print what would be restored, change nothing")
+    restore.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
 
     demo = commands.add_parser("demo", help="build, deploy into an embedded emulator, snapshot, report")
     demo.add_argument("--keep-dist", action="store_true", help="build into ./dist instead of a temporary folder")
@@ -112,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             set_mode_override(boto3.client("dynamodb"), state_table(args.table), args.name,
                               None if args.mode == "clear" else args.mode, by=who, reason=args.reason)
             print(f"{args.name}: mode {'override cleared' if args.mode == 'clear' else args.mode} ({args.reason})")
+            return 0
+        if args.command == "restore-isolation":
+            from automations.cli.restore_isolation import restore_isolation
+
+            for line in restore_isolation(boto3.client("ec2"), boto3.client("dynamodb"), state_table(args.table),
+                                          args.instance_id, dry_run=args.dry_run):
+                print(line)
             return 0
         if args.command == "demo":
             from automations.cli.demo import demo

@@ -74,6 +74,7 @@ UNSCOPED_DESCRIBE_ACTIONS = frozenset({
     "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeRegions",
     "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeVolumes",
     "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
     "cloudtrail:DescribeTrails",
     "organizations:DescribeOrganization",  # an account-level read: no resource type
 })

@@ -10,15 +10,16 @@ action; a failing step stops the steps after it and fails the outer action.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from automations.core import state_schema as schema
 from automations.core.codec import iso
 from automations.core.errors import VersionConflict
-from automations.core.runtime import Run, describe_error
+from automations.core.runtime import Run
 from automations.core.selection import GUARD_TRAIL_TAG
+from automations.security.steps import Step, run_steps
 from automations.security.trail_config import TrailConfig, Weakening, read_trail, update_arguments
 
 RECORD_PK_PREFIX = "TRAIL#"
@@ -66,34 +67,6 @@ def save(run: Run, config: TrailConfig, previous: Recorded, cause: str) -> int |
         run.log.info("trail configuration recorded by another invocation meanwhile; keeping it",
                      extra={"trail": config.arn, "error": str(exc)})
         return None
-
-
-class StepFailed(Exception):
-    """A restore step failed (already recorded `failed`): the steps after it are not taken."""
-
-
-Step = tuple[str, str, Callable[[], Any]]  # action, what it does, the call
-
-
-def run_steps(run: Run, trail_arn: str, steps: Sequence[Step]) -> list[str]:
-    """Each step written ahead and recorded; stops at the first failure (`StepFailed`). Returns the actions."""
-    done: list[str] = []
-    for action, what, call in steps:
-        errors: list[str] = []
-
-        def attempt(call: Callable[[], Any] = call, errors: list[str] = errors) -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                errors.append(describe_error(exc))
-                raise
-
-        run.act(trail_arn, action, what, attempt, details={"step_of": trail_arn})
-        if errors:
-            raise StepFailed(f"{action} failed ({errors[0]}); not done: "
-                             f"{', '.join(a for a, _, _ in steps[len(done) + 1:]) or 'nothing'}")
-        done.append(action)
-    return done
 
 
 def recreate_steps(cloudtrail: Any, config: TrailConfig) -> list[Step]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from automations.core import registry
-from automations.core.spec import CloudTrail, FunctionSpec, trigger_manifest
+from automations.core.spec import CloudTrail, FunctionSpec, trigger_kinds, trigger_manifest
 from tests.automations.security.conftest import EVENTS, load_event, matches
 
 #: rule -> the fixtures its pattern must match
@@ -45,7 +45,10 @@ CASES = [(rule, name) for rule, names in RULE_EVENTS.items() for name in names]
 
 
 def security_specs() -> dict[str, FunctionSpec]:
-    return {s.name: s for s in registry.discover() if registry.stack_of(s) == "security"}
+    """The rules on CloudTrail records (the rules on AWS service events are checked in test_event_kinds.py and
+    their own tests)."""
+    return {s.name: s for s in registry.discover()
+            if registry.stack_of(s) == "security" and trigger_kinds(s.trigger) == {"cloudtrail"}}
 
 
 def pattern_of(rule: str) -> dict[str, Any]:
