@@ -18,14 +18,14 @@ with dry_run=true, and changes nothing in AWS (no tags either).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from automations.core.continuation import Checkpoint
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.runtime import Run
-from automations.core.selection import is_protected
+from automations.core.selection import CREATED_BY_TAG, is_protected
 from automations.scheduled.cleanup_notice import Notice
 from automations.scheduled.cleanup_settings import CLEANUP_AFTER_TAG
 from automations.scheduled.cleanup_steps import CHUNK, Step, StepRunner, SubjectResult, run_batched
@@ -86,6 +86,9 @@ class Survey:
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.refused[candidate.resource_id] = refusal
+        elif tags.get(CREATED_BY_TAG):  # the notice and the pending record name who to ask
+            self.candidates[candidate.resource_id] = replace(
+                candidate, details={**candidate.details, "created_by": tags[CREATED_BY_TAG]})
         else:
             self.candidates[candidate.resource_id] = candidate
 

@@ -116,7 +116,9 @@ IAM_ACTION_OF = {"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
                  "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
                  "s3control:GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
                  "s3control:PutPublicAccessBlock": "s3:PutAccountPublicAccessBlock",
-                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock"}
+                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock",
+                 "elbv2:AddTags": "elasticloadbalancing:AddTags",
+                 "elbv2:DescribeTags": "elasticloadbalancing:DescribeTags"}
 
 
 _CLIENTS: list[HookedClients] = []
