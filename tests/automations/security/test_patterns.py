@@ -51,7 +51,8 @@ CASES = [(rule, name) for rule, names in RULE_EVENTS.items() for name in names]
 
 
 def security_specs() -> dict[str, FunctionSpec]:
-    return {s.name: s for s in registry.discover() if registry.stack_of(s) == "security"}
+    """The event rules of the security stack (not its scheduled functions, such as tag-compliance-sweep)."""
+    return {s.name: s for s in registry.discover() if registry.stack_of(s) == "security" and s.reads_own_role_ids}
 
 
 def pattern_of(rule: str) -> dict[str, Any]:
