@@ -17,13 +17,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
+from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import Permission, Setting
+from automations.core.spec import EventPattern, FunctionSpec, Permission, Setting
 from automations.security import object_copy
-from automations.security.errors import ResourceGoneError
-from automations.security.findings import tag_dict
+from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.findings import CloudTrailEvent, arn_account, tag_dict
 from automations.security.object_copy import ObjectVersion
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, security_settings
+from automations.security.service_events import service_rule_handler
 
 NAME = "s3-object-encryption"
 ACTION = "encrypt-object"
@@ -32,6 +34,7 @@ REQUIRE_KMS_TAG = "caretaker:require-kms"
 _OBJECTS = "arn:${AWS::Partition}:s3:::*/*"
 _KEYS = "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
 _GONE = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
+GIB = 1024**3
 #: Storage classes whose objects cannot be read without a restore: reported, not copied.
 _ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
 
@@ -74,16 +77,22 @@ def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
         raise
 
 
-def required_key(kms: Any, value: str) -> str:
+def required_key(kms: Any, value: str, account: str) -> str:
     """The key ARN the tag names: a key ARN as it is, an alias (name or ARN) resolved with DescribeKey.
-    `ValueError` when the key does not exist or cannot be described."""
+    `ValueError` when the key does not exist or cannot be described, or is not a key of `account`: whoever
+    can tag a bucket must not get Caretaker to encrypt its objects under a key another account controls."""
     if value.startswith("arn:") and ":key/" in value:
-        return value
-    try:
-        return str(kms.describe_key(KeyId=value)["KeyMetadata"]["Arn"])
-    except ClientError as exc:
-        raise ValueError(f"{REQUIRE_KMS_TAG}={value!r} names no key Caretaker can use: "
-                         f"{error_code(exc)}") from None
+        arn = value
+    else:
+        try:
+            arn = str(kms.describe_key(KeyId=value)["KeyMetadata"]["Arn"])
+        except ClientError as exc:
+            raise ValueError(f"{REQUIRE_KMS_TAG}={value!r} names no key Caretaker can use: "
+                             f"{error_code(exc)}") from None
+    if arn_account(arn) != account:
+        raise ValueError(f"{REQUIRE_KMS_TAG}={value!r} names a key of account {arn_account(arn) or 'unknown'}, "
+                         f"not of this account ({account}): not used")
+    return arn
 
 
 def head(s3: Any, bucket: str, key: str, version_id: str) -> Mapping[str, Any]:
@@ -105,7 +114,7 @@ def encryption_of(described: Mapping[str, Any]) -> str:
     return str(sse or "no server-side encryption")
 
 
-def decide_object(run: Run, *, region: str, bucket: str, key: str, version_id: str, etag: str,
+def decide_object(run: Run, *, region: str, account: str, bucket: str, key: str, version_id: str, etag: str,
                   details: Mapping[str, Any]) -> Decision:
     """Re-encrypt the object version the event names with the key its bucket requires, if it lacks it."""
     s3 = run.clients("s3", region)
@@ -116,7 +125,7 @@ def decide_object(run: Run, *, region: str, bucket: str, key: str, version_id: s
     if not wanted:
         return Skip(resource, ACTION, f"the bucket is not tagged {REQUIRE_KMS_TAG}", info)
     try:
-        key_arn = required_key(run.clients("kms", region), wanted)
+        key_arn = required_key(run.clients("kms", region), wanted, account)
     except ValueError as exc:
         return Report(resource, f"s3://{bucket}/{key}: {exc}", {**info, "required": wanted})
     info.update(required=wanted, required_key_arn=key_arn)
@@ -142,7 +151,7 @@ def decide_object(run: Run, *, region: str, bucket: str, key: str, version_id: s
     if described.get("StorageClass") in _ARCHIVED:
         return Report(resource, f"{headline}; it is archived ({described['StorageClass']}) and cannot be copied "
                       "without a restore", info)
-    if size > int(run.settings["max_object_size_gb"]) * 1024**3:
+    if size > int(run.settings["max_object_size_gb"]) * GIB:
         return Report(resource, f"{headline}; at {size} bytes it is larger than max_object_size_gb and is not "
                       "copied", info)
     obj = ObjectVersion(bucket, key, str(described.get("VersionId") or version_id or ""),
@@ -155,3 +164,41 @@ def decide_object(run: Run, *, region: str, bucket: str, key: str, version_id: s
                      lambda: object_copy.encrypt_in_place(s3, obj, key_arn, run.remaining_ms), info,
                      result_details=lambda r: r)
 
+
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Copies objects stored without the KMS key their bucket's caretaker:require-kms tag names onto "
+                "themselves with SSE-KMS and that key.",
+    handler=__name__ + ".handler",
+    trigger=EventPattern({"source": ["aws.s3"], "detail-type": ["Object Created"]}),
+    default_mode="audit",  # it rewrites data
+    timeout=900,  # a multipart copy of max_object_size_gb must fit in one invocation
+    memory=256,
+    permissions=PERMISSIONS,
+    settings=security_settings(*SETTINGS),
+))
+
+
+def _field(detail: Mapping[str, Any], *path: str) -> Any:
+    value: Any = detail
+    for step in path:
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Copy the object onto itself with the key its bucket requires, if the version the event names lacks it."""
+    bucket, key = _field(event.detail, "bucket", "name"), _field(event.detail, "object", "key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise BadEventError("detail.bucket.name or detail.object.key is missing")
+    version_id = _field(event.detail, "object", "version-id")
+    etag = _field(event.detail, "object", "etag")
+    return decide_object(run, region=event.region, account=event.account, bucket=bucket, key=key,
+                         version_id=version_id if isinstance(version_id, str) else "",
+                         etag=etag if isinstance(etag, str) else "",
+                         details={"reason": _field(event.detail, "reason"),
+                                  "requester": _field(event.detail, "requester")})
+
+
+handler = service_rule_handler(SPEC, decide)

@@ -20,13 +20,15 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
+from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG
-from automations.core.spec import Permission, Setting
+from automations.core.spec import EventPattern, FunctionSpec, Permission, Setting
 from automations.core.state_log import iso
-from automations.security.errors import ResourceGoneError
-from automations.security.findings import tag_dict
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected
+from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, security_settings
+from automations.security.service_events import service_rule_handler
 
 NAME = "tag-compliance"
 ACTION = "tag-stop-after"
@@ -126,3 +128,30 @@ def decide_instance(run: Run, *, region: str, instance_id: str, details: Mapping
                      f"{', '.join(required)}",
                      lambda: ec2.create_tags(Resources=[instance_id],
                                              Tags=[{"Key": STOP_AFTER_TAG, "Value": deadline}]), info)
+
+
+SPEC = register(FunctionSpec(
+    name=NAME,
+    description="Announces running instances without the required tags (caretaker:stop-after, a pending record); "
+                "tag-compliance-sweep stops them after the grace period unless fixed.",
+    handler=__name__ + ".handler",
+    trigger=EventPattern({"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"],
+                          "detail": {"state": ["running"]}}),
+    default_mode="audit",  # it leads to stopping instances
+    timeout=60,
+    memory=256,
+    permissions=ANNOUNCE_PERMISSIONS,
+    settings=security_settings(REQUIRED_TAGS, GRACE_HOURS),
+))
+
+
+def decide(run: Run, event: CloudTrailEvent) -> Decision:
+    """Announce the stop of an instance that started without the required tags."""
+    instance_id = event.detail.get("instance-id")
+    if not isinstance(instance_id, str) or not instance_id.startswith("i-"):
+        raise BadEventError("detail.instance-id is missing or not an instance id")
+    return decide_instance(run, region=event.region, instance_id=instance_id,
+                           details={"event_state": event.detail.get("state")})
+
+
+handler = service_rule_handler(SPEC, decide)

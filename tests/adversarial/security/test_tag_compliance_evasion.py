@@ -55,3 +55,25 @@ def test_the_sweep_role_may_stop_only_announced_unprotected_instances() -> None:
     assert stop.condition == {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"},
                               "Null": {f"aws:ResourceTag/{STOP_AFTER_TAG}": "false"}}
     assert stop.resources == ("arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*",)
+
+
+def test_stopping_and_starting_again_does_not_reset_the_deadline(harness: Harness, ec2: Any) -> None:
+    from automations.security import tag_compliance
+    from tests.automations.security.test_tag_compliance import running
+    from tests.automations.security.test_tag_compliance_sweep import pending
+
+    harness.mode("enforce")
+    instance = launched(ec2)
+    harness.invoke(tag_compliance.handler, running(instance))
+    first_due = pending(harness)[instance]["due"]
+    harness.clock.advance(hours=20)
+    ec2.stop_instances(InstanceIds=[instance])
+    ec2.start_instances(InstanceIds=[instance])
+
+    harness.invoke(tag_compliance.handler, running(instance, "9bf73129-1428-4cd3-a780-95db273d1609"))
+
+    assert pending(harness)[instance]["due"] == first_due
+    assert tags_of(ec2, instance)[STOP_AFTER_TAG] == first_due
+    harness.clock.advance(hours=5)
+    harness.invoke(tag_compliance_sweep.handler, scheduled_event())
+    assert state_of(ec2, instance) in ("stopping", "stopped")
