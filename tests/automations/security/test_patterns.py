@@ -38,6 +38,7 @@ RULE_EVENTS: dict[str, tuple[str, ...]] = {
                      "create_bucket", "create_function", "create_db_instance", "create_table",
                      "create_load_balancer"),
 }
+CLOUDTRAIL_DETAIL_TYPES = {"AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"}
 #: rules with an `EventPattern` of their own (tested in their own test module), not a `CloudTrail` trigger
 OWN_PATTERNS = ("root-activity", "creator-tags")
 #: rule -> an event name of the same service that it must not react to
@@ -51,8 +52,10 @@ CASES = [(rule, name) for rule, names in RULE_EVENTS.items() for name in names]
 
 
 def security_specs() -> dict[str, FunctionSpec]:
-    """The event rules of the security stack (not its scheduled functions, such as tag-compliance-sweep)."""
-    return {s.name: s for s in registry.discover() if registry.stack_of(s) == "security" and s.reads_own_role_ids}
+    """The security stack's rules on CloudTrail events (not its scheduled functions, such as tag-compliance-sweep,
+    nor the rules on AWS service events, whose patterns their own tests check)."""
+    return {s.name: s for s in registry.discover() if registry.stack_of(s) == "security" and s.reads_own_role_ids
+            and set(trigger_manifest(s.trigger)["pattern"].get("detail-type", ())) & CLOUDTRAIL_DETAIL_TYPES}
 
 
 def pattern_of(rule: str) -> dict[str, Any]:
