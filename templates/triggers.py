@@ -14,11 +14,17 @@ from troposphere.awslambda import Function, Permission
 from troposphere.events import Rule, Target
 
 from automations.core.spec import (
+    AnyOf,
     CloudTrail,
     Cron,
     CustomResource,
     EventPattern,
+    EventTrigger,
     FunctionSpec,
+    GuardDuty,
+    Health,
+    InstanceStateChange,
+    ObjectCreated,
     Rate,
     Rotation,
     Trigger,
@@ -62,9 +68,9 @@ def render_schedule(template: Template, spec: FunctionSpec, trigger: Rate | Cron
     return _rule_with_permission(template, spec, function, ScheduleExpression=Ref(schedule))
 
 
-def render_event(template: Template, spec: FunctionSpec, trigger: CloudTrail | EventPattern,
+def render_event(template: Template, spec: FunctionSpec, trigger: EventTrigger,
                  function: Function) -> list[AWSObject]:
-    """An EventBridge rule on the declared event pattern."""
+    """An EventBridge rule on the declared event pattern (default event bus: AWS services deliver there)."""
     return _rule_with_permission(template, spec, function, EventPattern=trigger.pattern())
 
 
@@ -95,6 +101,11 @@ TRIGGER_RENDERERS: dict[type, Renderer] = {
     Cron: render_schedule,
     CloudTrail: render_event,
     EventPattern: render_event,
+    Health: render_event,
+    GuardDuty: render_event,
+    InstanceStateChange: render_event,
+    ObjectCreated: render_event,
+    AnyOf: render_event,
     CustomResource: render_custom_resource,
     Rotation: render_rotation,
 }

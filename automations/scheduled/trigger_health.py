@@ -32,7 +32,7 @@ from automations.core.errors import StateLogError, error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.schedule_expr import Expectation, ScheduleError, expected_last_run
-from automations.core.spec import CloudTrail, Cron, EventPattern, FunctionSpec, Permission, Rate, Setting
+from automations.core.spec import Cron, EventTrigger, FunctionSpec, Permission, Rate, Setting
 from automations.core.state_log import close_abandoned_run, deserialize, iso, runs_since, serialize
 
 NAME = "trigger-health"
@@ -124,7 +124,7 @@ def _rule_names(events: Any, function_arn: str) -> Iterator[str]:
 def check_rules(events: Any, spec: FunctionSpec, function_arn: str) -> tuple[list[Problem], str | None]:
     """Problems with the rules that should trigger `spec`, and the enabled schedule expression if any."""
     trigger = spec.trigger
-    if not isinstance(trigger, Rate | Cron | CloudTrail | EventPattern):
+    if not isinstance(trigger, Rate | Cron | EventTrigger):
         return [], None  # custom resources and rotation functions are invoked by their service
     rules = [events.describe_rule(Name=name) for name in _rule_names(events, function_arn)]
     if not rules:

@@ -155,6 +155,11 @@ class CloudTrailEvent:
                                 f"{clip(repr(value), QUOTE_LIMIT_BYTES)}")
         return value
 
+    def describe(self) -> str:
+        """One sentence for the notification: who called what, where and when."""
+        return (f"{self.actor.label} ({self.actor.type or 'unknown type'}) called {self.name} in {self.region} of "
+                f"account {self.account} at {self.time}")
+
     def summary(self) -> dict[str, Any]:
         """Who, where, when: what every finding says about the event (never the whole record)."""
         return {

@@ -1,7 +1,8 @@
 """The path every security rule shares: parse, ignore Caretaker's own events, decide once, act, record, notify.
 
 A rule module supplies only `decide(run, event) -> Decision`, and gets its Lambda handler from
-`rule_handler(SPEC, decide)`:
+`rule_handler(SPEC, decide)` (CloudTrail records) or `rule_handler(SPEC, decide, kind=GUARDDUTY)` (another
+kind of event, `automations/security/event_kinds.py`): `decide` receives the typed event of that kind.
 
 - `Remediate`: change one resource. In enforce mode the call is made (write-ahead record,
   then outcome); in audit mode only the `planned` record (dry_run true) is written. Both notify.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
@@ -27,7 +28,8 @@ from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, caretaker_cause, own_role_arns, own_role_ids, parse_event
+from automations.security.event_kinds import CLOUDTRAIL, Kind, ParsedEvent, checked_kind
+from automations.security.findings import caretaker_cause, own_role_arns, own_role_ids
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -92,9 +94,8 @@ class Skip:
 
 
 Decision = Remediate | Report | Skip
-Decide = Callable[[Run, CloudTrailEvent], Decision]
-
-
+E = TypeVar("E", bound=ParsedEvent)
+Decide = Callable[[Run, E], Decision]
 
 
 def protected(resource_id: str, action: str, tags: Mapping[str, str], headline: str,
@@ -110,29 +111,35 @@ def event_ref(event_id: str) -> str:
     return f"event/{event_id or 'unknown'}"
 
 
-def rule_handler(spec: FunctionSpec, decide: Decide) -> Entrypoint:
+def rule_handler(spec: FunctionSpec, decide: Decide[E], kind: Kind[E] | None = None) -> Entrypoint:
     """The Lambda handler of a rule: every event goes through `respond` with the rule's `decide`
-    (whose docstring it takes)."""
+    (whose docstring it takes). `kind` (CloudTrail records unless given) must be what the trigger delivers."""
+    chosen: Kind[Any] = CLOUDTRAIL if kind is None else kind
+    checked = checked_kind(spec, chosen)
 
     def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-        return respond(run, event, decide)
+        return respond(run, event, decide, checked)
 
     handler.__doc__ = decide.__doc__
     return entrypoint(spec)(handler)
 
 
-def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any]:
-    """Handle one CloudTrail event with a rule's `decide`; returns `{"finding": {...}}` for the summary."""
+def respond(run: Run, event: Mapping[str, Any], decide: Decide[E], kind: Kind[E]) -> dict[str, Any]:
+    """Handle one event of `kind` with a rule's `decide`; returns `{"finding": {...}}` for the summary.
+    The one dispatch point: `kind.parse` reads the event; Caretaker's own events are ignored where the event
+    names the principal that caused it (CloudTrail records)."""
     try:
-        parsed = parse_event(event)
+        parsed = kind.parse(event)
     except BadEventError as exc:
         event_id = str(event.get("id") or "")
         detail = event.get("detail")
         name = str(detail.get("eventName") or "") if isinstance(detail, Mapping) else ""
+        name = name or str(event.get("detail-type") or "")
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
-    own = caretaker_cause(parsed.actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
-                          account=parsed.account, own_arns=own_role_arns(run.environ))
+    actor = parsed.actor
+    own = actor and caretaker_cause(actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
+                                    account=parsed.account, own_arns=own_role_arns(run.environ))
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")
@@ -142,7 +149,7 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide) -> dict[str, Any
 # ---------------------------------------------------------------------- idempotency
 
 
-def once(run: Run, event: CloudTrailEvent, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def once(run: Run, event: ParsedEvent, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` at most once per event id (powertools idempotency on the state table)."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -199,7 +206,7 @@ def persistence_layer(run: Run) -> Any:
 # ---------------------------------------------------------------------- decisions
 
 
-def handle(run: Run, event: CloudTrailEvent, decide: Decide) -> dict[str, Any]:
+def handle(run: Run, event: E, decide: Decide[E]) -> dict[str, Any]:
     """Decide on the resource's current state, then carry the decision out."""
     try:
         decision = decide(run, event)
@@ -218,7 +225,7 @@ def handle(run: Run, event: CloudTrailEvent, decide: Decide) -> dict[str, Any]:
     return _skip(run, event, decision)
 
 
-def _remediate(run: Run, event: CloudTrailEvent, decision: Remediate) -> dict[str, Any]:
+def _remediate(run: Run, event: ParsedEvent, decision: Remediate) -> dict[str, Any]:
     errors: list[str] = []
 
     def call() -> Any:
@@ -247,7 +254,7 @@ def _remediate(run: Run, event: CloudTrailEvent, decision: Remediate) -> dict[st
     return _result(run, event.id, event.name, decision.resource_id, decision.action, outcome, reason)
 
 
-def _report(run: Run, event: CloudTrailEvent, decision: Report) -> dict[str, Any]:
+def _report(run: Run, event: ParsedEvent, decision: Report) -> dict[str, Any]:
     """Notify-only: the notification is the action, written ahead and recorded like any other."""
     details = {**event.summary(), "what": decision.headline, **decision.details}
     record = run.state.plan(decision.resource_id, "notify", decision.headline, dry_run=False, details=details)
@@ -258,7 +265,7 @@ def _report(run: Run, event: CloudTrailEvent, decision: Report) -> dict[str, Any
     return _result(run, event.id, event.name, decision.resource_id, "notify", outcome, decision.headline)
 
 
-def _skip(run: Run, event: CloudTrailEvent, decision: Skip) -> dict[str, Any]:
+def _skip(run: Run, event: ParsedEvent, decision: Skip) -> dict[str, Any]:
     details = {**event.summary(), **({"what": decision.headline} if decision.headline else {}), **decision.details}
     run.skip(decision.resource_id, decision.action, decision.reason, details)
     if decision.notify:
@@ -268,11 +275,9 @@ def _skip(run: Run, event: CloudTrailEvent, decision: Skip) -> dict[str, Any]:
     return _result(run, event.id, event.name, decision.resource_id, decision.action, "skipped", decision.reason)
 
 
-def _notify(run: Run, event: CloudTrailEvent, resource_id: str, headline: str, said: str,
+def _notify(run: Run, event: ParsedEvent, resource_id: str, headline: str, said: str,
             details: Mapping[str, Any], caretaker: Mapping[str, Any]) -> bool:
-    actor = event.actor
-    summary = (f"{headline}. {actor.label} ({actor.type or 'unknown type'}) called {event.name} in "
-               f"{event.region} of account {event.account} at {event.time}. {said}")
+    summary = f"{headline}. {event.describe()}. {said}"
     return run.notify(f"Caretaker {run.spec.name}: {headline}", summary, {
         "finding": {**event.summary(), "resource": resource_id, "what": headline, **details},
         "caretaker": {k: v for k, v in caretaker.items() if v is not None},

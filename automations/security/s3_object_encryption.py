@@ -19,13 +19,21 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import EventPattern, FunctionSpec, Permission, Setting
-from automations.security import object_copy
-from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, arn_account, tag_dict
+from automations.core.spec import FunctionSpec, ObjectCreated, Permission, Setting
+from automations.security import object_copy, service_events
+from automations.security.errors import ResourceGoneError
+from automations.security.event_kinds import S3_OBJECT_CREATED
+from automations.security.findings import arn_account, tag_dict
 from automations.security.object_copy import ObjectVersion
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected, security_settings
-from automations.security.service_events import service_rule_handler
+from automations.security.reactive import (
+    Decision,
+    Remediate,
+    Report,
+    Skip,
+    protected,
+    rule_handler,
+    security_settings,
+)
 
 NAME = "s3-object-encryption"
 ACTION = "encrypt-object"
@@ -171,7 +179,7 @@ SPEC = register(FunctionSpec(
     description="Copies objects stored without the KMS key their bucket's caretaker:require-kms tag names onto "
                 "themselves with SSE-KMS and that key.",
     handler=__name__ + ".handler",
-    trigger=EventPattern({"source": ["aws.s3"], "detail-type": ["Object Created"]}),
+    trigger=ObjectCreated(),
     default_mode="audit",  # it rewrites data
     timeout=900,  # a multipart copy of max_object_size_gb must fit in one invocation
     memory=256,
@@ -180,25 +188,11 @@ SPEC = register(FunctionSpec(
 ))
 
 
-def _field(detail: Mapping[str, Any], *path: str) -> Any:
-    value: Any = detail
-    for step in path:
-        value = value.get(step) if isinstance(value, Mapping) else None
-    return value
-
-
-def decide(run: Run, event: CloudTrailEvent) -> Decision:
+def decide(run: Run, event: service_events.ObjectCreated) -> Decision:
     """Copy the object onto itself with the key its bucket requires, if the version the event names lacks it."""
-    bucket, key = _field(event.detail, "bucket", "name"), _field(event.detail, "object", "key")
-    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
-        raise BadEventError("detail.bucket.name or detail.object.key is missing")
-    version_id = _field(event.detail, "object", "version-id")
-    etag = _field(event.detail, "object", "etag")
-    return decide_object(run, region=event.region, account=event.account, bucket=bucket, key=key,
-                         version_id=version_id if isinstance(version_id, str) else "",
-                         etag=etag if isinstance(etag, str) else "",
-                         details={"reason": _field(event.detail, "reason"),
-                                  "requester": _field(event.detail, "requester")})
+    return decide_object(run, region=event.region, account=event.account, bucket=event.bucket, key=event.key,
+                         version_id=event.version_id, etag=event.etag,
+                         details={"reason": event.reason, "requester": event.requester})
 
 
-handler = service_rule_handler(SPEC, decide)
+handler = rule_handler(SPEC, decide, kind=S3_OBJECT_CREATED)

@@ -23,12 +23,21 @@ from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG
-from automations.core.spec import EventPattern, FunctionSpec, Permission, Setting
+from automations.core.spec import FunctionSpec, InstanceStateChange, Permission, Setting
 from automations.core.state_log import iso
+from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected, security_settings
-from automations.security.service_events import service_rule_handler
+from automations.security.event_kinds import EC2_INSTANCE_STATE
+from automations.security.findings import tag_dict
+from automations.security.reactive import (
+    Decision,
+    Remediate,
+    Report,
+    Skip,
+    protected,
+    rule_handler,
+    security_settings,
+)
 
 NAME = "tag-compliance"
 ACTION = "tag-stop-after"
@@ -135,8 +144,7 @@ SPEC = register(FunctionSpec(
     description="Announces running instances without the required tags (caretaker:stop-after, a pending record); "
                 "tag-compliance-sweep stops them after the grace period unless fixed.",
     handler=__name__ + ".handler",
-    trigger=EventPattern({"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"],
-                          "detail": {"state": ["running"]}}),
+    trigger=InstanceStateChange(("running",)),
     default_mode="audit",  # it leads to stopping instances
     timeout=60,
     memory=256,
@@ -145,13 +153,12 @@ SPEC = register(FunctionSpec(
 ))
 
 
-def decide(run: Run, event: CloudTrailEvent) -> Decision:
+def decide(run: Run, event: service_events.InstanceStateChange) -> Decision:
     """Announce the stop of an instance that started without the required tags."""
-    instance_id = event.detail.get("instance-id")
-    if not isinstance(instance_id, str) or not instance_id.startswith("i-"):
-        raise BadEventError("detail.instance-id is missing or not an instance id")
-    return decide_instance(run, region=event.region, instance_id=instance_id,
-                           details={"event_state": event.detail.get("state")})
+    if not event.instance_id.startswith("i-"):
+        raise BadEventError(f"detail.instance-id is not an instance id: {event.instance_id[:64]!r}")
+    return decide_instance(run, region=event.region, instance_id=event.instance_id,
+                           details={"event_state": event.state})
 
 
-handler = service_rule_handler(SPEC, decide)
+handler = rule_handler(SPEC, decide, kind=EC2_INSTANCE_STATE)

@@ -7,11 +7,16 @@ from typing import Any
 from troposphere import Template
 
 from automations.core.spec import (
+    AnyOf,
     CloudTrail,
     Cron,
     CustomResource,
     EventPattern,
     FunctionSpec,
+    GuardDuty,
+    Health,
+    InstanceStateChange,
+    ObjectCreated,
     Permission,
     Rate,
     Rotation,
@@ -27,6 +32,12 @@ EXAMPLE_TRIGGERS: dict[str, tuple[Trigger, str]] = {
                    "automations.security"),
     "pattern": (EventPattern({"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"]}),
                 "automations.security"),
+    "health": (Health(("AWS_RISK_CREDENTIALS_EXPOSED",), ("RISK",)), "automations.security"),
+    "guardduty": (GuardDuty("Instance", ("CryptoCurrency:EC2/", "UnauthorizedAccess:EC2/SSHBruteForce")),
+                  "automations.security"),
+    "instance-state": (InstanceStateChange(("running",)), "automations.security"),
+    "object-created": (ObjectCreated(("PutObject", "CompleteMultipartUpload")), "automations.security"),
+    "any-of": (AnyOf((Health(("AWS_RISK_CREDENTIALS_EXPOSED",)), GuardDuty("AccessKey"))), "automations.security"),
     "custom": (CustomResource("Custom::AccountPasswordPolicy"), "custom_resources"),
     "rotation": (Rotation(), "automations.scheduled"),
 }

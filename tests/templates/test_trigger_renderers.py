@@ -48,7 +48,8 @@ def test_schedules_render_a_rule_on_a_parameter_and_an_events_permission(key: st
     assert permission["Properties"]["Principal"] == "events.amazonaws.com"
 
 
-@pytest.mark.parametrize("key", ["cloudtrail", "pattern"])
+@pytest.mark.parametrize("key", ["cloudtrail", "pattern", "health", "guardduty", "instance-state", "object-created",
+                                 "any-of"])
 def test_event_triggers_render_a_rule_on_the_declared_pattern(key: str) -> None:
     spec = example_spec(key)
     data = function_template("security", [spec], "code.zip").template.to_dict()

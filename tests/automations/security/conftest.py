@@ -75,6 +75,23 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+#: The sample events of the AWS services' own events, one folder per source (tests/events/SOURCES.md).
+SERVICE_EVENTS = EVENTS.parent
+SERVICE_EVENT_DIRS = ("health", "guardduty", "ec2", "s3")
+
+
+def load_sample(folder: str, name: str) -> dict[str, Any]:
+    """A fresh copy of tests/events/<folder>/<name>.json (folder: health, guardduty, ec2, s3)."""
+    event: dict[str, Any] = json.loads((SERVICE_EVENTS / folder / f"{name}.json").read_text())
+    return event
+
+
+def all_samples() -> dict[str, dict[str, Any]]:
+    """Every service event sample, as `<folder>/<name>` -> event."""
+    return {f"{folder}/{path.stem}": json.loads(path.read_text())
+            for folder in SERVICE_EVENT_DIRS for path in sorted((SERVICE_EVENTS / folder).glob("*.json"))}
+
+
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """EventBridge's matching, as LocalStack implements it (patterns and events travel as JSON strings)."""
     from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine

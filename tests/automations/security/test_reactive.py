@@ -10,7 +10,7 @@ import pytest
 from automations.core import registry, state_schema
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
-from automations.security import findings, reactive
+from automations.security import event_kinds, findings, reactive
 from automations.security.findings import CloudTrailEvent
 from tests.automations.conftest import REGION
 from tests.automations.security.conftest import Harness, aws, load_event
@@ -117,7 +117,7 @@ def test_a_delivery_arriving_while_the_first_is_still_running_is_skipped(harness
         return reactive.Report(event.id, "reported once")
 
     def fn(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-        return reactive.respond(run, event, decide)
+        return reactive.respond(run, event, decide, event_kinds.CLOUDTRAIL)
 
     entry = Entrypoint(spec, fn)
     raw = load_event("schedule_key_deletion")

@@ -13,7 +13,7 @@ from automations.security import object_copy, s3_object_encryption
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.security.conftest import Harness, aws, outcomes, redelivered
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "eventbridge"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "s3"
 BUCKET = "team-reports-2026"
 KEY = "exports/2026-11-27/orders.csv"
 ALIAS = "alias/team-reports"
@@ -21,7 +21,9 @@ ACTION = "encrypt-object"
 
 
 def object_created(version_id: str, etag: str = "", key: str = KEY, size: int = 5) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / "s3_object_created.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS / "object_created.json").read_text())
+    event["detail"]["bucket"]["name"] = BUCKET
+    event["resources"] = [f"arn:aws:s3:::{BUCKET}"]
     event["detail"]["object"].update({"key": key, "size": size, "etag": etag.strip('"')})
     if version_id:
         event["detail"]["object"]["version-id"] = version_id

@@ -17,13 +17,13 @@ from tests.automations.conftest import scheduled_event
 from tests.automations.security.conftest import Harness, outcomes, redelivered
 from tests.automations.security.test_tag_compliance_sweep import launched, pending, state_of, tags_of
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "eventbridge"
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "ec2"
 CREATOR = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"
 ACTION = "tag-stop-after"
 
 
 def running(instance_id: str, event_id: str = "7bf73129-1428-4cd3-a780-95db273d1602") -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / "ec2_instance_running.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS / "instance_state_change_running.json").read_text())
     event["id"] = event_id
     event["detail"]["instance-id"] = instance_id
     event["resources"] = [f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}"]
