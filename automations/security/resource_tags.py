@@ -53,6 +53,29 @@ EC2_KINDS: Mapping[str, Ec2Kind] = {
 }
 
 
+def describe_ec2(client: Any, kind: str, ids: Sequence[str]) -> list[Mapping[str, Any]]:
+    """The EC2 resources of `kind` among `ids` that still exist, as their Describe call returns them."""
+    spec = EC2_KINDS[kind]
+    return [item for start in range(0, len(ids), EC2_BATCH)
+            for item in _describe(client, spec, list(ids[start:start + EC2_BATCH]))]
+
+
+def _describe(client: Any, spec: Ec2Kind, ids: list[str]) -> list[Mapping[str, Any]]:
+    """One Describe call; one id that is gone makes EC2 refuse the whole call, so then one at a time."""
+    try:
+        response = getattr(client, spec.method)(**{spec.id_param: ids})
+    except ClientError as exc:
+        if error_code(exc) not in spec.gone:
+            raise
+        if len(ids) == 1:
+            return []
+        return [item for one in ids for item in _describe(client, spec, [one])]
+    items = response.get(spec.list_key, [])
+    if spec.list_key == "Reservations":
+        items = [instance for reservation in items for instance in reservation.get("Instances", [])]
+    return [item for item in items if str(item.get(spec.id_key)) in ids]
+
+
 class Tagger(Protocol):
     """`current(client, kind, ids)`: {id: tags} of the resources that still exist; `add(...)` adds `tags`."""
 
@@ -70,28 +93,7 @@ class Ec2Tagger:
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         spec = EC2_KINDS[kind]
-        found: dict[str, dict[str, str]] = {}
-        for start in range(0, len(ids), EC2_BATCH):
-            batch = list(ids[start:start + EC2_BATCH])
-            for item in self._describe(client, spec, batch):
-                found[str(item[spec.id_key])] = tag_dict(item.get("Tags"))
-        return found
-
-    @staticmethod
-    def _describe(client: Any, spec: Ec2Kind, ids: list[str]) -> list[Mapping[str, Any]]:
-        """The described resources; one that is gone makes EC2 refuse the whole call, so then one at a time."""
-        try:
-            response = getattr(client, spec.method)(**{spec.id_param: ids})
-        except ClientError as exc:
-            if error_code(exc) not in spec.gone:
-                raise
-            if len(ids) == 1:
-                return []
-            return [item for one in ids for item in Ec2Tagger._describe(client, spec, [one])]
-        items = response.get(spec.list_key, [])
-        if spec.list_key == "Reservations":
-            items = [instance for reservation in items for instance in reservation.get("Instances", [])]
-        return [item for item in items if str(item.get(spec.id_key)) in ids]
+        return {str(item[spec.id_key]): tag_dict(item.get("Tags")) for item in describe_ec2(client, kind, ids)}
 
     def add(self, client: Any, kind: str, ids: Sequence[str], tags: Mapping[str, str]) -> dict[str, Any]:
         client.create_tags(Resources=list(ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

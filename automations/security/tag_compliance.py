@@ -15,9 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
 from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
@@ -38,6 +35,7 @@ from automations.security.reactive import (
     rule_handler,
     security_settings,
 )
+from automations.security.resource_tags import describe_ec2
 
 NAME = "tag-compliance"
 ACTION = "tag-stop-after"
@@ -47,7 +45,6 @@ STOP_AFTER_TAG = "caretaker:stop-after"
 STARTED = ("pending", "running")
 _INSTANCES = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"
 _NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
-_GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 
 REQUIRED_TAGS = Setting(
     "required_tags", "list", ("owner", "cost-center"),
@@ -72,16 +69,8 @@ def pending_store(run: Run) -> PendingStore:
 
 
 def describe(ec2: Any, instance_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-    """The instances that still exist, by id (one that is gone makes EC2 refuse the call: then one by one)."""
-    try:
-        reservations = ec2.describe_instances(InstanceIds=list(instance_ids))["Reservations"]
-    except ClientError as exc:
-        if error_code(exc) not in _GONE:
-            raise
-        if len(instance_ids) == 1:
-            return {}
-        return {k: v for one in instance_ids for k, v in describe(ec2, [one]).items()}
-    return {i["InstanceId"]: i for r in reservations for i in r.get("Instances", [])}
+    """The instances that still exist, by id."""
+    return {str(i["InstanceId"]): i for i in describe_ec2(ec2, "instance", instance_ids)}
 
 
 def missing_tags(tags: Mapping[str, str], required: Sequence[str]) -> list[str]:

@@ -7,20 +7,15 @@ but the mismatch is recorded and notified.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from automations.core.selection import CREATED_AT_TAG, CREATED_BY_TAG, PROTECT_TAG
 from automations.security import creator_tags
-from tests.automations.security.conftest import Harness, load_event
+from tests.automations.security.conftest import Harness
+from tests.automations.security.test_creator_tags import run_instances_event, tags_of
 
 ATTACKER = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"  # the fixture's caller
 SCAPEGOAT = "arn:aws:iam::123456789012:user/bob"
-
-
-def tags_of(ec2: Any, resource_id: str) -> dict[str, str]:
-    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
-    return {t["Key"]: t["Value"] for t in found}
 
 
 def launch(ec2: Any, tags: dict[str, str], count: int = 1) -> list[str]:
@@ -29,19 +24,11 @@ def launch(ec2: Any, tags: dict[str, str], count: int = 1) -> list[str]:
     return [i["InstanceId"] for i in reservation["Instances"]]
 
 
-def event_for(instances: list[str]) -> dict[str, Any]:
-    event = load_event("run_instances")
-    template = event["detail"]["responseElements"]["instancesSet"]["items"][0]
-    event["detail"]["responseElements"]["instancesSet"]["items"] = [
-        {**copy.deepcopy(template), "instanceId": i} for i in instances]
-    return event
-
-
 def test_pre_tagging_another_creator_is_not_overwritten_but_recorded_and_notified(harness: Harness,
                                                                                    ec2: Any) -> None:
     [instance] = launch(ec2, {CREATED_BY_TAG: SCAPEGOAT})
 
-    summary = harness.invoke(creator_tags.handler, event_for([instance]))
+    summary = harness.invoke(creator_tags.handler, run_instances_event([instance]))
 
     assert tags_of(ec2, instance) == {CREATED_BY_TAG: SCAPEGOAT}  # never overwritten, created-at not added either
     [item] = harness.items(summary)
@@ -59,7 +46,7 @@ def test_one_pre_tagged_instance_among_many_is_reported_while_the_others_are_tag
     [disguised] = launch(ec2, {CREATED_BY_TAG: SCAPEGOAT})
     honest = launch(ec2, {}, count=2)
 
-    summary = harness.invoke(creator_tags.handler, event_for([*honest, disguised]))
+    summary = harness.invoke(creator_tags.handler, run_instances_event([*honest, disguised]))
 
     assert tags_of(ec2, disguised) == {CREATED_BY_TAG: SCAPEGOAT}
     assert all(tags_of(ec2, i)[CREATED_BY_TAG] == ATTACKER for i in honest)
@@ -72,7 +59,7 @@ def test_one_pre_tagged_instance_among_many_is_reported_while_the_others_are_tag
 def test_protecting_a_new_resource_to_dodge_the_tags_does_not_go_unnoticed(harness: Harness, ec2: Any) -> None:
     [instance] = launch(ec2, {PROTECT_TAG: "true"})
 
-    summary = harness.invoke(creator_tags.handler, event_for([instance]))
+    summary = harness.invoke(creator_tags.handler, run_instances_event([instance]))
 
     assert tags_of(ec2, instance) == {PROTECT_TAG: "true"}  # protect wins: never changed
     assert [i["outcome"] for i in harness.items(summary)] == ["skipped"]
@@ -82,7 +69,7 @@ def test_protecting_a_new_resource_to_dodge_the_tags_does_not_go_unnoticed(harne
 
 def test_a_session_name_cannot_hide_the_role_that_made_the_call(harness: Harness, ec2: Any) -> None:
     [instance] = launch(ec2, {})
-    event = event_for([instance])
+    event = run_instances_event([instance])
     identity = event["detail"]["userIdentity"]
     identity["arn"] = identity["arn"].replace("alice@example.com", "arn:aws:iam::123456789012:user/bob")
 
