@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
@@ -115,6 +116,18 @@ def head(s3: Any, bucket: str, key: str, version_id: str) -> Mapping[str, Any]:
         raise
 
 
+def stored_key(s3: Any, bucket: str, key: str, version_id: str) -> tuple[str, Mapping[str, Any]]:
+    """The key as S3 stores it, and its HeadObject. S3's notifications URL-encode keys ("a b" arrives as
+    "a+b"); the key is tried as the event gives it first (a key may hold a literal "+" or "%"), then decoded."""
+    try:
+        return key, head(s3, bucket, key, version_id)
+    except ResourceGoneError:
+        decoded = unquote_plus(key)
+        if decoded == key:
+            raise
+        return decoded, head(s3, bucket, decoded, version_id)
+
+
 def encryption_of(described: Mapping[str, Any]) -> str:
     sse = described.get("ServerSideEncryption")
     if sse in ("aws:kms", "aws:kms:dsse"):
@@ -137,7 +150,9 @@ def decide_object(run: Run, *, region: str, account: str, bucket: str, key: str,
     except ValueError as exc:
         return Report(resource, f"s3://{bucket}/{key}: {exc}", {**info, "required": wanted})
     info.update(required=wanted, required_key_arn=key_arn)
-    described = head(s3, bucket, key, version_id)
+    key, described = stored_key(s3, bucket, key, version_id)
+    resource = resource_of(bucket, key)
+    info["key"] = key
     now = encryption_of(described)
     info["encryption"] = now
     if described.get("ServerSideEncryption") == "aws:kms" and described.get("SSEKMSKeyId") == key_arn:

@@ -343,3 +343,14 @@ def test_the_pattern_takes_object_created_events_of_s3_only() -> None:
     assert matches(pattern, event)
     assert not matches(pattern, {**event, "detail-type": "Object Deleted"})
     assert not matches(pattern, {**event, "source": "custom.lookalike"})
+
+
+def test_a_url_encoded_key_in_the_event_finds_the_object_it_names(enforce: Harness, s3: Any, bucket: str,
+                                                                  key_arn: str) -> None:
+    stored = put(s3, key="exports/orders 2026 (final).csv")
+
+    summary = enforce.invoke(s3_object_encryption.handler, object_created(
+        stored["VersionId"], stored["ETag"], key="exports/orders+2026+%28final%29.csv"))
+
+    assert s3.head_object(Bucket=BUCKET, Key="exports/orders 2026 (final).csv")["SSEKMSKeyId"] == key_arn
+    assert enforce.items(summary)[-1]["resource_id"] == f"arn:aws:s3:::{BUCKET}/exports/orders 2026 (final).csv"
