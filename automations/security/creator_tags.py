@@ -17,12 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from automations.core.codec import iso
 from automations.core.iam_rules import only_tag_keys
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_AT_TAG, CREATED_BY_TAG, PROTECT_TAG, is_protected
 from automations.core.spec import EventPattern, FunctionSpec, Permission
-from automations.core.state_log import iso
 from automations.security.create_calls import CreateCall, create_call, pattern
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import ASSUMED_ROLE, Actor, CloudTrailEvent

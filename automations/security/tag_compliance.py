@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from automations.core.codec import iso
 from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG
 from automations.core.spec import FunctionSpec, InstanceStateChange, Permission, Setting
-from automations.core.state_log import iso
 from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import EC2_INSTANCE_STATE
