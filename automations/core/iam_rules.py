@@ -71,11 +71,13 @@ SCOPABLE_DESCRIBE_ACTIONS: Mapping[str, str | tuple[str, ...]] = {
 #: A Describe action in neither table is refused by the registry tests until someone looks it up.
 UNSCOPED_DESCRIBE_ACTIONS = frozenset({
     "ec2:DescribeAddresses", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeRegions",
+    "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNatGateways", "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRegions",
     "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeVolumes",
     "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeAutoScalingInstances",
     "cloudtrail:DescribeTrails",
+    "elasticloadbalancing:DescribeTags",  # Elastic Load Balancing's Describe* actions take only "*"
     "organizations:DescribeOrganization",  # an account-level read: no resource type
 })
 

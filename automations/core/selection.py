@@ -12,6 +12,10 @@ PROTECT_TAG = "caretaker:protect"
 GUARD_TRAIL_TAG = "caretaker:guard-trail"
 AUTOMATION_TAG = "caretaker:automation"
 RUN_ID_TAG = "caretaker:run-id"
+#: Written by `creator-tags` on new resources (never over an existing value): who created it (the principal
+#: ARN; for a role session the role's ARN and the session name) and when (the CloudTrail event time).
+CREATED_BY_TAG = "caretaker:created-by"
+CREATED_AT_TAG = "caretaker:created-at"
 
 
 def tag_map(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:

@@ -65,6 +65,15 @@ class Remediate:
     call: Callable[[], Any]
     details: Mapping[str, Any] = field(default_factory=dict)
     result_details: Callable[[Any], Mapping[str, Any]] | None = None
+    #: further resources the same call changes (the instances of one RunInstances): each gets its own
+    #: `planned` and outcome items, as `resource_id` does
+    also: tuple[str, ...] = ()
+    #: False: the items are the record and only a failure is notified (routine changes such as creator tags)
+    notify: bool = True
+
+    @property
+    def resource_ids(self) -> tuple[str, ...]:
+        return (self.resource_id, *self.also)
 
 
 @dataclass(frozen=True)
@@ -228,17 +237,20 @@ def _remediate(run: Run, event: ParsedEvent, decision: Remediate) -> dict[str, A
 
     details = {**event.summary(), "what": decision.headline, **decision.details}
     reason = f"{decision.headline}; {decision.remedy}"
-    run.act(decision.resource_id, decision.action, reason, call, details=details,
-            result_details=decision.result_details)
+    shape = decision.result_details
+    run.act_many([(resource, reason, details) for resource in decision.resource_ids], decision.action, call,
+                 outcome_details=(lambda r: {resource: shape(r) for resource in decision.resource_ids})
+                 if shape else None)
     if run.dry_run:
         outcome, said = "planned", f"Not changed ({run.mode} mode): Caretaker would {decision.remedy}."
     elif errors:
         outcome, said = "failed", f"Caretaker tried to {decision.remedy} and failed: {errors[0]}."
     else:
         outcome, said = "succeeded", f"Caretaker did {decision.remedy}."
-    _notify(run, event, decision.resource_id, decision.headline, said, decision.details,
-            {"action": decision.action, "outcome": outcome, "dry_run": run.dry_run, "remedy": decision.remedy,
-             "error": errors[0] if errors else None})
+    if decision.notify or errors:
+        _notify(run, event, decision.resource_id, decision.headline, said, decision.details,
+                {"action": decision.action, "outcome": outcome, "dry_run": run.dry_run, "remedy": decision.remedy,
+                 "error": errors[0] if errors else None})
     return _result(run, event.id, event.name, decision.resource_id, decision.action, outcome, reason)
 
 

@@ -7,13 +7,13 @@ The flow (`flow.py`) and the notice (`notice.py`) both import it; it imports nei
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from automations.core.pending import PendingRecord
 from automations.core.runtime import Run
-from automations.core.selection import is_protected
+from automations.core.selection import CREATED_BY_TAG, is_protected
 from automations.scheduled.cleanup.steps import Step
 
 # ---------------------------------------------------------------------- survey
@@ -67,6 +67,9 @@ class Survey:
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.refused[candidate.resource_id] = refusal
+        elif tags.get(CREATED_BY_TAG):  # the notice and the pending record name who to ask
+            self.candidates[candidate.resource_id] = replace(
+                candidate, details={**candidate.details, "created_by": tags[CREATED_BY_TAG]})
         else:
             self.candidates[candidate.resource_id] = candidate
 

@@ -41,6 +41,12 @@ def _by_id(entry: Any) -> Any:
     return entry["id"] if isinstance(entry, Mapping) else entry[0] if isinstance(entry, list) else entry
 
 
+def _creator(candidate: Candidate) -> dict[str, str]:
+    """`created_by` (from the resource's `caretaker:created-by` tag, see creator-tags) when it has one."""
+    creator = candidate.details.get("created_by")
+    return {"created_by": str(creator)} if creator else {}
+
+
 #: how each list of the body is ordered (pending: by due date first)
 _ENTRY_ORDER: dict[str, Any] = {
     "acted": _by_id, "would_act": _by_id, "failed": _by_id, "dropped": _by_id, "refused": _by_id,
@@ -103,12 +109,13 @@ class Notice:
             "would_act": [c.resource_id for c in self.would_act],
             "failed": [list(kv) for kv in self.failed.items()],
             "pending": [{"id": c.resource_id, "due": due.date().isoformat(), "new": new, "reason": c.reason,
-                         "estimated_monthly_usd": round(c.monthly_cost, 2)} for c, due, new in self.pending],
+                         "estimated_monthly_usd": round(c.monthly_cost, 2), **_creator(c)}
+                        for c, due, new in self.pending],
             "dropped": [list(kv) for kv in self.dropped.items()],
             "refused": [list(kv) for kv in self.refused.items()],
             "waiting": [list(kv) for kv in self.waiting.items()],
-            "reported": [{"id": c.resource_id, "reason": c.reason, "estimated_monthly_usd": round(c.monthly_cost, 2)}
-                         for c in self.reported],
+            "reported": [{"id": c.resource_id, "reason": c.reason, "estimated_monthly_usd": round(c.monthly_cost, 2),
+                          **_creator(c)} for c in self.reported],
             "deferred": list(self.deferred),
         }
         prior = self.prior.get("entries", {})

@@ -100,6 +100,19 @@ def test_first_run_announces_then_a_run_after_the_grace_period_snapshots_and_del
     assert body["acted"] == [volume_id] and body["estimated_monthly_saving_usd"]["acted"] == 3.0
 
 
+def test_the_notice_and_the_pending_record_name_the_creator_from_the_creator_tag(h: Harness) -> None:
+    creator = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"
+    tagged = old_volume(h, {"caretaker:created-by": creator})
+    untagged = old_volume(h)
+
+    h.invoke()
+
+    entries = {e["id"]: e for e in h.notification()["body"]["pending"]}
+    assert entries[tagged]["created_by"] == creator
+    assert "created_by" not in entries[untagged]
+    assert h.pending()[tagged]["details"]["created_by"] == creator
+
+
 def test_grace_zero_acts_at_once_without_a_pending_record(h: Harness) -> None:
     volume_id = old_volume(h, size=20)
     result = h.invoke(grace_days="0", final_snapshot="false")

@@ -133,7 +133,12 @@ IAM_ACTION_OF = {"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
                  "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
                  "s3control:GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
                  "s3control:PutPublicAccessBlock": "s3:PutAccountPublicAccessBlock",
-                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock"}
+                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock",
+                 "elbv2:AddTags": "elasticloadbalancing:AddTags",
+                 "elbv2:DescribeTags": "elasticloadbalancing:DescribeTags",
+                 "s3:HeadObject": "s3:GetObject", "s3:CopyObject": "s3:PutObject",
+                 "s3:CreateMultipartUpload": "s3:PutObject", "s3:UploadPartCopy": "s3:PutObject",
+                 "s3:CompleteMultipartUpload": "s3:PutObject"}
 
 
 _CLIENTS: list[HookedClients] = []
