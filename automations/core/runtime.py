@@ -30,7 +30,7 @@ from automations.core.continuation import (
     unqualified_function_arn,
 )
 from automations.core.errors import EventError, SettingsError, StateLogError
-from automations.core.notify import Notifier
+from automations.core.notify import Notifier, Origin, chat_topic_arn
 from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.settings import Settings, cached_settings
 from automations.core.spec import MODES, Cron, FunctionSpec, Rate
@@ -249,9 +249,14 @@ class Run:
         self.log.info("skipped", extra={"resource_id": resource_id, "action": action, "reason": reason})
         self.state.skip(resource_id, action, reason, details, dry_run=self.dry_run)
 
-    def notify(self, subject: str, summary: str, body: Mapping[str, Any]) -> bool:
+    def notify(self, subject: str, summary: str, body: Mapping[str, Any], *, outcome: str = "nothing-to-do",
+               severity: str | None = None, owner: str | None = None, resources: Sequence[str] = ()) -> bool:
+        """Publish one notification (automations/core/notify.py): `outcome` and `severity` as docs/operations.md
+        defines them (severity defaults from the outcome); `owner`: the `caretaker:owner` of the resources
+        it is about (all of them: one message per owner); `resources`: their ids, for chat."""
         return self.notifier.publish(subject, summary, {"automation": self.spec.name, "run_id": self.run_id,
-                                                        "mode": self.mode, **body})
+                                                        "mode": self.mode, **body},
+                                     outcome=outcome, severity=severity, owner=owner, resources=resources)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -341,7 +346,9 @@ class Entrypoint:
         decision = resolve_mode(settings, override, env.get(DRY_RUN_ENV, "").lower() in ("1", "true", "yes"))
         if override is not None:
             log.info("mode override in effect", extra={"mode": decision.mode, "override": dict(override)})
-        notifier = Notifier(env.get(ALERT_TOPIC_ENV, ""), clients("sns"))
+        topic = env.get(ALERT_TOPIC_ENV, "")
+        notifier = Notifier(topic, clients("sns"), chat_topic_arn=chat_topic_arn(topic, env),
+                            origin=Origin.of(context, env, topic))
         request_id = getattr(context, "aws_request_id", None)
         holder = uuid.uuid4().hex  # this invocation, as the holder of a run that may continue
         lease_until = int(clock().timestamp()) + spec.timeout + LEASE_SLACK_S
@@ -512,7 +519,9 @@ class Entrypoint:
         run.notify(f"Caretaker {self.spec.name}: run {status}",
                    f"Run {run.run_id} of {self.spec.name} ended {status}: {counts['succeeded']} succeeded, "
                    f"{counts['failed']} failed, {counts['skipped']} skipped.",
-                   {"status": status, "counts": counts, "error": error})
+                   {"status": status, "counts": counts, "error": error},
+                   outcome="partial" if status == "partial" else "failed",
+                   severity="medium" if status == "partial" else "high")
 
     @staticmethod
     def _try_finish(state: StateLog, status: str, error: str, **extra: Any) -> None:

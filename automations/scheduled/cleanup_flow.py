@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from automations.core.continuation import Checkpoint
+from automations.core.notify import owner_of
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.runtime import Run
 from automations.core.selection import is_protected
@@ -81,8 +82,16 @@ class Survey:
         self.watched: dict[str, str] = {}
         self.refused: dict[str, str] = {}
         self.ineligible: dict[str, str] = {}
+        #: resource id -> `caretaker:owner`, for the resources whose tags the survey saw (owner routing)
+        self.owners: dict[str, str] = {}
+
+    def _note_owner(self, resource_id: str, tags: Mapping[str, str]) -> None:
+        owner = owner_of(tags)
+        if owner:
+            self.owners[resource_id] = owner
 
     def consider(self, candidate: Candidate, tags: Mapping[str, str]) -> None:
+        self._note_owner(candidate.resource_id, tags)
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.refused[candidate.resource_id] = refusal
@@ -90,6 +99,7 @@ class Survey:
             self.candidates[candidate.resource_id] = candidate
 
     def watch(self, resource_id: str, tags: Mapping[str, str], reason: str) -> None:
+        self._note_owner(resource_id, tags)
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.ineligible[resource_id] = refusal
@@ -251,7 +261,7 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
                       report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
     notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced,
-                    prior=run.carried.get("notice", {}))
+                    prior=run.carried.get("notice", {}), owners=dict(survey.owners))
     candidates = int(run.carried.get("candidates", len(survey.candidates)))  # as the run's first survey found
 
     try:
