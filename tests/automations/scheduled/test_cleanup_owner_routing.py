@@ -89,3 +89,30 @@ def test_acting_on_an_owners_volumes_tells_that_owner_what_was_deleted(h: Harnes
     [doc] = [message_body(m["Message"]) for m in h.messages()]
     assert doc["owner"] == "team-a" and doc["acted"] == [mine] and doc["outcome"] == "succeeded"
     assert mine not in {v["VolumeId"] for v in ec2().describe_volumes()["Volumes"]}
+
+
+def test_a_run_over_several_invocations_sends_each_owner_one_message_for_the_whole_run(h: Harness) -> None:
+    from collections import Counter
+
+    from automations.core.spec import CONTINUATION_MARGIN
+    from tests.automations.core.test_continuation_support import DrainingContext, drive
+    from tests.automations.scheduled.cleanup_harness import FastClients
+
+    team_a = [old_volume(h, "team-a") for _ in range(30)]
+    team_b = [old_volume(h, "team-b") for _ in range(20)]
+    loose = [old_volume(h) for _ in range(10)]
+
+    driven = drive(handler, h.clock, lambda: DrainingContext(
+        remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 3_000, step_ms=1_000),
+        clients=FastClients, mode="enforce", grace_days="0", final_snapshot="false", max_concurrency="1")
+
+    assert len(driven.results) >= 2 and driven.results[-1]["status"] == "ok"
+    docs = [message_body(m["Message"]) for m in h.messages()]
+    ours = [d for d in docs if d["run_id"] == driven.run_id and "status" not in d]
+    assert Counter(d["owner"] for d in ours) == {"team-a": 1, "team-b": 1, None: 1}
+    by_owner = {d["owner"]: d for d in ours}
+    assert sorted(by_owner["team-a"]["acted"]) == sorted(team_a) and by_owner["team-a"]["counts"]["acted"] == 30
+    assert sorted(by_owner["team-b"]["acted"]) == sorted(team_b)
+    assert sorted(by_owner[None]["acted"]) == sorted(loose)
+    assert {v["VolumeId"] for v in ec2().describe_volumes()["Volumes"]} == set()
+    assert driven.results[-1]["volumes_acted"] == 60
