@@ -116,3 +116,19 @@ def test_a_run_over_several_invocations_sends_each_owner_one_message_for_the_who
     assert sorted(by_owner[None]["acted"]) == sorted(loose)
     assert {v["VolumeId"] for v in ec2().describe_volumes()["Volumes"]} == set()
     assert driven.results[-1]["volumes_acted"] == 60
+
+
+def test_a_checkpoint_written_before_owner_routing_continues_as_the_part_without_an_owner() -> None:
+    from automations.scheduled.cleanup_flow import Candidate
+    from automations.scheduled.cleanup_notice import Notice
+
+    old = {"counts": {"acted": 2}, "savings": {"acted": 1.5}, "entries": {"acted": ["vol-x", "vol-y"]},
+           "first_due": None}
+    notice = Notice("volumes", "delete-volume", "deleted", dry_run=False, prior=old,
+                    acted=[Candidate("vol-a", "unattached", 1.0)], owners={"vol-a": "team-a"})
+
+    parts = {p.owner: p for p in notice._split()}
+    assert set(parts) == {"team-a", ""}
+    assert parts[""].body()["acted"] == ["vol-x", "vol-y"] and parts["team-a"].body()["acted"] == ["vol-a"]
+    assert notice.counts()["acted"] == 3 and notice.savings()["acted"] == 2.5
+    assert set(notice.carried()["parts"]) == {"team-a", ""}
