@@ -214,10 +214,14 @@ class Notifier:
                                     outcome=outcome, owner=owner, origin=self.origin))
         sent = self._send(self.topic_arn, doc, structured_message(doc), structured=True)
         if self.chat_topic_arn:
-            self._send(self.chat_topic_arn, doc, _dumps(chatbot_document(doc, resources)), structured=False)
+            self._send(self.chat_topic_arn, doc, _dumps(chatbot_document(doc, resources)), structured=False,
+                       optional=True)
         return sent
 
-    def _send(self, topic_arn: str, doc: Mapping[str, Any], message: str, *, structured: bool) -> bool:
+    def _send(self, topic_arn: str, doc: Mapping[str, Any], message: str, *, structured: bool,
+              optional: bool = False) -> bool:
+        """Publish one message; False when it could not be (counted in `failures`). `optional`: a topic that
+        does not exist is not a failure (the chat topic with `ChatNotifications=disabled`)."""
         request: dict[str, Any] = {"TopicArn": topic_arn, "Message": message,
                                    "MessageAttributes": attributes(doc)}
         if structured:
@@ -234,11 +238,18 @@ class Notifier:
                                                 if k != "owner"}
                 self.client.publish(**request)
         except (ClientError, BotoCoreError) as exc:
+            if optional and isinstance(exc, ClientError) and _not_found(exc):
+                log.info("no chat topic %s (ChatNotifications disabled): chat copy not sent", topic_arn)
+                return False
             log.warning("notification %r could not be published to %s: %s", doc.get("subject"), topic_arn, exc)
             self.failures += 1
             return False
         self.sent += 1
         return True
+
+
+def _not_found(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code", "")) in ("NotFound", "NotFoundException")
 
 
 def _invalid_parameter(exc: ClientError) -> bool:

@@ -1,8 +1,10 @@
-"""The chat topic: in the core stack, named after the alert topic, encrypted with the alert key, exported; every
-function may publish to it (and only to it and the alert topic) and has chat notifications on."""
+"""The chat topic: in the core stack unless `ChatNotifications=disabled`, named after the alert topic, encrypted
+with the alert key, exported; every function may publish to it (and only to it and the alert topic) and has chat
+notifications on."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -50,3 +52,20 @@ def test_every_function_publishes_only_to_the_alert_and_chat_topics_with_chat_on
                 {"Fn::Sub": ["${AlertTopicArn}" + CHAT_TOPIC_SUFFIX, {"AlertTopicArn": alert}]}]], name
             checked += 1
     assert checked > 20
+
+
+def test_the_chat_topic_and_its_export_exist_only_when_chat_notifications_are_enabled(core: dict[str, Any]) -> None:
+    parameter = core["Parameters"]["ChatNotifications"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("enabled", ["enabled", "disabled"])
+    assert core["Conditions"]["ChatNotificationsEnabled"] == {"Fn::Equals": [{"Ref": "ChatNotifications"}, "enabled"]}
+    assert core["Resources"]["ChatTopic"]["Condition"] == "ChatNotificationsEnabled"
+    assert core["Outputs"]["ChatTopicArn"]["Condition"] == "ChatNotificationsEnabled"
+
+
+
+def test_no_stack_imports_the_chat_topic_so_switching_it_off_is_an_ordinary_update(stacks: list[StackDef]) -> None:
+    """Functions find the topic by name; an imported export could not go away (CloudFormation refuses)."""
+    others = [stack for stack in stacks if stack.name != "caretaker-core"]
+    assert others
+    for stack in others:
+        assert "ChatTopicArn" not in json.dumps(stack.template.to_dict()), stack.name

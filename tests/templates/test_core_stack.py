@@ -98,5 +98,5 @@ def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
 
 
 def test_parameters_are_the_artifact_location(core: dict[str, Any]) -> None:
-    assert set(core["Parameters"]) == {"ArtifactBucket", "ArtifactPrefix"}
+    assert set(core["Parameters"]) == {"ArtifactBucket", "ArtifactPrefix", "ChatNotifications"}
     assert core["Parameters"]["ArtifactPrefix"]["Default"] == ""

@@ -16,6 +16,7 @@ from automations.core.notify import MESSAGE_LIMIT_BYTES, Notifier, Origin, chat_
 from automations.core.notify_render import chatbot_document, email_text
 from automations.core.runtime import Run, entrypoint
 from automations.core.spec import FunctionSpec, Permission, Rate
+from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, LambdaContext, scheduled_event
 from tests.notifications import SCHEMA, message_body, parse_message, published
 
@@ -200,12 +201,25 @@ def test_chat_notifications_are_off_unless_the_template_turns_them_on() -> None:
     assert chat_topic_arn("", {notify.CHAT_NOTIFICATIONS_ENV: "on"}) == ""
 
 
-def test_a_missing_chat_topic_is_a_counted_failure_but_the_alert_still_goes_out(alerts: Alerts) -> None:
-    sender = notifier(alerts, alerts.topic_arn + "-gone")
+def test_without_a_chat_topic_the_alert_goes_out_and_nothing_counts_as_lost(alerts: Alerts) -> None:
+    """`ChatNotifications=disabled`: the core stack has no chat topic."""
+    sender = notifier(alerts, alerts.topic_arn + notify.CHAT_TOPIC_SUFFIX)
 
     assert sender.publish("s", "summary", body(), outcome="succeeded")
 
-    assert len(alerts.messages()) == 1 and sender.failures == 1
+    assert len(alerts.messages()) == 1 and sender.failures == 0
+
+
+def test_a_chat_topic_that_refuses_the_publish_is_a_counted_failure_but_the_alert_still_goes_out(
+        alerts: Alerts) -> None:
+    clients = HookedClients()
+    chat = clients("sns").create_topic(Name="caretaker-alerts" + notify.CHAT_TOPIC_SUFFIX)["TopicArn"]
+    clients.fail("sns", "Publish", "AuthorizationError", when=lambda request: request["TopicArn"] == chat)
+    sender = Notifier(alerts.topic_arn, clients("sns"), chat_topic_arn=chat, origin=Origin(ACCOUNT, REGION))
+
+    assert sender.publish("s", "summary", body(), outcome="succeeded")
+
+    assert len(alerts.messages()) == 1 and sender.failures == 1 and published(chat) == []
 
 
 # ---------------------------------------------------------------------- size
