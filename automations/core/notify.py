@@ -210,6 +210,7 @@ class Notifier:
             log.warning("CARETAKER_ALERT_TOPIC_ARN is not set; notification not sent: %s", subject)
             self.failures += 1
             return False
+        owner = owner_of({OWNER_TAG: owner}) if owner else None  # whatever the caller read, an attribute value
         doc = fit_document(document(summary, body, subject=subject, severity=severity or DEFAULT_SEVERITY[outcome],
                                     outcome=outcome, owner=owner, origin=self.origin))
         sent = self._send(self.topic_arn, doc, structured_message(doc), structured=True)
@@ -244,7 +245,7 @@ class Notifier:
             log.warning("notification %r could not be published to %s: %s", doc.get("subject"), topic_arn, exc)
             self.failures += 1
             return False
-        self.sent += 1
+        self.sent += 1 if structured else 0  # messages on the alert topic; the chat copies are not counted
         return True
 
 
