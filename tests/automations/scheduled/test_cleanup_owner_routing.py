@@ -119,8 +119,8 @@ def test_a_run_over_several_invocations_sends_each_owner_one_message_for_the_who
 
 
 def test_a_checkpoint_written_before_owner_routing_continues_as_the_part_without_an_owner() -> None:
-    from automations.scheduled.cleanup_flow import Candidate
-    from automations.scheduled.cleanup_notice import Notice
+    from automations.scheduled.cleanup.model import Candidate
+    from automations.scheduled.cleanup.notice import Notice
 
     old = {"counts": {"acted": 2}, "savings": {"acted": 1.5}, "entries": {"acted": ["vol-x", "vol-y"]},
            "first_due": None}
