@@ -1,24 +1,28 @@
-"""The core stack: the state table and its key, the alert topic and its key, and the two layers every
-function uses."""
+"""The core stack: the state table and its key, the alert and chat topics and their key, and the two layers
+every function uses."""
 
 from __future__ import annotations
 
-from troposphere import Export, GetAtt, Join, Output, Ref, Sub, Template, dynamodb, kms, sns, ssm
+from troposphere import Equals, Export, GetAtt, Join, Output, Parameter, Ref, Sub, Template, dynamodb, kms, sns, ssm
 from troposphere.awslambda import Content, LayerVersion
 
 from automations.core import state_schema
+from automations.core.notify import CHAT_TOPIC_SUFFIX
 from templates import names
 from templates.parameters import add_artifact_parameters
 
 LAYER_NAME = "caretaker-dependencies"
+#: Core stack parameter: `enabled` (default) creates the chat topic, `disabled` leaves it out.
+CHAT_PARAMETER = "ChatNotifications"
+CHAT_CONDITION = "ChatNotificationsEnabled"
 BYTECODE_LAYER_NAME = "caretaker-bytecode"
 
 
-def _export(template: Template, name: str, value: object, description: str) -> Output:
-    return template.add_output(Output(
-        name, Value=value, Description=description,
-        Export=Export(Sub("${AWS::StackName}-" + name)),
-    ))
+def _export(template: Template, name: str, value: object, description: str, condition: str | None = None) -> Output:
+    output = Output(name, Value=value, Description=description, Export=Export(Sub("${AWS::StackName}-" + name)))
+    if condition is not None:
+        output.Condition = condition
+    return template.add_output(output)
 
 
 def _account_root() -> dict[str, object]:
@@ -113,6 +117,30 @@ def alert_topic(key: kms.Key) -> sns.Topic:
     return sns.Topic("AlertTopic", DisplayName="Caretaker alerts", KmsMasterKeyId=Ref(key))
 
 
+def chat_topic(key: kms.Key, alert: sns.Topic) -> sns.Topic:
+    """Every notification again, in AWS Chatbot's custom notification format: subscribe a Chatbot (Amazon Q
+    Developer in chat applications) Slack or Teams channel configuration to it, with a filter policy per
+    team channel (docs/operations.md). Optional (`ChatNotifications`, default enabled: nobody subscribed
+    costs one Publish per notification). Encrypted with the alert key, like the alert topic.
+
+    Named after the alert topic (`<alert topic name>-chat`, `notify.chat_topic_arn`): functions derive its
+    ARN from the alert topic's instead of carrying a second ARN in their environment (Lambda's 4 KB hold
+    the own-role lists, tests/templates/test_own_role_ids.py)."""
+    return sns.Topic("ChatTopic", TopicName=Sub("${Name}" + CHAT_TOPIC_SUFFIX, Name=GetAtt(alert, "TopicName")),
+                     DisplayName="Caretaker chat notifications", KmsMasterKeyId=Ref(key), Condition=CHAT_CONDITION)
+
+
+def add_chat_parameter(template: Template) -> Parameter:
+    """`ChatNotifications`: whether the chat topic exists (functions find it by name, so nothing imports it and
+    switching it off later is an ordinary update)."""
+    parameter = template.add_parameter(Parameter(
+        CHAT_PARAMETER, Type="String", Default="enabled", AllowedValues=["enabled", "disabled"],
+        Description="enabled: a second topic (ChatTopicArn) gets every notification in AWS Chatbot's format, for "
+                    "Slack or Teams channel configurations; disabled: no chat topic"))
+    template.add_condition(CHAT_CONDITION, Equals(Ref(parameter), "enabled"))
+    return parameter
+
+
 def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: Ref,
                   prefix: Ref) -> LayerVersion:
     return LayerVersion(
@@ -138,13 +166,15 @@ def layer_arn_parameter(title: str, layer: LayerVersion, ssm_suffix: str, what: 
 
 def core_template(layer_artifact_name: str, bytecode_artifact_name: str) -> Template:
     """The `caretaker-core` template; the arguments are the two layer zips' file names."""
-    template = Template(Description="Caretaker core: state table, alert topic, their keys, dependency and "
-                                    "bytecode layers")
+    template = Template(Description="Caretaker core: state table, alert and chat topics, their keys, dependency "
+                                    "and bytecode layers")
     bucket, prefix = add_artifact_parameters(template)
     state = template.add_resource(state_key())
     table = template.add_resource(state_table(state))
     key = template.add_resource(alert_key())
     topic = template.add_resource(alert_topic(key))
+    add_chat_parameter(template)
+    chat = template.add_resource(chat_topic(key, topic))
     layer = template.add_resource(layer_version("DependencyLayer", LAYER_NAME, "runtime dependencies",
                                                 layer_artifact_name, Ref(bucket), Ref(prefix)))
     bytecode_layer = template.add_resource(layer_version(
@@ -157,6 +187,9 @@ def core_template(layer_artifact_name: str, bytecode_artifact_name: str) -> Temp
     _export(template, names.STATE_TABLE_NAME, Ref(table), "State log table name (CARETAKER_STATE_TABLE)")
     _export(template, names.STATE_TABLE_ARN, GetAtt(table, "Arn"), "State log table ARN")
     _export(template, names.ALERT_TOPIC_ARN, Ref(topic), "SNS topic for alerts and alarms")
+    _export(template, names.CHAT_TOPIC_ARN, Ref(chat),
+            "SNS topic for notifications in AWS Chatbot's format (subscribe a Slack or Teams channel)",
+            condition=CHAT_CONDITION)
     _export(template, names.ALERT_KEY_ARN, GetAtt(key, "Arn"), "KMS key of the alert topic (publishers use it)")
     _export(template, names.STATE_KEY_ARN, GetAtt(state, "Arn"),
             "KMS key of the state table and the dead-letter queues (function roles use it)")

@@ -26,6 +26,7 @@ from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
 from automations import bytecode
+from automations.core.notify import CHAT_NOTIFICATIONS_ENV
 from automations.core.spec import (
     OWN_ROLE_ARN_PREFIX_ENV,
     OWN_ROLE_IDS_ENV,
@@ -120,6 +121,7 @@ def environment(spec: FunctionSpec, shared: SharedParameters,
         EnvVar(bytecode.ENV_VAR, bytecode.LAMBDA_DIR, bytecode.LAMBDA_DIR),  # where the bytecode layer lands
         EnvVar("CARETAKER_STATE_TABLE", core_import(shared.core_stack, names.STATE_TABLE_NAME), ""),
         EnvVar("CARETAKER_ALERT_TOPIC_ARN", core_import(shared.core_stack, names.ALERT_TOPIC_ARN), ""),
+        EnvVar(CHAT_NOTIFICATIONS_ENV, "on", "on"),  # the chat topic, named after the alert topic
         EnvVar("POWERTOOLS_SERVICE_NAME", SERVICE_NAME, SERVICE_NAME),
         EnvVar("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE, METRICS_NAMESPACE),
     ]

@@ -16,11 +16,13 @@ ARCHITECTURE = "arm64"
 STATE_TABLE_NAME = "StateTableName"
 STATE_TABLE_ARN = "StateTableArn"
 ALERT_TOPIC_ARN = "AlertTopicArn"
+#: The second topic: every notification again, in AWS Chatbot's custom notification format (Slack, Teams).
+CHAT_TOPIC_ARN = "ChatTopicArn"
 ALERT_KEY_ARN = "AlertKeyArn"
 STATE_KEY_ARN = "StateKeyArn"
 DEPENDENCY_LAYER_ARN = "DependencyLayerArn"
 BYTECODE_LAYER_ARN = "BytecodeLayerArn"
-CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, ALERT_KEY_ARN, STATE_KEY_ARN,
+CORE_EXPORTS = (STATE_TABLE_NAME, STATE_TABLE_ARN, ALERT_TOPIC_ARN, CHAT_TOPIC_ARN, ALERT_KEY_ARN, STATE_KEY_ARN,
                 DEPENDENCY_LAYER_ARN, BYTECODE_LAYER_ARN)
 
 #: SSM parameters (written by the core stack) that hold the current layer version ARNs. Function stacks

@@ -218,9 +218,14 @@ class Run:
         self.log.info("skipped", extra={"resource_id": resource_id, "action": action, "reason": reason})
         self.state.skip(resource_id, action, reason, details, dry_run=self.dry_run)
 
-    def notify(self, subject: str, summary: str, body: Mapping[str, Any]) -> bool:
+    def notify(self, subject: str, summary: str, body: Mapping[str, Any], *, outcome: str = "nothing-to-do",
+               severity: str | None = None, owner: str | None = None, resources: Sequence[str] = ()) -> bool:
+        """Publish one notification (automations/core/notify.py): `outcome` and `severity` as docs/operations.md
+        defines them (severity defaults from the outcome); `owner`: the `caretaker:owner` of the resources
+        it is about (all of them: one message per owner); `resources`: their ids, for chat."""
         return self.notifier.publish(subject, summary, {"automation": self.spec.name, "run_id": self.run_id,
-                                                        "mode": self.mode, **body})
+                                                        "mode": self.mode, **body},
+                                     outcome=outcome, severity=severity, owner=owner, resources=resources)
 
     # -------------------------------------------------------------- the end of an invocation
 
@@ -243,7 +248,9 @@ class Run:
         self.notify(f"Caretaker {self.spec.name}: run {status}",
                     f"Run {self.run_id} of {self.spec.name} ended {status}: {counts['succeeded']} succeeded, "
                     f"{counts['failed']} failed, {counts['skipped']} skipped.",
-                    {"status": status, "counts": counts, "error": error})
+                    {"status": status, "counts": counts, "error": error},
+                    outcome="partial" if status == "partial" else "failed",
+                    severity="medium" if status == "partial" else "high")
 
 
 def describe_error(exc: BaseException) -> str:

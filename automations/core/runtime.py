@@ -22,7 +22,7 @@ from automations.core.codec import Clock, utcnow
 from automations.core.continuation import Checkpoint, Continuation, Progress, continued_run_id
 from automations.core.errors import EventError, SettingsError, StateLogError
 from automations.core.mode_override import read_mode_override
-from automations.core.notify import Notifier
+from automations.core.notify import Notifier, Origin, chat_topic_arn
 from automations.core.observability import get_logger, publish_run_metrics
 from automations.core.run import NO_CONTEXT_REMAINING_MS, ModeDecision, Run, describe_error, resolve_mode, try_finish
 from automations.core.settings import cached_settings
@@ -123,7 +123,9 @@ class Entrypoint:
         decision = resolve_mode(settings, override, env.get(DRY_RUN_ENV, "").lower() in ("1", "true", "yes"))
         if override is not None:
             log.info("mode override in effect", extra={"mode": decision.mode, "override": dict(override)})
-        notifier = Notifier(env.get(ALERT_TOPIC_ENV, ""), clients("sns"))
+        topic = env.get(ALERT_TOPIC_ENV, "")
+        notifier = Notifier(topic, clients("sns"), chat_topic_arn=chat_topic_arn(topic, env),
+                            origin=Origin.of(context, env, topic))
         request_id = getattr(context, "aws_request_id", None)
         holder = uuid.uuid4().hex  # this invocation, as the holder of a run that may continue
         lease_until = int(clock().timestamp()) + spec.timeout + LEASE_SLACK_S

@@ -334,10 +334,11 @@ BASELINE_PERMISSIONS: tuple[Permission, ...] = (
                condition={"StringLike": {"kms:ViaService": ["dynamodb.*.amazonaws.com", "sqs.*.amazonaws.com"]}},
                why="the state table and the dead-letter queue are encrypted with Caretaker's state key; "
                    "Lambda writes the DLQ with this role; only through DynamoDB and SQS"),
-    Permission(("sns:Publish",), ("${AlertTopicArn}",), why="notifications"),
+    Permission(("sns:Publish",), ("${AlertTopicArn}", "${AlertTopicArn}-chat"),
+               why="notifications: the alert topic, and the chat topic named after it (AWS Chatbot's format)"),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("${AlertKeyArn}",),
                condition={"StringLike": {"kms:ViaService": "sns.*.amazonaws.com"}},
-               why="publish to the alert topic, which is encrypted with its own key; only through SNS"),
+               why="publish to the alert and chat topics, encrypted with their own key; only through SNS"),
     Permission(("sqs:SendMessage",), ("${DeadLetterQueueArn}",), why="dead-letter queue"),
     Permission(("logs:CreateLogStream", "logs:PutLogEvents"), ("${LogGroupArn}",), why="own log group"),
 )

@@ -260,4 +260,5 @@ def _notify_audit(rotation: RotationStep) -> None:
                f"{rotation.secret.name} was not rotated: {run.spec.name} is in {run.mode} mode "
                f"({run.mode_source}). AWSCURRENT is unchanged; Secrets Manager will report the rotation as "
                f"failed and leave version {rotation.token} labelled AWSPENDING without a value.",
-               {"secret": rotation.secret.name, "version": rotation.token, "step": rotation.request.step})
+               {"secret": rotation.secret.name, "version": rotation.token, "step": rotation.request.step},
+               outcome="planned", severity="medium")

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core.codec import iso
 from automations.core.continuation import Checkpoint
 from automations.core.errors import StateLogError
+from automations.core.notify import outcome_of
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map, tag_matches
@@ -201,4 +202,6 @@ def _notify(run: Run, report: Report) -> None:
         return
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.tally.items()))
     run.notify(f"Caretaker {NAME}: {report.findings_total} finding(s)",
-               f"Access keys, run {run.run_id} ({run.mode}): {counts or 'nothing done'}.", report.body())
+               f"Access keys, run {run.run_id} ({run.mode}): {counts or 'nothing done'}.", report.body(),
+               outcome=outcome_of(succeeded=report.done_total, failed=run.state.counts.failed,
+                                  planned=report.findings_total if run.dry_run else 0))

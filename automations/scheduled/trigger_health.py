@@ -370,7 +370,8 @@ def report(run: Run, problems: Sequence[Problem]) -> dict[str, int]:
                       {"new": [p.as_dict() for p in new],
                        "resolved": [{"function": i.get("function"), "kind": i.get("kind"), "was": i.get("detail")}
                                     for i in resolved.values()],
-                       "still_open": [current[k].as_dict() for k in sorted(current) if k in known]})
+                       "still_open": [current[k].as_dict() for k in sorted(current) if k in known]},
+                      outcome="nothing-to-do", severity="high" if new else "info")
     for record in records:
         run.state.outcome(record, "succeeded" if sent else "failed",
                           None if sent else "the notification could not be published")

@@ -18,11 +18,13 @@ run summary, holding one `skipped` item "duplicate delivery", and changes nothin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
+from automations.core.notify import owner_of
 from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
 from automations.core.spec import FunctionSpec, Setting
@@ -98,9 +100,18 @@ E = TypeVar("E", bound=ParsedEvent)
 Decide = Callable[[Run, E], Decision]
 
 
+#: The `caretaker:owner` of the resources whose tags the current decision read (`protected` sees every
+#: rule's tags), so that its notification is routed to the owner without a second read. Set per event.
+_OWNERS: ContextVar[dict[str, str | None] | None] = ContextVar("caretaker_owners", default=None)
+
+
 def protected(resource_id: str, action: str, tags: Mapping[str, str], headline: str,
               details: Mapping[str, Any]) -> Skip | None:
-    """A notifying `Skip` when the resource is tagged caretaker:protect=true: never changed, always reported."""
+    """A notifying `Skip` when the resource is tagged caretaker:protect=true: never changed, always reported.
+    Also notes the resource's `caretaker:owner` for the notification (owner routing)."""
+    owners = _OWNERS.get()
+    if owners is not None:
+        owners[resource_id] = owner_of(tags)
     if not is_protected(tags):
         return None
     return Skip(resource_id, action, f"protected: tagged {PROTECT_TAG}=true", details, notify=True, headline=headline)
@@ -208,6 +219,14 @@ def persistence_layer(run: Run) -> Any:
 
 def handle(run: Run, event: E, decide: Decide[E]) -> dict[str, Any]:
     """Decide on the resource's current state, then carry the decision out."""
+    token = _OWNERS.set({})
+    try:
+        return _handle(run, event, decide)
+    finally:
+        _OWNERS.reset(token)
+
+
+def _handle(run: Run, event: E, decide: Decide[E]) -> dict[str, Any]:
     try:
         decision = decide(run, event)
     except BadEventError as exc:
@@ -250,7 +269,7 @@ def _remediate(run: Run, event: ParsedEvent, decision: Remediate) -> dict[str, A
     if decision.notify or errors:
         _notify(run, event, decision.resource_id, decision.headline, said, decision.details,
                 {"action": decision.action, "outcome": outcome, "dry_run": run.dry_run, "remedy": decision.remedy,
-                 "error": errors[0] if errors else None})
+                 "error": errors[0] if errors else None}, outcome=outcome)
     return _result(run, event.id, event.name, decision.resource_id, decision.action, outcome, reason)
 
 
@@ -259,7 +278,7 @@ def _report(run: Run, event: ParsedEvent, decision: Report) -> dict[str, Any]:
     details = {**event.summary(), "what": decision.headline, **decision.details}
     record = run.state.plan(decision.resource_id, "notify", decision.headline, dry_run=False, details=details)
     sent = _notify(run, event, decision.resource_id, decision.headline, "Caretaker reports it; nothing to undo.",
-                   decision.details, {"action": "notify", "outcome": "reported"})
+                   decision.details, {"action": "notify", "outcome": "reported"}, outcome="nothing-to-do")
     outcome = "succeeded" if sent else "failed"
     run.state.outcome(record, outcome, None if sent else "the notification could not be published")
     return _result(run, event.id, event.name, decision.resource_id, "notify", outcome, decision.headline)
@@ -271,17 +290,27 @@ def _skip(run: Run, event: ParsedEvent, decision: Skip) -> dict[str, Any]:
     if decision.notify:
         _notify(run, event, decision.resource_id, decision.headline or decision.reason,
                 f"Not changed: {decision.reason}.", decision.details,
-                {"action": decision.action, "outcome": "skipped", "reason": decision.reason})
+                {"action": decision.action, "outcome": "skipped", "reason": decision.reason}, outcome="nothing-to-do")
     return _result(run, event.id, event.name, decision.resource_id, decision.action, "skipped", decision.reason)
 
 
+#: A finding's severity by what Caretaker did about it: an exposure it removed was still an exposure
+#: (medium); one left in place, by audit mode, protection or a report-only rule, is high; one it failed
+#: to remove, critical.
+FINDING_SEVERITY = {"succeeded": "medium", "planned": "high", "nothing-to-do": "high", "failed": "critical"}
+
+
 def _notify(run: Run, event: ParsedEvent, resource_id: str, headline: str, said: str,
-            details: Mapping[str, Any], caretaker: Mapping[str, Any]) -> bool:
+            details: Mapping[str, Any], caretaker: Mapping[str, Any], *, outcome: str) -> bool:
     summary = f"{headline}. {event.describe()}. {said}"
+    owners = _OWNERS.get() or {}
+    # the resource's own tags; else those of the one resource the decision read (a user's, for its key)
+    owner = owners[resource_id] if resource_id in owners else (
+        next(iter(owners.values())) if len(owners) == 1 else None)
     return run.notify(f"Caretaker {run.spec.name}: {headline}", summary, {
         "finding": {**event.summary(), "resource": resource_id, "what": headline, **details},
         "caretaker": {k: v for k, v in caretaker.items() if v is not None},
-    })
+    }, outcome=outcome, severity=FINDING_SEVERITY[outcome], owner=owner, resources=[resource_id])
 
 
 def _result(run: Run, event_id: str, event_name: str, resource_id: str, action: str, outcome: str,

@@ -49,8 +49,11 @@ def test_artifacts_are_uploaded_under_the_prefix(deployment: Deployment, built_d
 def test_core_stack_exports_what_function_stacks_import(deployed: dict[str, dict[str, str]]) -> None:
     exports = {e["Name"]: e["Value"] for e in boto3.client("cloudformation", region_name=REGION)
                .list_exports()["Exports"]}
-    for name in ("StateTableName", "StateTableArn", "AlertTopicArn", "DependencyLayerArn", "BytecodeLayerArn"):
+    for name in ("StateTableName", "StateTableArn", "AlertTopicArn", "ChatTopicArn", "DependencyLayerArn",
+                 "BytecodeLayerArn"):
         assert exports[f"caretaker-core-{name}"] == deployed["caretaker-core"][name]
+    # functions find the chat topic from the alert topic's ARN (automations/core/notify.py, chat_topic_arn)
+    assert deployed["caretaker-core"]["ChatTopicArn"] == deployed["caretaker-core"]["AlertTopicArn"] + "-chat"
 
 
 @pytest.mark.parametrize(("parameter", "output"), [("dependency-layer-arn", "DependencyLayerArn"),

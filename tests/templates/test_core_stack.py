@@ -91,12 +91,12 @@ def test_layer_arn_is_published_in_ssm_for_function_stacks(core: dict[str, Any],
 
 def test_exports_are_named_after_the_stack(core: dict[str, Any]) -> None:
     outputs = core["Outputs"]
-    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "AlertKeyArn", "StateKeyArn",
-                            "DependencyLayerArn", "BytecodeLayerArn"}
+    assert set(outputs) == {"StateTableName", "StateTableArn", "AlertTopicArn", "ChatTopicArn", "AlertKeyArn",
+                            "StateKeyArn", "DependencyLayerArn", "BytecodeLayerArn"}
     for name, output in outputs.items():
         assert output["Export"] == {"Name": {"Fn::Sub": "${AWS::StackName}-" + name}}
 
 
 def test_parameters_are_the_artifact_location(core: dict[str, Any]) -> None:
-    assert set(core["Parameters"]) == {"ArtifactBucket", "ArtifactPrefix"}
+    assert set(core["Parameters"]) == {"ArtifactBucket", "ArtifactPrefix", "ChatNotifications"}
     assert core["Parameters"]["ArtifactPrefix"]["Default"] == ""

@@ -36,7 +36,7 @@ def test_functions_group_by_package_in_handler_package_order() -> None:
 
 def test_stack_parameters_list_defaults() -> None:
     stacks = render_all("code.zip", "deps.zip", "bytecode.zip")
-    assert stacks[0].parameters == {"ArtifactBucket": None, "ArtifactPrefix": ""}
+    assert stacks[0].parameters == {"ArtifactBucket": None, "ArtifactPrefix": "", "ChatNotifications": "enabled"}
 
 
 def test_security_stack_offers_an_optional_trail_off_by_default() -> None:

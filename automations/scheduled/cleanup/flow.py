@@ -131,7 +131,7 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
                       report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
     notice = Notice(family.noun, family.action, family.verb, dry_run=run.dry_run, priced=family.priced,
-                    prior=run.carried.get("notice", {}))
+                    prior=run.carried.get("notice", {}), owners=dict(survey.owners))
     candidates = int(run.carried.get("candidates", len(survey.candidates)))  # as the run's first survey found
 
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from automations.core.notify import owner_of
 from automations.core.pending import PendingRecord
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, is_protected
@@ -62,8 +63,16 @@ class Survey:
         self.watched: dict[str, str] = {}
         self.refused: dict[str, str] = {}
         self.ineligible: dict[str, str] = {}
+        #: resource id -> `caretaker:owner`, for the resources whose tags the survey saw (owner routing)
+        self.owners: dict[str, str] = {}
+
+    def _note_owner(self, resource_id: str, tags: Mapping[str, str]) -> None:
+        owner = owner_of(tags)
+        if owner:
+            self.owners[resource_id] = owner
 
     def consider(self, candidate: Candidate, tags: Mapping[str, str]) -> None:
+        self._note_owner(candidate.resource_id, tags)
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.refused[candidate.resource_id] = refusal
@@ -74,6 +83,7 @@ class Survey:
             self.candidates[candidate.resource_id] = candidate
 
     def watch(self, resource_id: str, tags: Mapping[str, str], reason: str) -> None:
+        self._note_owner(resource_id, tags)
         refusal = self.exclusions.refusal(tags)
         if refusal:
             self.ineligible[resource_id] = refusal

@@ -6,6 +6,10 @@ message finds everything in the state log (`python -m automations report --run <
 A run that continues over several invocations sends it once, at its end: at each checkpoint the
 notice is `carried()` to the next invocation (run-wide counts and savings, the capped lists), which
 makes its notice with it as `prior` and adds its own part.
+
+Owner routing: resources tagged `caretaker:owner` (`owners`, filled by the survey, which reads the tags
+anyway) are told about in one message per owner, with the owner attribute, and the others in one
+message without it (`send`). What is carried is kept per owner (`parts`) for the same reason.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from automations.core.notify import LIST_LIMIT
+from automations.core.notify import LIST_LIMIT, outcome_of, routed_owners
 
 if TYPE_CHECKING:
     from automations.core.runtime import Run
@@ -55,6 +59,8 @@ _ENTRY_ORDER: dict[str, Any] = {
 }
 #: lists of (id, reason) pairs, sent as objects
 _MAPS = ("failed", "dropped", "refused", "waiting")
+#: The fewest entries per list a carried part keeps (the parts share `LIST_LIMIT` when there are many).
+MIN_CARRIED_ENTRIES = 10
 
 
 @dataclass
@@ -75,6 +81,17 @@ class Notice:
     deferred: list[str] = field(default_factory=list)
     #: what earlier invocations of the same run carried (`carried()`): counted and listed with this one's
     prior: Mapping[str, Any] = field(default_factory=dict)
+    #: resource id -> its `caretaker:owner` (only resources that have one)
+    owners: dict[str, str] = field(default_factory=dict)
+    #: the owner whose resources this notice holds (a `part`), "" for those without one
+    owner: str = ""
+    list_limit: int = LIST_LIMIT
+
+    def _parts(self) -> dict[str, Mapping[str, Any]]:
+        """The carried notice per owner ("" for no owner); a checkpoint from before owner routing is one part."""
+        if "parts" in self.prior:
+            return dict(self.prior["parts"])
+        return {"": self.prior} if self.prior else {}
 
     def counts(self) -> dict[str, int]:
         own = {
@@ -83,8 +100,10 @@ class Notice:
             "dropped": len(self.dropped), "refused": len(self.refused), "waiting": len(self.waiting),
             "reported": len(self.reported), "deferred": len(self.deferred),
         }
-        prior = self.prior.get("counts", {})
-        return {k: v + int(prior.get(k, 0)) for k, v in own.items()}
+        for part in self._parts().values():
+            prior = part.get("counts", {})
+            own = {k: v + int(prior.get(k, 0)) for k, v in own.items()}
+        return own
 
     def savings(self) -> dict[str, float]:
         own = {
@@ -93,14 +112,60 @@ class Notice:
             "pending": sum(c.monthly_cost for c, _, _ in self.pending),
             "reported": sum(c.monthly_cost for c in self.reported),
         }
-        prior = self.prior.get("savings", {})
-        return {k: round(v + float(prior.get(k, 0.0)), 2) for k, v in own.items()}
+        for part in self._parts().values():
+            prior = part.get("savings", {})
+            own = {k: v + float(prior.get(k, 0.0)) for k, v in own.items()}
+        return {k: round(v, 2) for k, v in own.items()}
 
     def first_due(self) -> str | None:
         dues = [due.date().isoformat() for _, due, _ in self.pending]
-        if self.prior.get("first_due"):
-            dues.append(str(self.prior["first_due"]))
+        dues += [str(part["first_due"]) for part in self._parts().values() if part.get("first_due")]
         return min(dues) if dues else None
+
+    # ------------------------------------------------------------------ owner routing
+
+    def routed(self) -> list[str]:
+        """The owners that get a message of their own (at most `MAX_OWNER_MESSAGES`, kept across invocations)."""
+        return routed_owners(self.owners.values(), keep=sorted(k for k in self._parts() if k))
+
+    def part(self, owner: str, routed: list[str] | None = None) -> Notice:
+        """This notice reduced to one owner's resources ("": those without a routed owner)."""
+        chosen = set(self.routed() if routed is None else routed)
+
+        def mine(resource_id: str) -> bool:
+            found = self.owners.get(resource_id, "")
+            return (found if found in chosen else "") == owner
+
+        prior = self._parts().get(owner)
+        return Notice(
+            self.noun, self.action, self.verb, self.dry_run, self.priced,
+            acted=[c for c in self.acted if mine(c.resource_id)],
+            would_act=[c for c in self.would_act if mine(c.resource_id)],
+            failed={k: v for k, v in self.failed.items() if mine(k)},
+            pending=[p for p in self.pending if mine(p[0].resource_id)],
+            dropped={k: v for k, v in self.dropped.items() if mine(k)},
+            refused={k: v for k, v in self.refused.items() if mine(k)},
+            waiting={k: v for k, v in self.waiting.items() if mine(k)},
+            reported=[c for c in self.reported if mine(c.resource_id)],
+            deferred=[k for k in self.deferred if mine(k)],
+            prior={"parts": {owner: prior}} if prior else {}, owner=owner, list_limit=self.list_limit)
+
+    def _split(self) -> list[Notice]:
+        """One non-empty part per routed owner, then the part without an owner."""
+        routed = self.routed()
+        parts = [self.part(owner, routed) for owner in [*routed, ""]]
+        return [p for p in parts if not p.is_empty()]
+
+    def resource_ids(self) -> list[str]:
+        entries = self._entries()
+        ids = [str(_by_id(e)) for name in ("failed", "acted", "would_act", "pending", "waiting", "reported")
+               for e in entries[name]]
+        return list(dict.fromkeys(ids))
+
+    def outcome(self) -> str:
+        counts = self.counts()
+        return outcome_of(succeeded=counts["acted"], failed=counts["failed"],
+                          planned=counts["would_act"] + counts["pending"] + counts["waiting"])
 
     def _entries(self) -> dict[str, list[Any]]:
         """Every list of the body, this invocation's and the carried ones merged, sorted, capped."""
@@ -118,14 +183,22 @@ class Notice:
                           **_creator(c)} for c in self.reported],
             "deferred": list(self.deferred),
         }
-        prior = self.prior.get("entries", {})
-        return {name: sorted([*prior.get(name, []), *values], key=_ENTRY_ORDER[name])[:LIST_LIMIT]
+        prior = [entry for part in self._parts().values() for entry in [part.get("entries", {})]]
+        return {name: sorted([*(e for p in prior for e in p.get(name, [])), *values],
+                             key=_ENTRY_ORDER[name])[:self.list_limit]
                 for name, values in own.items()}
 
     def carried(self) -> dict[str, Any]:
-        """What the next invocation of this run needs to send one notification for the whole run."""
-        return {"counts": self.counts(), "savings": self.savings(), "entries": self._entries(),
-                "first_due": self.first_due()}
+        """What the next invocation of this run needs to send one notification for the whole run: per
+        owner, the counts, savings, capped lists (the parts share `LIST_LIMIT`) and first due date."""
+        parts = self._split()
+        limit = max(MIN_CARRIED_ENTRIES, self.list_limit // max(1, len(parts)))
+        carried: dict[str, Any] = {}
+        for part in parts:
+            part.list_limit = limit
+            carried[part.owner] = {"counts": part.counts(), "savings": part.savings(), "entries": part._entries(),
+                                   "first_due": part.first_due()}
+        return {"parts": carried}
 
     def figures(self) -> dict[str, Any]:
         """For the run's return value."""
@@ -180,13 +253,20 @@ class Notice:
         labels = (("acted", self.verb), ("would_act", "would act"), ("pending", "pending"),
                   ("waiting", "waiting"), ("dropped", "spared"), ("reported", "reported"), ("failed", "failed"))
         shown = [f"{counts[k]} {label}" for k, label in labels if counts[k]]
-        return f"Caretaker {automation}: " + (", ".join(shown) or "report")
+        return f"Caretaker {automation}: " + (", ".join(shown) or "report") + (f" [{self.owner}]" if self.owner else "")
 
     def send(self, run: Run) -> bool:
-        """One message per run (at its end, for all its invocations), only when there is something to say."""
+        """At the run's end (for all its invocations), only when there is something to say: one message per
+        owner of the resources (`caretaker:owner`), one for the resources without an owner. True when all
+        were published."""
         if self.is_empty():
             return False
-        return run.notify(self.subject(run.spec.name),
-                          f"{run.spec.name} ({run.mode}{', dry-run' if self.dry_run else ''}): {self.summary()} "
-                          f"To keep a resource, tag it caretaker:protect=true.",
-                          self.body())
+        sent = True
+        for part in self._split():
+            whose = f" Resources owned by {part.owner}." if part.owner else ""
+            sent = run.notify(part.subject(run.spec.name),
+                              f"{run.spec.name} ({run.mode}{', dry-run' if self.dry_run else ''}): {part.summary()}"
+                              f"{whose} To keep a resource, tag it caretaker:protect=true.",
+                              part.body(), outcome=part.outcome(), owner=part.owner or None,
+                              resources=part.resource_ids()) and sent
+        return sent
