@@ -7,7 +7,8 @@ one template parameter per setting, and its trigger (see `templates.triggers`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from troposphere import AWSHelperFn, AWSObject, GetAtt, ImportValue, Join, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import (
@@ -47,15 +48,48 @@ MAX_ASYNC_RETRIES = 2
 
 
 @dataclass(frozen=True)
-class SharedParameters:
-    """Parameters every function stack has."""
+class CoreValues:
+    """Where a function finds Caretaker's shared resources: the core stack's exports in a single account,
+    a member's own resources in an organization (`templates.member`)."""
 
-    core_stack: Parameter
+    state_table_name: AWSHelperFn | str
+    state_table_arn: AWSHelperFn | str
+    alert_topic_arn: AWSHelperFn | str
+    alert_key_arn: AWSHelperFn | str
+    state_key_arn: AWSHelperFn | str
+
+
+def core_imports(core_stack: Parameter) -> CoreValues:
+    """The single-account stacks' values: `Fn::ImportValue` of the core stack's exports."""
+    return CoreValues(
+        state_table_name=core_import(core_stack, names.STATE_TABLE_NAME),
+        state_table_arn=core_import(core_stack, names.STATE_TABLE_ARN),
+        alert_topic_arn=core_import(core_stack, names.ALERT_TOPIC_ARN),
+        alert_key_arn=core_import(core_stack, names.ALERT_KEY_ARN),
+        state_key_arn=core_import(core_stack, names.STATE_KEY_ARN),
+    )
+
+
+#: (template, spec) -> each setting's template value by setting name; adds the parameters it needs.
+SettingValues = Callable[[Template, FunctionSpec], dict[str, AWSHelperFn]]
+
+
+def setting_parameters(template: Template, spec: FunctionSpec) -> dict[str, AWSHelperFn]:
+    """The single-account form: one template parameter per setting (`templates.parameters`)."""
+    return {setting.name: Ref(template.add_parameter(setting_parameter(spec, setting)))
+            for setting in spec.all_settings}
+
+
+@dataclass(frozen=True)
+class SharedParameters:
+    """What every function of a stack shares: where the core resources, code and layers are."""
+
+    core: CoreValues
     bucket: Parameter
     prefix: Parameter
     log_retention: Parameter
-    layer: Parameter
-    bytecode_layer: Parameter
+    layers: tuple[AWSHelperFn, AWSHelperFn]
+    settings: SettingValues = field(default=setting_parameters)
 
 
 @dataclass(frozen=True)
@@ -79,7 +113,8 @@ class FunctionResources:
     invoke_config: EventInvokeConfig
     alarms: list[Alarm]
     trigger: list[AWSObject]
-    setting_parameters: dict[str, Parameter]
+    #: each setting's template value (a parameter's Ref, or a field of a member's settings parameter)
+    setting_values: dict[str, AWSHelperFn]
     environment: list[EnvVar]
 
 
@@ -102,10 +137,10 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
                     dead_letter_queue: Queue) -> dict[str, Binding]:
     """Values of the `spec.RESOURCE_VARIABLES` placeholders for this function."""
     return {
-        "StateTableArn": core_import(shared.core_stack, names.STATE_TABLE_ARN),
-        "AlertTopicArn": core_import(shared.core_stack, names.ALERT_TOPIC_ARN),
-        "AlertKeyArn": core_import(shared.core_stack, names.ALERT_KEY_ARN),
-        "StateKeyArn": core_import(shared.core_stack, names.STATE_KEY_ARN),
+        "StateTableArn": shared.core.state_table_arn,
+        "AlertTopicArn": shared.core.alert_topic_arn,
+        "AlertKeyArn": shared.core.alert_key_arn,
+        "StateKeyArn": shared.core.state_key_arn,
         "DeadLetterQueueArn": GetAtt(dead_letter_queue, "Arn"),
         "LogGroupArn": GetAtt(log_group, "Arn"),
         "FunctionArn": function_arn(spec),
@@ -113,19 +148,18 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
 
 
 def environment(spec: FunctionSpec, shared: SharedParameters,
-                setting_parameters: dict[str, Parameter]) -> list[EnvVar]:
+                setting_values: dict[str, AWSHelperFn]) -> list[EnvVar]:
     """The function's environment. The state table and topic defaults are resolved at invoke time."""
     env = [
         EnvVar("CARETAKER_FUNCTION", spec.name, spec.name),
         EnvVar(bytecode.ENV_VAR, bytecode.LAMBDA_DIR, bytecode.LAMBDA_DIR),  # where the bytecode layer lands
-        EnvVar("CARETAKER_STATE_TABLE", core_import(shared.core_stack, names.STATE_TABLE_NAME), ""),
-        EnvVar("CARETAKER_ALERT_TOPIC_ARN", core_import(shared.core_stack, names.ALERT_TOPIC_ARN), ""),
+        EnvVar("CARETAKER_STATE_TABLE", shared.core.state_table_name, ""),
+        EnvVar("CARETAKER_ALERT_TOPIC_ARN", shared.core.alert_topic_arn, ""),
         EnvVar("POWERTOOLS_SERVICE_NAME", SERVICE_NAME, SERVICE_NAME),
         EnvVar("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE, METRICS_NAMESPACE),
     ]
     for setting in spec.all_settings:
-        env.append(EnvVar(setting.env_name, Ref(setting_parameters[setting.name]),
-                          setting.render(setting.default)))
+        env.append(EnvVar(setting.env_name, setting_values[setting.name], setting.render(setting.default)))
     return env
 
 
@@ -144,20 +178,18 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
                  code_artifact_name: str) -> FunctionResources:
     """Add one function and everything derived from it to `template`."""
     prefix = pascal(spec.name)
-    setting_parameters = {
-        setting.name: template.add_parameter(setting_parameter(spec, setting)) for setting in spec.all_settings
-    }
+    setting_values = shared.settings(template, spec)
     log_group = template.add_resource(LogGroup(
         f"{prefix}LogGroup", LogGroupName=log_group_name(spec), RetentionInDays=Ref(shared.log_retention),
     ))
     # Failed events can carry secret-bearing properties: encrypted with Caretaker's state key, which the
     # role may use through SQS (spec.BASELINE_PERMISSIONS); Lambda writes the queue with the role.
     dead_letter_queue = template.add_resource(Queue(
-        f"{prefix}DeadLetterQueue", KmsMasterKeyId=core_import(shared.core_stack, names.STATE_KEY_ARN),
+        f"{prefix}DeadLetterQueue", KmsMasterKeyId=shared.core.state_key_arn,
         MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
     ))
     role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue)))
-    env = environment(spec, shared, setting_parameters)
+    env = environment(spec, shared, setting_values)
     function = template.add_resource(Function(
         spec.logical_id,
         FunctionName=spec.function_name,
@@ -169,7 +201,7 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         MemorySize=spec.memory,
         Role=GetAtt(role, "Arn"),
         Code=Code(S3Bucket=Ref(shared.bucket), S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
-        Layers=[Ref(shared.layer), Ref(shared.bytecode_layer)],
+        Layers=list(shared.layers),
         Environment=Environment(Variables={var.name: var.value for var in env}),
         DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dead_letter_queue, "Arn")),
         # The name, not Ref: DependsOn orders creation, and a Ref next to it would be redundant (W3005).
@@ -184,14 +216,14 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dead_letter_queue, "Arn"))),
     ))
     alarms = [template.add_resource(alarm) for alarm in function_alarms(
-        spec, function, dead_letter_queue, core_import(shared.core_stack, names.ALERT_TOPIC_ARN))]
+        spec, function, dead_letter_queue, shared.core.alert_topic_arn)]
     trigger = render_trigger(template, spec, function)
     template.add_output(Output(f"{prefix}FunctionArn", Description=f"ARN of {spec.function_name}",
                                Value=GetAtt(function, "Arn")))
     return FunctionResources(
         spec=spec, role=role, log_group=log_group, dead_letter_queue=dead_letter_queue, function=function,
         invoke_config=invoke_config, alarms=alarms, trigger=trigger,
-        setting_parameters=setting_parameters, environment=env,
+        setting_values=setting_values, environment=env,
     )
 
 

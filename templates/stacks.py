@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from troposphere import Template
+from troposphere import Ref, Template
 
 from automations.core import registry
 from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import core_template
 from templates.dashboard import dashboard
-from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids
+from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids, core_imports
 from templates.parameters import (
     add_artifact_parameters,
     add_core_stack_parameter,
@@ -55,8 +55,8 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     bucket, prefix = add_artifact_parameters(template)
     log_retention = add_log_retention_parameter(template)
     layer, bytecode_layer = add_layer_parameters(template)
-    shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix, log_retention=log_retention,
-                              layer=layer, bytecode_layer=bytecode_layer)
+    shared = SharedParameters(core=core_imports(core_stack), bucket=bucket, prefix=prefix,
+                              log_retention=log_retention, layers=(Ref(layer), Ref(bytecode_layer)))
     # only where a function reads them: the reactive rules
     reads = any(s.reads_own_role_ids for s in specs)
     other_roles, other_names = add_other_stack_role_parameters(template) if reads else (None, None)
