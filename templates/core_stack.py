@@ -3,7 +3,7 @@ function uses."""
 
 from __future__ import annotations
 
-from troposphere import Export, GetAtt, Join, Output, Ref, Sub, Template, dynamodb, kms, sns, ssm
+from troposphere import AWSHelperFn, Export, GetAtt, Join, Output, Ref, Sub, Template, dynamodb, kms, sns, ssm
 from troposphere.awslambda import Content, LayerVersion
 
 from automations.core import state_schema
@@ -113,8 +113,8 @@ def alert_topic(key: kms.Key) -> sns.Topic:
     return sns.Topic("AlertTopic", DisplayName="Caretaker alerts", KmsMasterKeyId=Ref(key))
 
 
-def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: Ref,
-                  prefix: Ref) -> LayerVersion:
+def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: AWSHelperFn,
+                  prefix: AWSHelperFn) -> LayerVersion:
     return LayerVersion(
         title,
         LayerName=layer_name,

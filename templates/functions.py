@@ -85,11 +85,14 @@ class SharedParameters:
     """What every function of a stack shares: where the core resources, code and layers are."""
 
     core: CoreValues
-    bucket: Parameter
+    #: the bucket the code is read from (a member's is per region: `templates.member`)
+    bucket: AWSHelperFn
     prefix: Parameter
     log_retention: Parameter
     layers: tuple[AWSHelperFn, AWSHelperFn]
     settings: SettingValues = field(default=setting_parameters)
+    #: the role's fixed name, when it has one (member roles: `templates.member`); None = generated
+    role_name: Callable[[FunctionSpec], AWSHelperFn] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,9 +166,11 @@ def environment(spec: FunctionSpec, shared: SharedParameters,
     return env
 
 
-def _role(spec: FunctionSpec, bindings: dict[str, Binding]) -> Role:
+def _role(spec: FunctionSpec, bindings: dict[str, Binding], name: AWSHelperFn | None) -> Role:
+    extra: dict[str, object] = {} if name is None else {"RoleName": name}
     return Role(
         f"{pascal(spec.name)}Role",
+        **extra,
         Description=f"Execution role of {spec.function_name}",
         Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust role ids, see add_own_role_ids
         AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
@@ -188,7 +193,8 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         f"{prefix}DeadLetterQueue", KmsMasterKeyId=shared.core.state_key_arn,
         MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
     ))
-    role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue)))
+    role_name = None if shared.role_name is None else shared.role_name(spec)
+    role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue), role_name))
     env = environment(spec, shared, setting_values)
     function = template.add_resource(Function(
         spec.logical_id,
@@ -200,7 +206,7 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         Timeout=spec.timeout,
         MemorySize=spec.memory,
         Role=GetAtt(role, "Arn"),
-        Code=Code(S3Bucket=Ref(shared.bucket), S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
+        Code=Code(S3Bucket=shared.bucket, S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
         Layers=list(shared.layers),
         Environment=Environment(Variables={var.name: var.value for var in env}),
         DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dead_letter_queue, "Arn")),
@@ -227,12 +233,12 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
     )
 
 
-def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None,
-                     other_names: Parameter | None = None) -> None:
+def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: AWSHelperFn | str | None,
+                     other_names: AWSHelperFn | str | None = None) -> None:
     """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
     the unique ids of all roles of this stack (GetAtt RoleId) and those of `other_stacks` (the
-    `CaretakerRoleIds` parameter, which the stack has when one of its functions reads them); output this
-    stack's as `RoleIds`.
+    `CaretakerRoleIds` parameter joined, which the stack has when one of its functions reads them; a member
+    passes ""), likewise the names (`other_names`); output this stack's as `RoleIds`.
 
     Added after all functions exist: each function then depends on every role of its stack (roles
     depend on no function, so there is no cycle). The manifest default is "" (known only at deploy).
@@ -246,8 +252,8 @@ def add_own_role_ids(template: Template, functions: list[FunctionResources], oth
             raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")
         if other_names is None:
             raise ValueError("a stack whose functions read the own roles needs the CaretakerRoleNames parameter")
-        value = Join(",", [*own, Join(",", Ref(other_stacks))])
-        role_names = Join(",", [*(Ref(r.role) for r in functions), Join(",", Ref(other_names))])
+        value = Join(",", [*own, other_stacks])
+        role_names = Join(",", [*(Ref(r.role) for r in functions), other_names])
         prefix = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role" + ROLE_PATH)
         for resources in readers:
             for name, variable in ((OWN_ROLE_IDS_ENV, value), (OWN_ROLE_NAMES_ENV, role_names),
