@@ -33,8 +33,9 @@ def hub_template() -> StackDef:
         REGIONS_PARAMETER, Type="String", AllowedPattern=r"^[a-z0-9-]+(,[a-z0-9-]+)*$",
         Description="The member regions, comma-separated (the CLI's default regions for --org)."))
     bus = template.add_resource(events.EventBus("AlertBus", Name=HUB_ALERT_BUS_NAME))
+    # the bus by name and DependsOn, not Ref: the name is fixed, and moto's Ref of a bus is not its name
     template.add_resource(events.EventBusPolicy(
-        "AlertBusPolicy", EventBusName=Ref(bus), StatementId="OrganizationPutsAlerts",
+        "AlertBusPolicy", EventBusName=HUB_ALERT_BUS_NAME, DependsOn=[bus], StatementId="OrganizationPutsAlerts",
         Statement={"Sid": "OrganizationPutsAlerts", "Effect": "Allow", "Principal": "*",
                    "Action": "events:PutEvents", "Resource": GetAtt(bus, "Arn"),
                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": Ref(org)}}},
@@ -53,7 +54,7 @@ def hub_template() -> StackDef:
                                             KmsMasterKeyId=Ref(key)))
     rule = template.add_resource(events.Rule(
         "AlertRule", Description="Every member's Caretaker alarms to the organization-wide topic",
-        EventBusName=Ref(bus), State="ENABLED",
+        EventBusName=HUB_ALERT_BUS_NAME, DependsOn=[bus], State="ENABLED",
         EventPattern={"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
         Targets=[events.Target(Arn=Ref(topic), Id="AlertTopic")]))
     template.add_resource(sns.TopicPolicy(
