@@ -96,7 +96,7 @@ def test_bad_overrides_are_refused_before_deploying(stack_sets: list[dict[str, A
 
 
 def test_each_target_gets_every_parameter_with_its_own_values(stack_sets: list[dict[str, Any]]) -> None:
-    region = next(s for s in stack_sets if s["scope"] == "region")
+    region = next(s for s in stack_sets if "cleanup-amis" in s["functions"])
     deploy = DeployValues(bucket="artifacts", prefix="v1/", hub_account="123456789012", hub_region="us-east-1",
                           home_region="us-east-1")
     prod = parameters_for(region, deploy, {"mode": "enforce", "CleanupAmisGraceDays": "14",
@@ -108,7 +108,9 @@ def test_each_target_gets_every_parameter_with_its_own_values(stack_sets: list[d
     assert unpack(cleanup, prod[settings_parameter_name(cleanup)])["mode"] == "enforce"
     assert unpack(cleanup, default[settings_parameter_name(cleanup)])["mode"] == "audit"  # the declared default
     assert prod["EbsSnapshotsSchedule"] == "rate(6 hours)"
-    assert prod["ArtifactBucket"] == "artifacts" and prod["HubAccountId"] == "123456789012"
+    assert prod["ArtifactBucket"] == "artifacts" and prod["ArtifactPrefix"] == "v1/"
+    base = next(s for s in stack_sets if not s["functions"])
+    assert parameters_for(base, deploy, {"mode": "enforce"})["HubAccountId"] == "123456789012"
 
 
 def test_an_empty_config_is_refused() -> None:

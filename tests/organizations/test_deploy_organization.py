@@ -16,12 +16,15 @@ from automations.core.state_log import run_items, set_mode_override
 from automations.scheduled.ebs_snapshots import handler as ebs_snapshots
 from builder import org_deploy
 from templates import names
-from templates.member import ACCOUNT_STACK_SET, MODE_OVERRIDE_PK, REGION_STACK_SET, member_scope
+from templates.member import ACCOUNT_STACK_SET, BASE_STACK_SET, MODE_OVERRIDE_PK, family_stack_set, member_scope
 from templates.member_settings import settings_parameter_name, unpack
 from tests.automations.conftest import Clock, LambdaContext, scheduled_event
 from tests.organizations.conftest import BUCKET, HOME, HUB_ACCOUNT, REGIONS, Org, function_environment, member_session
 
 SPECS = registry.discover()
+SCHEDULED = family_stack_set("scheduled")
+REGIONAL_STACK_SETS = [BASE_STACK_SET, SCHEDULED, family_stack_set("custom-resources"), family_stack_set("security")]
+INSTANCES = 3 * 2 * len(REGIONAL_STACK_SETS) + 3
 REGIONAL = sorted(s.function_name for s in SPECS if member_scope(s) == "region")
 ACCOUNT_WIDE = sorted(s.function_name for s in SPECS if member_scope(s) == "account")
 
@@ -40,18 +43,19 @@ def functions(account: str, region: str) -> list[str]:
 def test_first_deploy_succeeds_with_one_line_per_member_account_region(org: Org) -> None:
     status, stdout, stderr = org.runs[0]
     assert status == 0, stderr
-    assert outcome_lines(stdout, REGION_STACK_SET) == {(a, r): "SUCCEEDED" for a in org.members for r in REGIONS}
+    for stack_set in REGIONAL_STACK_SETS:
+        assert outcome_lines(stdout, stack_set) == {(a, r): "SUCCEEDED" for a in org.members for r in REGIONS}
     assert outcome_lines(stdout, ACCOUNT_STACK_SET) == {(a, HOME): "SUCCEEDED" for a in org.members}
-    assert "organization deploy: 9 member stack instances succeeded" in stdout
+    assert f"organization deploy: {INSTANCES} member stack instances succeeded" in stdout
 
 
-def test_stack_sets_are_service_managed_with_auto_deployment_and_full_parameters(org: Org) -> None:
+def test_stack_sets_are_service_managed_with_deploys_values(org: Org) -> None:
     cfn = boto3.client("cloudformation", region_name=HOME)
-    for name in (REGION_STACK_SET, ACCOUNT_STACK_SET):
+    for name in (*REGIONAL_STACK_SETS, ACCOUNT_STACK_SET):
         stack_set = cfn.describe_stack_set(StackSetName=name)["StackSet"]
         assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
-        assert parameters["HubAccountId"] == HUB_ACCOUNT
+        assert parameters.get("HubAccountId", HUB_ACCOUNT) == HUB_ACCOUNT
         assert parameters[names.ARTIFACT_BUCKET] == BUCKET
 
 
@@ -150,7 +154,7 @@ def test_a_second_deploy_updates_in_place_and_applies_per_ou_overrides(
     config = tmp_path / "caretaker.toml"
     config.write_text(f'[overrides."{org.ou}"]\nmode = "audit"\nCleanupAmisGraceDays = 21\n')
     cfn = boto3.client("cloudformation", region_name=HOME)
-    instances_before = len(cfn.list_stack_instances(StackSetName=REGION_STACK_SET)["Summaries"])
+    instances_before = len(cfn.list_stack_instances(StackSetName=SCHEDULED)["Summaries"])
     RecordingSession.requests = []
     monkeypatch.setattr(org_deploy.boto3, "Session", RecordingSession)
 
@@ -158,14 +162,17 @@ def test_a_second_deploy_updates_in_place_and_applies_per_ou_overrides(
 
     assert status == 0, stderr
     assert f"{names.HUB_STACK_NAME}: no changes" in stdout
-    assert f"{REGION_STACK_SET}: updating the stack set" in stdout
-    instances = cfn.list_stack_instances(StackSetName=REGION_STACK_SET)["Summaries"]
+    assert f"{SCHEDULED}: updating the stack set" in stdout
+    instances = cfn.list_stack_instances(StackSetName=SCHEDULED)["Summaries"]
     assert len(instances) == instances_before == len(org.members) * len(REGIONS)  # no second copy
     calls = [(name, params) for name, params in RecordingSession.requests
-             if params.get("StackSetName") == REGION_STACK_SET]
+             if params.get("StackSetName") == SCHEDULED]
     assert "CreateStackSet" not in [name for name, _ in calls]
     assert [name for name, _ in calls if name.startswith(("Create", "Update"))] == [
         "UpdateStackSet", "CreateStackInstances", "UpdateStackInstances"]
+    stack_set_update = next(params for name, params in calls if name == "UpdateStackSet")
+    assert stack_set_update["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    assert stack_set_update["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     update = next(params for name, params in calls if name == "UpdateStackInstances")
     assert update["DeploymentTargets"] == {"OrganizationalUnitIds": [org.ou]}
     assert update["OperationPreferences"]["MaxConcurrentPercentage"] == 25
@@ -177,8 +184,8 @@ def test_a_second_deploy_updates_in_place_and_applies_per_ou_overrides(
     assert ebs["mode"] == "audit"  # `mode` sets every function's
     # the full set (moto replaces the stack set's parameters with the overrides; AWS would keep the rest)
     assert set(overrides) == {p["ParameterKey"] for p in
-                              cfn.describe_stack_set(StackSetName=REGION_STACK_SET)["StackSet"]["Parameters"]}
-    assert overrides["HubAccountId"] == HUB_ACCOUNT
+                              cfn.describe_stack_set(StackSetName=SCHEDULED)["StackSet"]["Parameters"]}
+    assert overrides[names.ARTIFACT_BUCKET] == BUCKET
 
 
 def test_a_failed_instance_exits_non_zero_with_a_one_line_reason(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,12 +195,16 @@ def test_a_failed_instance_exits_non_zero_with_a_one_line_reason(org: Org, monke
     class FailingSession(boto3.Session):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.listing = ""
+            self.events.register("provide-client-params.cloudformation.ListStackInstances", self._listing)
             self.events.register("after-call.cloudformation.ListStackInstances", self._fail_one)
 
-        @staticmethod
-        def _fail_one(parsed: dict[str, Any], **_: Any) -> None:
+        def _listing(self, params: dict[str, Any], **_: Any) -> None:
+            self.listing = params["StackSetName"]
+
+        def _fail_one(self, parsed: dict[str, Any], **_: Any) -> None:
             for summary in parsed.get("Summaries", []):
-                if summary["Account"] == victim and summary["Region"] == "eu-west-1":
+                if (self.listing, summary["Account"], summary["Region"]) == (BASE_STACK_SET, victim, "eu-west-1"):
                     summary["Status"] = "OUTDATED"
                     summary["StatusReason"] = "ResourceLogicalId:StateTable, caretaker-state already exists"
                     summary["StackInstanceStatus"] = {"DetailedStatus": "FAILED"}
@@ -204,7 +215,7 @@ def test_a_failed_instance_exits_non_zero_with_a_one_line_reason(org: Org, monke
     assert status == 1
     lines = stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0] == (f"build.py: 1 of 9 member stack instances failed; first: {victim} eu-west-1 "
-                        f"{REGION_STACK_SET}: FAILED (ResourceLogicalId:StateTable, caretaker-state already exists)")
-    assert outcome_lines(stdout, REGION_STACK_SET)[(victim, "eu-west-1")] == "FAILED"
-    assert outcome_lines(stdout, REGION_STACK_SET)[(org.members[0], "eu-west-1")] == "SUCCEEDED"
+    assert lines[0] == (f"build.py: 1 of {INSTANCES} member stack instances failed; first: {victim} eu-west-1 "
+                        f"{BASE_STACK_SET}: FAILED (ResourceLogicalId:StateTable, caretaker-state already exists)")
+    assert outcome_lines(stdout, BASE_STACK_SET)[(victim, "eu-west-1")] == "FAILED"
+    assert outcome_lines(stdout, BASE_STACK_SET)[(org.members[0], "eu-west-1")] == "SUCCEEDED"
