@@ -33,9 +33,9 @@ def hub_template() -> StackDef:
         REGIONS_PARAMETER, Type="String", AllowedPattern=r"^[a-z0-9-]+(,[a-z0-9-]+)*$",
         Description="The member regions, comma-separated (the CLI's default regions for --org)."))
     bus = template.add_resource(events.EventBus("AlertBus", Name=HUB_ALERT_BUS_NAME))
-    # the bus by name and DependsOn, not Ref: the name is fixed, and moto's Ref of a bus is not its name
+    # the bus by its fixed name, not Ref (moto's Ref of a bus is not its name); GetAtt orders the creation
     template.add_resource(events.EventBusPolicy(
-        "AlertBusPolicy", EventBusName=HUB_ALERT_BUS_NAME, DependsOn=[bus], StatementId="OrganizationPutsAlerts",
+        "AlertBusPolicy", EventBusName=HUB_ALERT_BUS_NAME, StatementId="OrganizationPutsAlerts",
         Statement={"Sid": "OrganizationPutsAlerts", "Effect": "Allow", "Principal": "*",
                    "Action": "events:PutEvents", "Resource": GetAtt(bus, "Arn"),
                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": Ref(org)}}},
