@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--regions", default="us-east-1,eu-west-1,ap-southeast-2")
     args = parser.parse_args(argv)
-    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)  # types its CloudFormation skips
+    logging.getLogger("moto").setLevel(logging.ERROR)  # the resource types its CloudFormation skips
     regions = args.regions.split(",")
 
     rendered = render_seconds()
