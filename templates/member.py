@@ -43,7 +43,7 @@ from templates.functions import CoreValues, SharedParameters, add_function, add_
 from templates.hub import HUB_ALERT_BUS_NAME
 from templates.member_roles import MODE_OVERRIDE_PK, STATE_KEY_ALIAS, operator_role, policy, reader_role
 from templates.member_settings import packed_setting_values
-from templates.parameters import add_log_retention_parameter
+from templates.parameters import add_artifact_parameters, add_log_retention_parameter
 from templates.policies import POLICY_VERSION
 from templates.stacks import StackDef, parameter_defaults, specs_by_stack
 
@@ -105,17 +105,11 @@ def member_role_name(spec: FunctionSpec, region: str = "${AWS::Region}") -> Sub:
 
 
 def _artifact_parameters(template: Template) -> tuple[Parameter, Parameter]:
-    bucket = template.add_parameter(Parameter(
-        names.ARTIFACT_BUCKET, Type="String", MinLength=3, MaxLength=46,
-        AllowedPattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
-        Description="Base name of the artifact buckets: each region reads its code from <ArtifactBucket>-<region> "
-                    "(build.py deploy --organization creates and fills them).",
-    ))
-    prefix = template.add_parameter(Parameter(
-        names.ARTIFACT_PREFIX, Type="String", Default="",
-        Description="Key prefix of the artifacts in the artifact buckets (include a trailing slash).",
-    ))
-    return bucket, prefix
+    return add_artifact_parameters(
+        template, max_length=63 - 1 - LONGEST_REGION,  # the bucket of a region is <ArtifactBucket>-<region>
+        bucket_description="Base name of the artifact buckets: each region reads its code from "
+                           "<ArtifactBucket>-<region> (build.py deploy --organization creates and fills them).",
+        prefix_description="Key prefix of the artifacts in the artifact buckets (include a trailing slash).")
 
 
 def _hub_account_parameter(template: Template) -> Parameter:

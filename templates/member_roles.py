@@ -39,30 +39,29 @@ def hub_trust(hub_account: Parameter) -> dict[str, object]:
         "Principal": {"AWS": [Sub("arn:${AWS::Partition}:iam::${Hub}:root", Hub=Ref(hub_account))]}}]}
 
 
+def _hub_role(title: str, name: str, description: str, hub_account: Parameter,
+              statements: list[dict[str, object]]) -> iam.Role:
+    return iam.Role(title, RoleName=name, Description=description, AssumeRolePolicyDocument=hub_trust(hub_account),
+                    Policies=[policy(name, statements)])
+
+
 def reader_role(hub_account: Parameter) -> iam.Role:
     """`caretaker-reader`: reads this member's state tables (all regions), nothing else."""
-    return iam.Role(
-        "ReaderRole", RoleName=names.READER_ROLE_NAME,
-        Description="Caretaker hub reads this account's state tables (report --org); read-only",
-        AssumeRolePolicyDocument=hub_trust(hub_account),
-        Policies=[policy(names.READER_ROLE_NAME, [
-            {"Effect": "Allow", "Resource": [member_tables(), member_tables("/index/*")],
-             "Action": ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:DescribeTable"]},
-            state_key_via_dynamodb(["kms:Decrypt"]),
-        ])],
-    )
+    return _hub_role("ReaderRole", names.READER_ROLE_NAME,
+                     "Caretaker hub reads this account's state tables (report --org); read-only", hub_account, [
+                         {"Effect": "Allow", "Resource": [member_tables(), member_tables("/index/*")],
+                          "Action": ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:DescribeTable"]},
+                         state_key_via_dynamodb(["kms:Decrypt"]),
+                     ])
 
 
 def operator_role(hub_account: Parameter) -> iam.Role:
     """`caretaker-operator`: writes only the run-time mode-override items (`mode --org`)."""
-    return iam.Role(
-        "OperatorRole", RoleName=names.OPERATOR_ROLE_NAME,
-        Description="Caretaker hub sets run-time mode overrides in this account's state tables (mode --org)",
-        AssumeRolePolicyDocument=hub_trust(hub_account),
-        Policies=[policy(names.OPERATOR_ROLE_NAME, [
-            {"Effect": "Allow", "Resource": [member_tables()],
-             "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
-             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [MODE_OVERRIDE_PK]}}},
-            state_key_via_dynamodb(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
-        ])],
-    )
+    return _hub_role("OperatorRole", names.OPERATOR_ROLE_NAME,
+                     "Caretaker hub sets run-time mode overrides in this account's state tables (mode --org)",
+                     hub_account, [
+                         {"Effect": "Allow", "Resource": [member_tables()],
+                          "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                          "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [MODE_OVERRIDE_PK]}}},
+                         state_key_via_dynamodb(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+                     ])
