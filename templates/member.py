@@ -1,10 +1,10 @@
 """The member templates StackSets deploy into every target account (docs/organizations.md).
 
 - `caretaker-member-base` (scope `region`, every target region): the account-region's own state table
-  (`names.MEMBER_STATE_TABLE`), its keys, alert topic and layers, and the rule that forwards Caretaker's
-  alarms to the hub's organization-wide alert bus. It publishes what functions need under fixed SSM names.
+  (`names.MEMBER_STATE_TABLE`), its keys and alert topic, and the rule that forwards Caretaker's alarms to the
+  hub's organization-wide alert bus. It publishes the keys' and topic's ARNs under fixed SSM names.
 - `caretaker-member-<family>` (scope `region`): one per handler package with regional functions (scheduled,
-  custom-resources, security), reading the base through those SSM parameters.
+  custom-resources, security) and their layers, reading the base through those SSM parameters.
 - `caretaker-member-account` (scope `account`, home region only): the functions that act on account-wide
   things (`member_scope`) and the hub's reader and operator roles (`templates.member_roles`).
 
@@ -67,8 +67,6 @@ MEMBER_SSM = {
     "MemberStateKeyArn": "state-key-arn",
     "MemberAlertTopicArn": "alert-topic-arn",
     "MemberAlertKeyArn": "alert-key-arn",
-    "MemberDependencyLayerArn": "dependency-layer-arn",
-    "MemberBytecodeLayerArn": "bytecode-layer-arn",
 }
 #: Longest region name allowed for in role names (`ap-southeast-5` is 14): a role name may have 64 characters.
 LONGEST_REGION = 16
@@ -148,11 +146,10 @@ def _forward_alarms(template: Template, hub_account: Parameter, hub_region: Para
     ))
 
 
-def base_template(layer: str, bytecode: str) -> StackDef:
-    """`caretaker-member-base`: the account-region's state table, keys, alert topic, layers, alarm forwarding."""
-    template = Template(Description="Caretaker member base (every region): state table, keys, alert topic, layers, "
+def base_template() -> StackDef:
+    """`caretaker-member-base`: the account-region's state table, keys, alert topic, alarm forwarding."""
+    template = Template(Description="Caretaker member base (every region): state table, keys, alert topic, "
                                     "alarm forwarding to the hub")
-    bucket, prefix = _artifact_parameters(template)
     hub_account = _hub_account_parameter(template)
     hub_region = template.add_parameter(Parameter(
         HUB_REGION_PARAMETER, Type="String", AllowedPattern=REGION_PATTERN,
@@ -164,14 +161,8 @@ def base_template(layer: str, bytecode: str) -> StackDef:
     template.add_resource(table)
     akey = template.add_resource(alert_key())
     topic = template.add_resource(alert_topic(akey))
-    code_bucket = _regional_bucket(bucket)
-    dependency = template.add_resource(layer_version("DependencyLayer", LAYER_NAME, "runtime dependencies", layer,
-                                                     code_bucket, Ref(prefix)))
-    bytecode_layer = template.add_resource(layer_version(
-        "BytecodeLayer", BYTECODE_LAYER_NAME, "bytecode of its own modules", bytecode, code_bucket, Ref(prefix)))
     published = {"MemberStateKeyArn": GetAtt(skey, "Arn"), "MemberAlertTopicArn": Ref(topic),
-                 "MemberAlertKeyArn": GetAtt(akey, "Arn"), "MemberDependencyLayerArn": Ref(dependency),
-                 "MemberBytecodeLayerArn": Ref(bytecode_layer)}
+                 "MemberAlertKeyArn": GetAtt(akey, "Arn")}
     for title, value in published.items():
         template.add_resource(ssm.Parameter(
             f"{title}Parameter", Name=MEMBER_SSM_PREFIX + MEMBER_SSM[title], Type="String", Value=value,
@@ -202,8 +193,12 @@ def _other_role_names(placement: _Placement, placements: list[_Placement]) -> AW
     return Join(",", others) if others else ""
 
 
-def function_template(placement: _Placement, placements: list[_Placement], code: str) -> StackDef:
-    """The functions of one placement, reading the base of their account-region through SSM."""
+def function_template(placement: _Placement, placements: list[_Placement], code: str, layer: str,
+                      bytecode: str) -> StackDef:
+    """The functions of one placement and their layers, reading the base of their account-region through SSM.
+
+    The layers are the template's own, not found through SSM like the keys and topic: a layer ARN read from a
+    parameter a developer may overwrite would run their code with Caretaker's roles."""
     what = "account-wide functions and the hub's reader and operator roles" if placement.scope == "account" \
         else "regional functions"
     template = Template(Description=f"Caretaker member ({placement.scope} scope): {what}: "
@@ -230,9 +225,14 @@ def function_template(placement: _Placement, placements: list[_Placement], code:
                             + names.MEMBER_STATE_TABLE),
         alert_topic_arn=Ref(found["MemberAlertTopicArn"]), alert_key_arn=Ref(found["MemberAlertKeyArn"]),
         state_key_arn=Ref(found["MemberStateKeyArn"]))
-    shared = SharedParameters(core=core, bucket=_regional_bucket(bucket), prefix=prefix, log_retention=log_retention,
-                              layers=(Ref(found["MemberDependencyLayerArn"]), Ref(found["MemberBytecodeLayerArn"])),
-                              settings=packed_setting_values, role_name=member_role_name)
+    code_bucket = _regional_bucket(bucket)
+    dependency = template.add_resource(layer_version("DependencyLayer", LAYER_NAME, "runtime dependencies", layer,
+                                                     code_bucket, Ref(prefix)))
+    bytecode_layer = template.add_resource(layer_version(
+        "BytecodeLayer", BYTECODE_LAYER_NAME, "bytecode of its own modules", bytecode, code_bucket, Ref(prefix)))
+    shared = SharedParameters(core=core, bucket=code_bucket, prefix=prefix, log_retention=log_retention,
+                              layers=(Ref(dependency), Ref(bytecode_layer)), settings=packed_setting_values,
+                              role_name=member_role_name)
     functions = [add_function(template, spec, shared, code) for spec in placement.specs]
     # the other templates' role ids are generated per account: their fixed names decide (DESIGN.md: exact ARNs)
     add_own_role_ids(template, functions, "", _other_role_names(placement, placements))
@@ -255,5 +255,5 @@ def render_members(code: str, layer: str, bytecode: str) -> list[StackSetDef]:
     placements = [_Placement(family_stack_set(family), "region", specs) for family, specs in regional.items()]
     placements.append(_Placement(ACCOUNT_STACK_SET, "account", [s for s in declared if member_scope(s) == "account"]))
     placements = [p for p in placements if p.specs]
-    return [StackSetDef(base_template(layer, bytecode), "region"),
-            *(StackSetDef(function_template(p, placements, code), p.scope) for p in placements)]
+    return [StackSetDef(base_template(), "region"),
+            *(StackSetDef(function_template(p, placements, code, layer, bytecode), p.scope) for p in placements)]
