@@ -57,6 +57,8 @@ ACCOUNT_STACK_SET = f"{names.STACK_PREFIX}-member-account"
 #: Member roles have fixed names (the reader and operator, and every function's: see above).
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
 
+#: The member's own alert topic (alarms and per-run notifications of that account-region).
+MEMBER_ALERT_TOPIC = f"{names.STACK_PREFIX}-alerts"
 HUB_ACCOUNT_PARAMETER = "HubAccountId"
 HUB_REGION_PARAMETER = "HubRegion"
 HOME_REGION_PARAMETER = "HomeRegion"
@@ -160,7 +162,9 @@ def base_template() -> StackDef:
     table.TableName = names.MEMBER_STATE_TABLE
     template.add_resource(table)
     akey = template.add_resource(alert_key())
-    topic = template.add_resource(alert_topic(akey))
+    topic = alert_topic(akey)
+    topic.TopicName = MEMBER_ALERT_TOPIC  # one per account-region, like the table
+    template.add_resource(topic)
     published = {"MemberStateKeyArn": GetAtt(skey, "Arn"), "MemberAlertTopicArn": Ref(topic),
                  "MemberAlertKeyArn": GetAtt(akey, "Arn")}
     for title, value in published.items():
