@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from automations.core.state_log import run_items, set_mode_override
 from automations.scheduled.ebs_snapshots import handler as ebs_snapshots
 from builder import org_deploy
 from templates import names
+from templates.hub import HUB_ALERT_BUS_NAME
 from templates.member import ACCOUNT_STACK_SET, BASE_STACK_SET, MODE_OVERRIDE_PK, family_stack_set, member_scope
 from templates.member_settings import settings_parameter_name, unpack
 from tests.automations.conftest import Clock, LambdaContext, scheduled_event
@@ -219,3 +221,29 @@ def test_a_failed_instance_exits_non_zero_with_a_one_line_reason(org: Org, monke
                         f"{BASE_STACK_SET}: FAILED (ResourceLogicalId:StateTable, caretaker-state already exists)")
     assert outcome_lines(stdout, BASE_STACK_SET)[(victim, "eu-west-1")] == "FAILED"
     assert outcome_lines(stdout, BASE_STACK_SET)[(org.members[0], "eu-west-1")] == "SUCCEEDED"
+
+
+def test_a_members_caretaker_alarm_reaches_the_hubs_bus_and_other_alarms_do_not(org: Org) -> None:
+    sqs = boto3.client("sqs", region_name=HOME)
+    queue = sqs.create_queue(QueueName="org-alert-watch")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    hub_events = boto3.client("events", region_name=HOME)
+    # moto cannot deliver to the hub rule's SNS target (NotImplementedError): watch the bus with a queue instead
+    for rule in hub_events.list_rules(EventBusName=HUB_ALERT_BUS_NAME)["Rules"]:
+        hub_events.remove_targets(Rule=rule["Name"], EventBusName=HUB_ALERT_BUS_NAME, Ids=["AlertTopic"])
+    hub_events.put_rule(Name="watch", EventBusName=HUB_ALERT_BUS_NAME, EventPattern='{"source": ["aws.cloudwatch"]}')
+    hub_events.put_targets(Rule="watch", EventBusName=HUB_ALERT_BUS_NAME, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    member_events = member_session(org.members[0], "eu-west-1").client("events", region_name="eu-west-1")
+    # moto's schedule rules match every event and it cannot invoke their Lambda targets (NotImplementedError)
+    for rule in member_events.list_rules()["Rules"]:
+        if "ScheduleExpression" in rule:
+            member_events.remove_targets(Rule=rule["Name"], Ids=["Function"])
+    for alarm in ("caretaker-ebs-snapshots-errors", "payments-latency"):
+        member_events.put_events(Entries=[{
+            "Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change",
+            "Detail": json.dumps({"alarmName": alarm, "state": {"value": "ALARM"}})}])
+
+    received = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+        "Messages", [])]
+    assert [event["detail"]["alarmName"] for event in received] == ["caretaker-ebs-snapshots-errors"]
