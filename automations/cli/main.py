@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "mode":
-            from automations.core.state_log import set_mode_override
+            from automations.core.mode_override import set_mode_override
 
             who = os.environ.get("USER", "operator")
             set_mode_override(boto3.client("dynamodb"), state_table(args.table), args.name,
