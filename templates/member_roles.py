@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from troposphere import Parameter, Ref, Sub, iam
 
+from automations.core.mode_override import CONFIG_PARTITION
 from templates import names
 from templates.policies import POLICY_VERSION
 
 #: The alias of every member state key (the regional template sets it): the roles' KMS grants name it.
 STATE_KEY_ALIAS = f"alias/{names.MEMBER_STATE_TABLE}"
-#: The partition key of the run-time mode-override items (`automations.core.state_log.set_mode_override`);
-#: the operator role may write no other (tests/organizations checks it against the state log).
-MODE_OVERRIDE_PK = "CONFIG"
+#: The partition key of the run-time mode-override items; the operator role may write no other.
+MODE_OVERRIDE_PK = CONFIG_PARTITION
 
 
 def policy(name: str, statements: list[dict[str, object]]) -> iam.Policy:

@@ -13,7 +13,8 @@ import pytest
 
 from automations.core import registry
 from automations.core.aws import Clients
-from automations.core.state_log import run_items, set_mode_override
+from automations.core.ledger import run_items
+from automations.core.mode_override import set_mode_override
 from automations.scheduled.ebs_snapshots import handler as ebs_snapshots
 from builder import org_deploy
 from templates import names
