@@ -7,9 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from builder.errors import BuilderError, LintError
+from builder.errors import BuilderError, DeployError, LintError
 from builder.manifest import MANIFEST_NAME
+from builder.org_config import DEFAULT_FAILURE_TOLERANCE_PERCENTAGE, DEFAULT_MAX_CONCURRENT_PERCENTAGE
 from builder.pipeline import DEFAULT_OUT, BuildResult, build
+
+ORGANIZATION_ONLY = ("targets", "accounts", "regions", "home_region", "config")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +37,25 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--region", default=None, help="AWS region (default: from the environment/profile)")
     deploy.add_argument("--parameter", action="append", default=[], metavar="Stack.Key=Value",
                         help="override a template parameter of one stack (repeatable)")
+    org = deploy.add_argument_group(
+        "organization", "--organization deploys the hub stack and the member stack sets with the management or "
+                        "delegated administrator account's credentials (docs/organizations.md)")
+    org.add_argument("--organization", action="store_true", help="deploy to the organization through StackSets")
+    org.add_argument("--targets", help="OU, root or account ids, comma-separated (SERVICE_MANAGED)")
+    org.add_argument("--accounts", help="account ids, comma-separated (SELF_MANAGED: no trusted access)")
+    org.add_argument("--regions", help="member regions, comma-separated")
+    org.add_argument("--home-region", default=None,
+                     help="region of the hub and of the account-scoped stack set (default: us-east-1, where IAM's "
+                          "events arrive)")
+    org.add_argument("--config", type=Path, default=None, help="caretaker.toml: targets, regions, overrides")
+    org.add_argument("--max-concurrent-percentage", type=int, default=DEFAULT_MAX_CONCURRENT_PERCENTAGE,
+                     help="StackSets: share of accounts deployed at once per region "
+                          f"(default {DEFAULT_MAX_CONCURRENT_PERCENTAGE})")
+    org.add_argument("--failure-tolerance-percentage", type=int, default=DEFAULT_FAILURE_TOLERANCE_PERCENTAGE,
+                     help="StackSets: share of accounts that may fail per region before it stops "
+                          f"(default {DEFAULT_FAILURE_TOLERANCE_PERCENTAGE})")
+    org.add_argument("--delegated-admin", action="store_true",
+                     help="call StackSets as the organization's delegated administrator (CallAs=DELEGATED_ADMIN)")
     return root
 
 
@@ -50,16 +72,44 @@ def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         result = build(out, lint=not args.no_lint)
         print(_summary(result, time.perf_counter() - started, not args.no_lint))
-    if args.command == "deploy":
+    if args.command == "deploy" and args.organization:
+        deploy_to_organization(args, out)
+    elif args.command == "deploy":
         from builder.deploy import deploy, parse_parameter_overrides  # boto3 only when deploying
 
         deploy(out, args.bucket, prefix=args.prefix, region=args.region, create_bucket=args.create_bucket,
                parameters=parse_parameter_overrides(args.parameter))
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    if args.command != "deploy":
+        return
+    if not args.organization:
+        given = [f"--{name.replace('_', '-')}" for name in ORGANIZATION_ONLY if getattr(args, name) is not None]
+        if given:
+            raise DeployError(f"{', '.join(given)} only with --organization")
+    elif args.parameter or args.region:
+        raise DeployError("--organization takes overrides from --config (caretaker.toml) and regions from "
+                          "--regions, not --parameter or --region")
+
+
+def deploy_to_organization(args: argparse.Namespace, out: Path) -> None:
+    from builder.org_config import load_config, resolve  # boto3 only when deploying
+    from builder.org_deploy import RolloutOptions, deploy_organization
+
+    config = resolve(load_config(args.config) if args.config else None, targets=args.targets,
+                     accounts=args.accounts, regions=args.regions, home_region=args.home_region)
+    options = RolloutOptions(max_concurrent_percentage=args.max_concurrent_percentage,
+                             failure_tolerance_percentage=args.failure_tolerance_percentage,
+                             delegated_admin=args.delegated_admin)
+    deploy_organization(out, args.bucket, config, prefix=args.prefix, create_bucket=args.create_bucket,
+                        options=options)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        check_flags(args)
         run(args)
     except LintError as error:
         for finding in error.findings:

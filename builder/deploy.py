@@ -124,12 +124,12 @@ def template_url(s3: Any, bucket: str, key: str) -> str:
 # --------------------------------------------------------------------------- CloudFormation
 
 
-def _message(error: ClientError) -> str:
+def error_message(error: ClientError) -> str:
     details = error.response.get("Error", {})
     return f"{details.get('Code', 'Error')}: {details.get('Message', error)}"
 
 
-def _wait(check: Callable[[], str | None], timeout: float, what: str, sleep: Sleep) -> str:
+def wait_for(check: Callable[[], str | None], timeout: float, what: str, sleep: Sleep) -> str:
     """Call `check` until it returns a final status; first call at once (moto is instant)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -194,7 +194,7 @@ def deploy_stack(cfn: Any, stack_name: str, template: Mapping[str, str], paramet
         if any(marker in str(error) for marker in NO_CHANGES_MARKERS):
             report(f"{stack_name}: no changes")
             return "unchanged"
-        raise DeployError(f"{stack_name}: cannot create change set: {_message(error)}") from None
+        raise DeployError(f"{stack_name}: cannot create change set: {error_message(error)}") from None
     change_set_id = created["Id"]
 
     def change_set_ready() -> str | None:
@@ -203,7 +203,7 @@ def deploy_stack(cfn: Any, stack_name: str, template: Mapping[str, str], paramet
             return f"{described['Status']}|{described.get('StatusReason', '')}"
         return None
 
-    outcome, _, reason = _wait(change_set_ready, CHANGE_SET_TIMEOUT_SECONDS,
+    outcome, _, reason = wait_for(change_set_ready, CHANGE_SET_TIMEOUT_SECONDS,
                                f"change set of {stack_name}", sleep).partition("|")
     if outcome == "FAILED":
         if any(marker in reason for marker in NO_CHANGES_MARKERS):
@@ -217,13 +217,13 @@ def deploy_stack(cfn: Any, stack_name: str, template: Mapping[str, str], paramet
     try:
         cfn.execute_change_set(ChangeSetName=change_set_id, StackName=stack_name)
     except ClientError as error:
-        raise DeployError(f"{stack_name}: executing the change set failed: {_message(error)}") from None
+        raise DeployError(f"{stack_name}: executing the change set failed: {error_message(error)}") from None
 
     def stack_done() -> str | None:
         current = stack_status(cfn, stack_name)
         return None if current is None or current.endswith("_IN_PROGRESS") else current
 
-    final = _wait(stack_done, STACK_TIMEOUT_SECONDS, f"stack {stack_name}", sleep)
+    final = wait_for(stack_done, STACK_TIMEOUT_SECONDS, f"stack {stack_name}", sleep)
     if final != f"{change_set_type}_COMPLETE":
         reasons = failure_reasons(cfn, stack_name, since)
         for line in reasons:

@@ -11,6 +11,7 @@ from builder.artifacts import Artifact, Artifacts
 from builder.bytecode import BytecodeChoice
 from templates import names
 from templates.functions import FunctionResources
+from templates.organization import Organization
 from templates.stacks import StackDef
 
 MANIFEST_NAME = "manifest.json"
@@ -58,14 +59,30 @@ def function_entry(stack: StackDef, resources: FunctionResources, artifacts: Art
     }
 
 
+def organization_entries(organization: Organization) -> dict[str, Any]:
+    """`hub` (a stack, like `stacks[]`) and `stack_sets`, in deployment order (docs/organizations.md)."""
+    hub = organization.hub
+    return {
+        "hub": {"name": hub.name, "template": template_path(hub), "parameters": dict(hub.parameters)},
+        "stack_sets": [
+            {"name": s.stack.name, "template": template_path(s.stack), "parameters": dict(s.stack.parameters),
+             "capabilities": list(s.capabilities), "scope": s.scope,
+             "functions": [resources.spec.name for resources in s.stack.functions]}
+            for s in organization.stack_sets
+        ],
+    }
+
+
 def build_manifest(stacks: list[StackDef], artifacts: Artifacts, bytecode: BytecodeChoice,
-                   examples: list[str] | None = None) -> dict[str, Any]:
+                   examples: list[str] | None = None, organization: Organization | None = None) -> dict[str, Any]:
     """The manifest of one build: stacks in deployment order, functions in stack then name order.
 
     `examples` are paths (relative to dist/) of example templates that deploy leaves alone;
-    `bytecode` says whether the layers carry bytecode, for which Python, or why not.
+    `bytecode` says whether the layers carry bytecode, for which Python, or why not;
+    `organization` adds the hub and the member stack sets (`build.py deploy --organization`).
     """
     return {
+        **(organization_entries(organization) if organization is not None else {}),
         "bytecode": bytecode.manifest(),
         "examples": sorted(examples or []),
         "version": MANIFEST_VERSION,

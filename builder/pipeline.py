@@ -21,7 +21,8 @@ from builder.manifest import (
     write_manifest,
 )
 from templates.consumer_example import custom_resource_specs, render_consumer_example
-from templates.stacks import render_all, render_yaml
+from templates.organization import render_organization
+from templates.stacks import StackDef, render_all, render_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = "requirements-lambda.txt"
@@ -71,8 +72,10 @@ def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_RO
 
     started = time.perf_counter()
     stacks = render_all(code.name, layer.name, bytecode.name)
+    organization = render_organization(code.name, layer.name, bytecode.name)
+    everything: list[StackDef] = [*stacks, organization.hub, *(s.stack for s in organization.stack_sets)]
     templates: list[Path] = []
-    for stack in stacks:
+    for stack in everything:
         path = out / template_path(stack)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_yaml(stack.template))
@@ -93,7 +96,7 @@ def build(out: Path = DEFAULT_OUT, *, lint: bool = True, root: Path = PROJECT_RO
             raise LintError([str(finding) for finding in findings])
     timings["lint"] = time.perf_counter() - started
 
-    manifest = build_manifest(stacks, built, choice, [str(p.relative_to(out)) for p in examples])
+    manifest = build_manifest(stacks, built, choice, [str(p.relative_to(out)) for p in examples], organization)
     write_manifest(out, manifest)
     return BuildResult(dist=out, code=code, layer=layer, bytecode=bytecode, bytecode_choice=choice,
                        templates=templates, manifest=manifest, timings=timings)

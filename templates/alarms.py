@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import GetAtt, ImportValue, Ref
+from troposphere import AWSHelperFn, GetAtt, Ref
 from troposphere.awslambda import Function
 from troposphere.cloudwatch import Alarm, MetricDimension
 from troposphere.sqs import Queue
@@ -76,7 +76,8 @@ def threshold(kind: AlarmKind, spec: FunctionSpec) -> float:
     return round(spec.timeout * 1000 * DURATION_SHARE) if kind is LAMBDA_DURATION else 0
 
 
-def function_alarms(spec: FunctionSpec, function: Function, queue: Queue, topic: ImportValue) -> list[Alarm]:
+def function_alarms(spec: FunctionSpec, function: Function, queue: Queue,
+                    topic: AWSHelperFn | str) -> list[Alarm]:
     """One alarm per `ALARM_KINDS` entry for `spec`'s function, all notifying `topic`."""
     return [
         Alarm(

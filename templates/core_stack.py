@@ -3,7 +3,7 @@ every function uses."""
 
 from __future__ import annotations
 
-from troposphere import Equals, Export, GetAtt, Join, Output, Parameter, Ref, Sub, Template, dynamodb, kms, sns, ssm
+from troposphere import AWSHelperFn, Equals, Export, GetAtt, Join, Output, Parameter, Ref, Sub, Template, dynamodb, kms, sns, ssm
 from troposphere.awslambda import Content, LayerVersion
 
 from automations.core import state_schema
@@ -141,8 +141,8 @@ def add_chat_parameter(template: Template) -> Parameter:
     return parameter
 
 
-def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: Ref,
-                  prefix: Ref) -> LayerVersion:
+def layer_version(title: str, layer_name: str, what: str, artifact_name: str, bucket: AWSHelperFn,
+                  prefix: AWSHelperFn) -> LayerVersion:
     return LayerVersion(
         title,
         LayerName=layer_name,

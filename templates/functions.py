@@ -7,7 +7,8 @@ one template parameter per setting, and its trigger (see `templates.triggers`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from troposphere import AWSHelperFn, AWSObject, GetAtt, ImportValue, Join, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import (
@@ -48,15 +49,51 @@ MAX_ASYNC_RETRIES = 2
 
 
 @dataclass(frozen=True)
-class SharedParameters:
-    """Parameters every function stack has."""
+class CoreValues:
+    """Where a function finds Caretaker's shared resources: the core stack's exports in a single account,
+    a member's own resources in an organization (`templates.member`)."""
 
-    core_stack: Parameter
-    bucket: Parameter
+    state_table_name: AWSHelperFn | str
+    state_table_arn: AWSHelperFn | str
+    alert_topic_arn: AWSHelperFn | str
+    alert_key_arn: AWSHelperFn | str
+    state_key_arn: AWSHelperFn | str
+
+
+def core_imports(core_stack: Parameter) -> CoreValues:
+    """The single-account stacks' values: `Fn::ImportValue` of the core stack's exports."""
+    return CoreValues(
+        state_table_name=core_import(core_stack, names.STATE_TABLE_NAME),
+        state_table_arn=core_import(core_stack, names.STATE_TABLE_ARN),
+        alert_topic_arn=core_import(core_stack, names.ALERT_TOPIC_ARN),
+        alert_key_arn=core_import(core_stack, names.ALERT_KEY_ARN),
+        state_key_arn=core_import(core_stack, names.STATE_KEY_ARN),
+    )
+
+
+#: (template, spec) -> each setting's template value by setting name; adds the parameters it needs.
+SettingValues = Callable[[Template, FunctionSpec], dict[str, AWSHelperFn]]
+
+
+def setting_parameters(template: Template, spec: FunctionSpec) -> dict[str, AWSHelperFn]:
+    """The single-account form: one template parameter per setting (`templates.parameters`)."""
+    return {setting.name: Ref(template.add_parameter(setting_parameter(spec, setting)))
+            for setting in spec.all_settings}
+
+
+@dataclass(frozen=True)
+class SharedParameters:
+    """What every function of a stack shares: where the core resources, code and layers are."""
+
+    core: CoreValues
+    #: the bucket the code is read from (a member's is per region: `templates.member`)
+    bucket: AWSHelperFn
     prefix: Parameter
     log_retention: Parameter
-    layer: Parameter
-    bytecode_layer: Parameter
+    layers: tuple[AWSHelperFn, AWSHelperFn]
+    settings: SettingValues = field(default=setting_parameters)
+    #: the role's fixed name, when it has one (member roles: `templates.member`); None = generated
+    role_name: Callable[[FunctionSpec], AWSHelperFn] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +117,8 @@ class FunctionResources:
     invoke_config: EventInvokeConfig
     alarms: list[Alarm]
     trigger: list[AWSObject]
-    setting_parameters: dict[str, Parameter]
+    #: each setting's template value (a parameter's Ref, or a field of a member's settings parameter)
+    setting_values: dict[str, AWSHelperFn]
     environment: list[EnvVar]
 
 
@@ -103,10 +141,10 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
                     dead_letter_queue: Queue) -> dict[str, Binding]:
     """Values of the `spec.RESOURCE_VARIABLES` placeholders for this function."""
     return {
-        "StateTableArn": core_import(shared.core_stack, names.STATE_TABLE_ARN),
-        "AlertTopicArn": core_import(shared.core_stack, names.ALERT_TOPIC_ARN),
-        "AlertKeyArn": core_import(shared.core_stack, names.ALERT_KEY_ARN),
-        "StateKeyArn": core_import(shared.core_stack, names.STATE_KEY_ARN),
+        "StateTableArn": shared.core.state_table_arn,
+        "AlertTopicArn": shared.core.alert_topic_arn,
+        "AlertKeyArn": shared.core.alert_key_arn,
+        "StateKeyArn": shared.core.state_key_arn,
         "DeadLetterQueueArn": GetAtt(dead_letter_queue, "Arn"),
         "LogGroupArn": GetAtt(log_group, "Arn"),
         "FunctionArn": function_arn(spec),
@@ -114,26 +152,27 @@ def policy_bindings(spec: FunctionSpec, shared: SharedParameters, log_group: Log
 
 
 def environment(spec: FunctionSpec, shared: SharedParameters,
-                setting_parameters: dict[str, Parameter]) -> list[EnvVar]:
+                setting_values: dict[str, AWSHelperFn]) -> list[EnvVar]:
     """The function's environment. The state table and topic defaults are resolved at invoke time."""
     env = [
         EnvVar("CARETAKER_FUNCTION", spec.name, spec.name),
         EnvVar(bytecode.ENV_VAR, bytecode.LAMBDA_DIR, bytecode.LAMBDA_DIR),  # where the bytecode layer lands
-        EnvVar("CARETAKER_STATE_TABLE", core_import(shared.core_stack, names.STATE_TABLE_NAME), ""),
-        EnvVar("CARETAKER_ALERT_TOPIC_ARN", core_import(shared.core_stack, names.ALERT_TOPIC_ARN), ""),
+        EnvVar("CARETAKER_STATE_TABLE", shared.core.state_table_name, ""),
+        EnvVar("CARETAKER_ALERT_TOPIC_ARN", shared.core.alert_topic_arn, ""),
         EnvVar(CHAT_NOTIFICATIONS_ENV, "on", "on"),  # the chat topic, named after the alert topic
         EnvVar("POWERTOOLS_SERVICE_NAME", SERVICE_NAME, SERVICE_NAME),
         EnvVar("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE, METRICS_NAMESPACE),
     ]
     for setting in spec.all_settings:
-        env.append(EnvVar(setting.env_name, Ref(setting_parameters[setting.name]),
-                          setting.render(setting.default)))
+        env.append(EnvVar(setting.env_name, setting_values[setting.name], setting.render(setting.default)))
     return env
 
 
-def _role(spec: FunctionSpec, bindings: dict[str, Binding]) -> Role:
+def _role(spec: FunctionSpec, bindings: dict[str, Binding], name: AWSHelperFn | None) -> Role:
+    extra: dict[str, object] = {} if name is None else {"RoleName": name}
     return Role(
         f"{pascal(spec.name)}Role",
+        **extra,
         Description=f"Execution role of {spec.function_name}",
         Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust role ids, see add_own_role_ids
         AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
@@ -146,20 +185,19 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
                  code_artifact_name: str) -> FunctionResources:
     """Add one function and everything derived from it to `template`."""
     prefix = pascal(spec.name)
-    setting_parameters = {
-        setting.name: template.add_parameter(setting_parameter(spec, setting)) for setting in spec.all_settings
-    }
+    setting_values = shared.settings(template, spec)
     log_group = template.add_resource(LogGroup(
         f"{prefix}LogGroup", LogGroupName=log_group_name(spec), RetentionInDays=Ref(shared.log_retention),
     ))
     # Failed events can carry secret-bearing properties: encrypted with Caretaker's state key, which the
     # role may use through SQS (spec.BASELINE_PERMISSIONS); Lambda writes the queue with the role.
     dead_letter_queue = template.add_resource(Queue(
-        f"{prefix}DeadLetterQueue", KmsMasterKeyId=core_import(shared.core_stack, names.STATE_KEY_ARN),
+        f"{prefix}DeadLetterQueue", KmsMasterKeyId=shared.core.state_key_arn,
         MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
     ))
-    role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue)))
-    env = environment(spec, shared, setting_parameters)
+    role_name = None if shared.role_name is None else shared.role_name(spec)
+    role = template.add_resource(_role(spec, policy_bindings(spec, shared, log_group, dead_letter_queue), role_name))
+    env = environment(spec, shared, setting_values)
     function = template.add_resource(Function(
         spec.logical_id,
         FunctionName=spec.function_name,
@@ -170,8 +208,8 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         Timeout=spec.timeout,
         MemorySize=spec.memory,
         Role=GetAtt(role, "Arn"),
-        Code=Code(S3Bucket=Ref(shared.bucket), S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
-        Layers=[Ref(shared.layer), Ref(shared.bytecode_layer)],
+        Code=Code(S3Bucket=shared.bucket, S3Key=Join("", [Ref(shared.prefix), code_artifact_name])),
+        Layers=list(shared.layers),
         Environment=Environment(Variables={var.name: var.value for var in env}),
         DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dead_letter_queue, "Arn")),
         # The name, not Ref: DependsOn orders creation, and a Ref next to it would be redundant (W3005).
@@ -186,14 +224,14 @@ def add_function(template: Template, spec: FunctionSpec, shared: SharedParameter
         DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dead_letter_queue, "Arn"))),
     ))
     alarms = [template.add_resource(alarm) for alarm in function_alarms(
-        spec, function, dead_letter_queue, core_import(shared.core_stack, names.ALERT_TOPIC_ARN))]
+        spec, function, dead_letter_queue, shared.core.alert_topic_arn)]
     trigger = render_trigger(template, spec, function)
     template.add_output(Output(f"{prefix}FunctionArn", Description=f"ARN of {spec.function_name}",
                                Value=GetAtt(function, "Arn")))
     return FunctionResources(
         spec=spec, role=role, log_group=log_group, dead_letter_queue=dead_letter_queue, function=function,
         invoke_config=invoke_config, alarms=alarms, trigger=trigger,
-        setting_parameters=setting_parameters, environment=env,
+        setting_values=setting_values, environment=env,
     )
 
 
@@ -210,12 +248,12 @@ def makes_changes(spec: FunctionSpec) -> bool:
                for permission in spec.permissions for action in permission.actions)
 
 
-def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: Parameter | None,
-                     other_names: Parameter | None = None) -> None:
+def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: AWSHelperFn | str | None,
+                     other_names: AWSHelperFn | str | None = None) -> None:
     """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
     the unique ids of all roles of this stack (GetAtt RoleId) and those of `other_stacks` (the
-    `CaretakerRoleIds` parameter, which the stack has when one of its functions reads them); output this
-    stack's as `RoleIds`.
+    `CaretakerRoleIds` parameter joined, which the stack has when one of its functions reads them; a member
+    passes ""), likewise the names (`other_names`); output this stack's as `RoleIds`.
 
     Added after all functions exist: each function then depends on every role of its stack (roles
     depend on no function, so there is no cycle). The manifest default is "" (known only at deploy).
@@ -231,8 +269,8 @@ def add_own_role_ids(template: Template, functions: list[FunctionResources], oth
             raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")
         if other_names is None:
             raise ValueError("a stack whose functions read the own roles needs the CaretakerRoleNames parameter")
-        value = Join(",", [*own, Join(",", Ref(other_stacks))])
-        role_names = Join(",", [*(Ref(r.role) for r in functions), Join(",", Ref(other_names))])
+        value = Join(",", [*own, other_stacks])
+        role_names = Join(",", [*(Ref(r.role) for r in functions), other_names])
         prefix = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role" + ROLE_PATH)
         for resources in readers:
             for name, variable in ((OWN_ROLE_IDS_ENV, value), (OWN_ROLE_NAMES_ENV, role_names),

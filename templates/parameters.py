@@ -13,16 +13,18 @@ LOG_RETENTION_VALUES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545
 DEFAULT_LOG_RETENTION_DAYS = 30
 
 
-def add_artifact_parameters(template: Template) -> tuple[Parameter, Parameter]:
+def add_artifact_parameters(
+        template: Template, *, max_length: int = 63,
+        bucket_description: str = "S3 bucket holding the build artifacts (dist/artifacts/*.zip).",
+        prefix_description: str = "Key prefix of the artifacts in ArtifactBucket (include a trailing slash).",
+) -> tuple[Parameter, Parameter]:
     """`ArtifactBucket` and `ArtifactPrefix`: every artifact's S3 key is the prefix + its file name."""
     bucket = template.add_parameter(Parameter(
-        names.ARTIFACT_BUCKET, Type="String", MinLength=3, MaxLength=63,
-        AllowedPattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
-        Description="S3 bucket holding the build artifacts (dist/artifacts/*.zip).",
+        names.ARTIFACT_BUCKET, Type="String", MinLength=3, MaxLength=max_length,
+        AllowedPattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$", Description=bucket_description,
     ))
     prefix = template.add_parameter(Parameter(
-        names.ARTIFACT_PREFIX, Type="String", Default="",
-        Description="Key prefix of the artifacts in ArtifactBucket (include a trailing slash).",
+        names.ARTIFACT_PREFIX, Type="String", Default="", Description=prefix_description,
     ))
     return bucket, prefix
 

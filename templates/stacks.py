@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from troposphere import Template
+from troposphere import Join, Ref, Template
 
 from automations.core import registry
 from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import core_template
 from templates.dashboard import dashboard
-from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids
+from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids, core_imports
 from templates.parameters import (
     add_artifact_parameters,
     add_core_stack_parameter,
@@ -55,13 +55,14 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     bucket, prefix = add_artifact_parameters(template)
     log_retention = add_log_retention_parameter(template)
     layer, bytecode_layer = add_layer_parameters(template)
-    shared = SharedParameters(core_stack=core_stack, bucket=bucket, prefix=prefix, log_retention=log_retention,
-                              layer=layer, bytecode_layer=bytecode_layer)
+    shared = SharedParameters(core=core_imports(core_stack), bucket=Ref(bucket), prefix=prefix,
+                              log_retention=log_retention, layers=(Ref(layer), Ref(bytecode_layer)))
     # only where a function reads them: the reactive rules
     reads = any(s.reads_own_role_ids for s in specs)
     other_roles, other_names = add_other_stack_role_parameters(template) if reads else (None, None)
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
-    add_own_role_ids(template, functions, other_roles, other_names)
+    add_own_role_ids(template, functions, None if other_roles is None else Join(",", Ref(other_roles)),
+                     None if other_names is None else Join(",", Ref(other_names)))
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
         extra(template)

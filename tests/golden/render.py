@@ -16,6 +16,7 @@ from builder.artifacts import Artifact, Artifacts
 from builder.bytecode import BytecodeChoice
 from builder.manifest import EXAMPLES_DIR, build_manifest, dumps, template_path
 from templates.consumer_example import custom_resource_specs, render_consumer_example
+from templates.organization import render_organization
 from templates.stacks import render_all, render_yaml
 
 FILES = Path(__file__).resolve().parent / "files"
@@ -31,13 +32,15 @@ def render() -> dict[str, str]:
     """Relative path under `files/` -> text, for every template, the consumer example and the manifest."""
     artifacts = Artifacts(code=_placeholder("code"), layer=_placeholder("deps"), bytecode=_placeholder("bytecode"))
     stacks = render_all(artifacts.code.name, artifacts.layer.name, artifacts.bytecode.name)
-    files = {template_path(stack): render_yaml(stack.template) for stack in stacks}
+    organization = render_organization(artifacts.code.name, artifacts.layer.name, artifacts.bytecode.name)
+    files = {template_path(stack): render_yaml(stack.template)
+             for stack in [*stacks, organization.hub, *(s.stack for s in organization.stack_sets)]}
     examples = []
     if custom_resource_specs():
         example = f"{EXAMPLES_DIR}/custom-resources-consumer.yaml"
         files[example] = render_yaml(render_consumer_example())
         examples.append(example)
-    files["manifest.json"] = dumps(build_manifest(stacks, artifacts, NO_BYTECODE, examples))
+    files["manifest.json"] = dumps(build_manifest(stacks, artifacts, NO_BYTECODE, examples, organization))
     return files
 
 
