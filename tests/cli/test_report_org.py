@@ -174,3 +174,35 @@ def test_single_account_json_is_one_document_on_stdout_when_the_table_is_missing
     code, out, err = _main(capsys, "report", "--format", "json", "--table", "no-such-table")
 
     assert code == 1 and out == "" and err.startswith("error: ") and "ResourceNotFoundException" in err
+
+
+def test_members_still_throttled_after_the_clients_retries_are_listed_and_the_others_shown(
+        organization: Organization, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automations.core.aws import MAX_ATTEMPTS
+    from tests.faults.faults import moto_skips_throttled_attempts, throttling_response, virtual_retry_time
+
+    virtual_retry_time(monkeypatch)  # botocore's backoff advances a virtual clock: the retries cost no real time
+    moto_skips_throttled_attempts(monkeypatch)
+    attempts: list[str] = []
+
+    def throttle_us_west_2(request: Any, **_: Any) -> Any:
+        if "us-west-2" not in request.url:
+            return None
+        attempts.append(request.url)
+        request.caretaker_throttled = True
+        return throttling_response(request.url, "dynamodb")
+
+    session = boto3.session.Session()
+    session.events.register_first("before-send.dynamodb", throttle_us_west_2)
+    out = io.StringIO()
+
+    code = report_org(OrgAccess(session), since=organization.now - timedelta(hours=24), fmt="json", out=out,
+                      err=io.StringIO())
+
+    document = json.loads(out.getvalue())
+    assert code == 1
+    assert sorted((u["account"], u["region"]) for u in document["unreachable"]) == \
+        [(a, "us-west-2") for a in organization.accounts]
+    assert all(u["error"].startswith("ProvisionedThroughputExceededException") for u in document["unreachable"])
+    assert len(attempts) == len(organization.accounts) * (MAX_ATTEMPTS + 1)  # bounded retries, then listed
+    assert {(r["account"], r["region"]) for r in document["runs"]} == {(a, "eu-west-1") for a in organization.accounts}
