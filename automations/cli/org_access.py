@@ -40,22 +40,22 @@ class OrgError(CaretakerError):
     """The members could not be listed (no organization access, no hub stack, bad arguments)."""
 
 
+def _names(text: str, pattern: re.Pattern[str], option: str, what: str) -> list[str]:
+    """A comma-separated list of `option` values, each matching `pattern`, duplicates dropped (in order)."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or any(not pattern.match(v) for v in values):
+        raise ValueError(f"{option} takes {what}, comma-separated; got {text!r}")
+    return list(dict.fromkeys(values))
+
+
 def parse_accounts(text: str) -> list[str]:
     """`--accounts 111111111111,222222222222`: twelve-digit account ids (nothing else reaches a role ARN)."""
-    accounts = [a.strip() for a in text.split(",") if a.strip()]
-    bad = [a for a in accounts if not _ACCOUNT.match(a)]
-    if bad or not accounts:
-        raise ValueError(f"--accounts takes twelve-digit account ids, comma-separated; got {text!r}")
-    return list(dict.fromkeys(accounts))
+    return _names(text, _ACCOUNT, "--accounts", "twelve-digit account ids")
 
 
 def parse_regions(text: str) -> list[str]:
     """`--regions eu-west-1,us-east-1`."""
-    regions = [r.strip() for r in text.split(",") if r.strip()]
-    bad = [r for r in regions if not _REGION.match(r)]
-    if bad or not regions:
-        raise ValueError(f"--regions takes region names, comma-separated; got {text!r}")
-    return list(dict.fromkeys(regions))
+    return _names(text, _REGION, "--regions", "region names")
 
 
 @dataclass(frozen=True, order=True)
