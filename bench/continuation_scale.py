@@ -100,8 +100,8 @@ def main() -> int:
     from moto import mock_aws
 
     from automations.core.aws import Clients
+    from automations.core.ledger import run_items
     from automations.core.spec import CONTINUATION_MARGIN
-    from automations.core.state_log import run_items
     from automations.core.throttle import RateLimiter
     from automations.scheduled.cleanup_volumes import handler
     from tests.automations.conftest import create_state_table, scheduled_event

@@ -75,7 +75,8 @@ def seed(accounts: int, regions: list[str], runs: int, with_actions: int) -> lis
     """The organization and every member's ledger; returns the member account ids."""
     import boto3
 
-    from automations.core.state_log import StateLog, new_run_id, write_batches
+    from automations.core.state_log import StateLog, new_run_id
+    from automations.core.store import write_batches
     from templates import names
     from tests.cli.org_ledgers import create_state_table, member_dynamodb
 

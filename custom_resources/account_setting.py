@@ -20,7 +20,7 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from automations.core.state_log import iso
+from automations.core.codec import iso
 from custom_resources.lineage import Holder, Lineage
 from custom_resources.provider import ACCOUNT_WIDE, ProviderError, Request, ResourceType, Result
 
@@ -66,7 +66,7 @@ class AccountSetting(ResourceType):
 
     def create(self, request: Request) -> Result:
         physical_id = self.new_id()
-        lineage = Lineage(request.state, self.subject(request))
+        lineage = Lineage.beside(request.state, subject=self.subject(request))
         previous = self.read(request)
         lineage.push(self._holder(request, physical_id, previous))
         try:
@@ -77,7 +77,7 @@ class AccountSetting(ResourceType):
 
     def update(self, request: Request) -> Result:
         physical_id = request.physical_id
-        lineage = Lineage(request.state, self.subject(request))
+        lineage = Lineage.beside(request.state, subject=self.subject(request))
         found, top = lineage.find(physical_id)
         previous: dict[str, Any] | None = None
         if found is None or top is None or top.physical_id != physical_id:
@@ -89,7 +89,7 @@ class AccountSetting(ResourceType):
 
     def delete(self, request: Request) -> Result:
         physical_id = request.physical_id
-        lineage = Lineage(request.state, self.subject(request))
+        lineage = Lineage.beside(request.state, subject=self.subject(request))
         found, top = lineage.find(physical_id)
         if found is None:
             return Result(physical_id, note=f"no record of {physical_id} in the state log; "

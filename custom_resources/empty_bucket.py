@@ -30,10 +30,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.codec import iso
 from automations.core.errors import CaretakerError, error_code
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import Permission
-from automations.core.state_log import iso
 from custom_resources.ownership import ResourceOfStack
 from custom_resources.properties import Prop, Schema
 from custom_resources.provider import Provider, ProviderError, Request, ResourceType, Result, provider_spec

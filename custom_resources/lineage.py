@@ -16,7 +16,7 @@ records the settings that were in effect just before it applied its own:
 * Delete of a holder below the top changes nothing in AWS: its record passes to the holder
   above it, so the last one to go still restores the original settings.
 
-The item is a versioned record (`state_log.put_versioned`): a change is a read-modify-write that
+The item is a versioned record (`TableStore.put_versioned`): a change is a read-modify-write that
 is made again on the new holders when another request wrote first, a bounded number of times.
 """
 
@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from automations.core import state_schema as schema
+from automations.core.codec import Clock, iso, utcnow
 from automations.core.errors import StateLogError, VersionConflict
-from automations.core.state_log import StateLog, delete_versioned, get_versioned, iso, put_versioned
+from automations.core.store import TableStore, key_of
 
 SORT_KEY = "LINEAGE"
 #: Attempts of one change when another request changed the item at the same time.
@@ -58,14 +58,15 @@ class Holder:
                    at=str(item["at"]))
 
 
-class Lineage:
-    """The holder stack of one account-wide setting, in the state table."""
+class Lineage(TableStore):
+    """The holder stack of one account-wide setting, in the state table (`Lineage.beside(state, subject=...)`)."""
 
-    def __init__(self, state: StateLog, subject: str) -> None:
-        self.state = state
+    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
+                 clock: Clock = utcnow, subject: str) -> None:
+        super().__init__(table, client, automation=automation, run_id=run_id, ttl_days=ttl_days, clock=clock)
         self.subject = subject
-        self._key = {schema.PARTITION_KEY: f"CR#{subject}", schema.SORT_KEY: SORT_KEY}
-        self._what = f"holders of {subject}"  # names the item in errors
+        self._key = key_of(f"CR#{subject}", SORT_KEY)
+        self.what = f"holders of {subject}"  # names the item in errors
 
     # ------------------------------------------------------------------ reading
 
@@ -96,7 +97,7 @@ class Lineage:
     # ------------------------------------------------------------------ storage
 
     def _load(self) -> tuple[list[Holder], int]:
-        item, version = get_versioned(self.state.client, self.state.table, self._key, what=self._what)
+        item, version = self.get_versioned(self._key)
         return [Holder.from_item(h) for h in (item or {}).get("holders", [])], version
 
     def _change(self, change: Callable[[list[Holder]], list[Holder]]) -> None:
@@ -114,13 +115,11 @@ class Lineage:
                             f"gave up after {MAX_ATTEMPTS} attempts")
 
     def _store(self, holders: list[Holder], version: int) -> None:
-        state = self.state
         if not holders:
-            delete_versioned(state.client, state.table, self._key, version, what=self._what)
+            self.delete_versioned(self._key, version)
             return
-        put_versioned(state.client, state.table, self._key, {
-            "type": "lineage", "subject": self.subject, "holders": [h.to_item() for h in holders],
-            "at": iso(state.clock())}, version, what=self._what)
+        self.put_versioned(self._key, {"type": "lineage", "subject": self.subject,
+                                       "holders": [h.to_item() for h in holders], "at": iso(self.clock())}, version)
 
 
 def _without(holders: list[Holder], physical_id: str) -> list[Holder]:

@@ -22,299 +22,63 @@ from __future__ import annotations
 
 import os
 import traceback
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from automations.core.aws import Clients
+from automations.core.codec import Clock, utcnow
 from automations.core.errors import CaretakerError, StateLogError
+from automations.core.mode_override import read_mode_override
 from automations.core.observability import get_logger, publish_run_metrics
-from automations.core.registry import register
 from automations.core.runtime import (
-    NO_CONTEXT_REMAINING_MS,
     STATE_TABLE_ENV,
     ModeDecision,
     describe_error,
     resolve_mode,
 )
 from automations.core.settings import Settings, cached_settings
-from automations.core.spec import CustomResource, FunctionSpec, Permission
-from automations.core.state_log import Clock, RunCounts, StateLog, iso, run_items, utcnow
-from custom_resources.properties import REDACTED, PropertyError, Schema, redact_text
-from custom_resources.response import answer_directly, failed_create_id, log, loggable_response
+from automations.core.spec import CustomResource, FunctionSpec
+from automations.core.state_log import StateLog
+from custom_resources.declaration import (
+    PROVIDER_MEMORY_MB,
+    PROVIDER_MODE,
+    PROVIDER_TIMEOUT_S,
+    polling_permissions,
+    polling_rule_prefix,
+    provider_spec,
+)
+from custom_resources.properties import REDACTED, PropertyError, redact_text
+from custom_resources.resource_type import (
+    ACCOUNT_WIDE,
+    AUTOMATION_TAG,
+    OWNER_TAG,
+    PROVIDER_TAG_KEYS,
+    REQUEST_TYPES,
+    STACK_TAG,
+    AccountWide,
+    ProviderError,
+    Request,
+    ResourceType,
+    Result,
+    StackBinding,
+)
+from custom_resources.response import answer_directly, failed_create_id, log
+from custom_resources.retries import record_response, served_before
 
-#: Providers run because a stack asked for them: they act (mode `enforce`) unless an operator says otherwise.
-PROVIDER_MODE: Literal["enforce"] = "enforce"
-PROVIDER_TIMEOUT_S = 120
-PROVIDER_MEMORY_MB = 256
-
-
-def provider_spec(module: str, name: str, resource_type: str, what: str, permissions: tuple[Permission, ...], *,
-                  timeout: int = PROVIDER_TIMEOUT_S, polls: bool = False) -> FunctionSpec:
-    """Declare and register the provider of one custom resource type (handler: `<module>.handler`).
-
-    `polls`: a Delete may continue through crhelper polling, so the function also gets the permissions
-    for its own schedule rules (`polling_permissions`)."""
-    spec = FunctionSpec(
-        name=name,
-        description=f"CloudFormation provider of {resource_type}: {what}",
-        handler=module + ".handler",
-        trigger=CustomResource(resource_type),
-        default_mode=PROVIDER_MODE,
-        timeout=timeout,
-        memory=PROVIDER_MEMORY_MB,
-        permissions=permissions,
-    )
-    if polls:
-        spec = replace(spec, permissions=(*permissions, *polling_permissions(spec.function_name)))
-    return register(spec)
-
-
-def polling_rule_prefix(function_name: str) -> str:
-    """What the names of a function's crhelper polling rules start with."""
-    return f"{function_name}-poll-"
-
-
-def polling_permissions(function_name: str) -> tuple[Permission, ...]:
-    """crhelper polling: a schedule rule per long request, on this function's own rules only, and the
-    permission for EventBridge to invoke this function."""
-    return (
-        Permission(("events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"),
-                   (f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/"
-                    f"{polling_rule_prefix(function_name)}*",),
-                   why="crhelper polling: this function's own schedule rules (named after the function)"),
-        Permission(("lambda:AddPermission",), ("${FunctionArn}",),
-                   condition={"StringEquals": {"lambda:Principal": "events.amazonaws.com"}},
-                   why="crhelper polling: let the schedule rule invoke this function (EventBridge only)"),
-        Permission(("lambda:RemovePermission",), ("${FunctionArn}",),
-                   why="crhelper polling: remove that permission when done"),
-    )
+#: The provider framework's public surface: the type's side is resource_type.py, the declaration declaration.py.
+__all__ = ["ACCOUNT_WIDE", "AUTOMATION_TAG", "OWNER_TAG", "PROVIDER_MEMORY_MB", "PROVIDER_MODE", "PROVIDER_TAG_KEYS",
+           "PROVIDER_TIMEOUT_S", "STACK_TAG", "AccountWide", "Provider", "ProviderError", "Request", "ResourceType",
+           "Result", "StackBinding", "polling_permissions", "polling_rule_prefix", "provider_spec"]
 
 if TYPE_CHECKING:
     from custom_resources.cfn_helper import CfnHelper
 
-T = TypeVar("T")
-REQUEST_TYPES = ("Create", "Update", "Delete")
 REQUIRED_EVENT_KEYS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
-#: Tag every resource a provider creates carries (the function's name), as the scheduled automations do.
-AUTOMATION_TAG = "caretaker:automation"
-#: The requesting stack's name, for people reading the tags (a name is not an identity: see OWNER_TAG).
-STACK_TAG = "caretaker:stack"
-#: The full StackId ARN (name and unique id) of the stack a named resource is bound to.
-OWNER_TAG = "caretaker:stack-id"
-#: Every tag key a provider puts on what it creates.
-PROVIDER_TAG_KEYS = (AUTOMATION_TAG, STACK_TAG, OWNER_TAG)
-
-
-class ProviderError(CaretakerError):
-    """A request cannot be served; the message is the Reason CloudFormation shows."""
-
-
-def _tally(items: list[dict[str, Any]]) -> dict[str, int]:
-    """Counts of a request's action records, by outcome (what its summary must say)."""
-    tally = dict.fromkeys(("planned", "succeeded", "failed", "skipped"), 0)
-    for item in items:
-        if item.get("type") == "action" and item.get("outcome") in tally:
-            tally[str(item["outcome"])] += 1
-    return tally
-
-
 class _AlreadyServed(Exception):
     """An earlier invocation served this request; this one answered as it had to, and stops."""
 
-
-
-
-@dataclass
-class Result:
-    """What a type's method produced."""
-
-    #: the PhysicalResourceId to answer with; None = not finished, continue through polling (Delete only)
-    physical_id: str | None
-    #: attributes for Fn::GetAtt
-    data: dict[str, Any] = field(default_factory=dict)
-    #: mask `data` in Fn::GetAtt output and in the console (CloudFormation's NoEcho)
-    no_echo: bool = False
-    #: a short explanation (e.g. why nothing was changed); recorded and sent as the Reason
-    note: str = ""
-    #: values the next poll invocation needs (carried in crhelper's poll event)
-    carry: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Request:
-    """One request as a type's method sees it: typed properties, clients, state log, clock."""
-
-    #: the request type being served: an Update of a failed Create is served as "Create"
-    request_type: str
-    event: Mapping[str, Any]
-    props: dict[str, Any]
-    #: the previous properties on Update (None when they no longer validate: all count as changed)
-    old_props: dict[str, Any] | None
-    schema: Schema
-    state: StateLog
-    clients: Clients
-    context: Any
-    clock: Clock
-    automation: str
-    #: values that must never be logged, recorded or sent in a Reason
-    secrets: list[str] = field(default_factory=list)
-
-    @property
-    def physical_id(self) -> str:
-        return str(self.event.get("PhysicalResourceId", ""))
-
-    @property
-    def stack_id(self) -> str:
-        return str(self.event["StackId"])
-
-    @property
-    def stack_name(self) -> str:
-        parts = self.stack_id.split("/")
-        return parts[1] if len(parts) > 1 else self.stack_id
-
-    @property
-    def logical_id(self) -> str:
-        return str(self.event["LogicalResourceId"])
-
-    @property
-    def request_id(self) -> str:
-        return str(self.event["RequestId"])
-
-    @property
-    def poll_data(self) -> Mapping[str, Any]:
-        """What the first invocation carried into the poll events (empty before polling)."""
-        data = self.event.get("CrHelperData")
-        return data if isinstance(data, Mapping) else {}
-
-    def client(self, service: str) -> Any:
-        return self.clients(service)
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def remaining_ms(self) -> int:
-        getter = getattr(self.context, "get_remaining_time_in_millis", None)
-        return int(getter()) if callable(getter) else NO_CONTEXT_REMAINING_MS
-
-    @cached_property
-    def _location(self) -> tuple[str, str, str]:
-        """(partition, region, account) of this function, from its ARN (STS as a fallback)."""
-        parts = str(getattr(self.context, "invoked_function_arn", "")).split(":")
-        if len(parts) >= 5 and parts[0] == "arn" and parts[4]:
-            return parts[1], parts[3], parts[4]
-        identity = self.client("sts").get_caller_identity()
-        return str(identity["Arn"]).split(":")[1], self.clients.region, str(identity["Account"])
-
-    @property
-    def partition(self) -> str:
-        return self._location[0]
-
-    @property
-    def region(self) -> str:
-        return self._location[1]
-
-    @property
-    def account(self) -> str:
-        return self._location[2]
-
-    def changed(self, flag: Literal["generation", "replaces"] | None = None) -> tuple[str, ...]:
-        """Properties (with a schema flag, if given) whose values differ from OldResourceProperties."""
-        return self.schema.changed(self.old_props, self.props, flag)
-
-    def tags(self) -> list[dict[str, str]]:
-        """The tags of a resource this request creates: it is bound to the requesting stack (OWNER_TAG)."""
-        return [{"Key": AUTOMATION_TAG, "Value": self.automation}, {"Key": STACK_TAG, "Value": self.stack_name},
-                {"Key": OWNER_TAG, "Value": self.stack_id}]
-
-    def keep_secret(self, value: str) -> str:
-        self.secrets.append(value)
-        return value
-
-    def redact(self, text: str) -> str:
-        return redact_text(text, self.secrets)
-
-    def act(self, resource_id: str, action: str, call: Callable[[], T], *, reason: str = "",
-            details: Mapping[str, Any] | None = None) -> T:
-        """Write ahead (`planned`), call AWS, record the outcome.
-
-        A `StateLogError` from the plan propagates before AWS is called. A failing call is
-        recorded as `failed` and raised as a `ProviderError` that names the action.
-        """
-        record = self.state.plan(resource_id, action, reason or f"{self.request_type} requested by "
-                                 f"{self.logical_id} in {self.stack_name}", dry_run=False, details=details)
-        try:
-            result = call()
-        except Exception as exc:
-            problem = self.redact(describe_error(exc))
-            self.state.outcome(record, "failed", problem)
-            raise ProviderError(f"{action} ({resource_id}) failed: {problem}") from exc
-        self.state.outcome(record, "succeeded")
-        return result
-
-
-class StackBinding(ABC):
-    """How a type binds what it acts on to the stack that asked for it (the request's full StackId).
-
-    Declared once per type (`ResourceType.binding`) and checked by the provider after the
-    properties, before any of the type's code runs and so before any value can go into Data.
-    """
-
-    #: the IAM permissions `refusal` needs; the type's declaration must include them (a test checks)
-    permissions: tuple[Permission, ...] = ()
-
-    @abstractmethod
-    def refusal(self, request: Request) -> str | None:
-        """None when the requesting stack may act on what the request names; else why it may not
-        (the Reason, naming both stacks where one is known). Raise when it cannot be told (the
-        request then fails, changing nothing)."""
-
-
-class AccountWide(StackBinding):
-    """A setting of the whole account or region: no stack owns it; the holders' lineage decides
-    what a Delete puts back (see `lineage`)."""
-
-    def refusal(self, request: Request) -> str | None:
-        return None
-
-
-ACCOUNT_WIDE = AccountWide()
-
-
-class ResourceType(ABC):
-    """One `Custom::` type: its properties, its ids and what Create / Update / Delete do."""
-
-    resource_type: ClassVar[str]
-    schema: ClassVar[Schema]
-    #: how requests are bound to stacks: required for every type that changes AWS (`mutates`);
-    #: None only for types that change nothing (lookups)
-    binding: ClassVar[StackBinding | None]
-    #: False for types that change nothing in AWS (lookups): the mode does not apply to them
-    mutates: ClassVar[bool] = True
-    #: True when a Delete may continue through crhelper polling (`poll_delete`)
-    polls_delete: ClassVar[bool] = False
-    #: True when a request may simply be served again after an attempt that stopped before answering (the
-    #: type works from what AWS shows now, so nothing is done twice); else the retry answers FAILED
-    resumable: ClassVar[bool] = False
-
-    @abstractmethod
-    def owns(self, physical_id: str) -> bool:
-        """True when the id has the form this type gives its resources (a failed Create's id has not)."""
-
-    @abstractmethod
-    def create(self, request: Request) -> Result: ...
-
-    @abstractmethod
-    def update(self, request: Request) -> Result: ...
-
-    @abstractmethod
-    def delete(self, request: Request) -> Result: ...
-
-    def poll_delete(self, request: Request) -> Result:
-        raise ProviderError(f"{self.resource_type} does not continue a Delete through polling")
 
 
 @dataclass
@@ -412,93 +176,6 @@ class Provider:
             helper.poll_delete(self._serve_poll)
         return helper
 
-    # ------------------------------------------------------------------ retries of one request
-
-    @staticmethod
-    def _record_response(state: StateLog, body: Mapping[str, Any], delivered: bool) -> None:
-        """Keep the response on the request's summary before it is sent, and mark it once delivered."""
-        try:
-            if delivered:
-                state.annotate(response_delivered=True)
-            else:
-                state.annotate(response=loggable_response(body), response_at=iso(state.clock()),
-                               response_data_withheld=bool(body.get("NoEcho") and body.get("Data")) or None)
-        except StateLogError as exc:
-            get_logger().error("could not record the response in the state log", extra={"error": str(exc)})
-
-    def _served_before(self, helper: CfnHelper, state: StateLog, event: Mapping[str, Any]) -> bool:
-        """Handle a request an earlier invocation already worked on (Lambda retries an asynchronous
-        invocation that failed or was killed, and may deliver one twice). True when this invocation is done.
-
-        Answered before: the recorded answer is repeated if it may not have been delivered, else nothing is
-        sent; nothing is acted on again. Started but never answered (the process died): nothing is acted on
-        again; the answer is FAILED and names the actions whose outcome is unknown.
-        """
-        log = get_logger()
-        try:
-            prior = state.summary()
-        except StateLogError as exc:
-            log.warning("cannot tell whether this request was served before", extra={"error": str(exc)})
-            return False
-        if prior is None:
-            return False
-        helper.on_response = partial(self._record_response, state)
-        poll = "CrHelperPoll" in event
-        response = prior.get("response")
-        if isinstance(response, Mapping):
-            if prior.get("response_delivered"):
-                log.info("this request was answered before: not acting, not answering again")
-            elif prior.get("response_data_withheld"):
-                log.error("an earlier attempt answered with secret attributes the state log does not keep, and "
-                          "its delivery is unknown: not answering again (CloudFormation times the request out "
-                          "if it never got that answer)")
-            else:
-                log.warning("an earlier attempt recorded its answer but may not have delivered it: repeating it")
-                helper.repeat(response)
-            return True
-        if poll:
-            return False  # a poll continues the request the first invocation started
-        if self.resource.resumable:
-            # its actions work from what AWS shows now: serve the request again, counting what was recorded
-            try:
-                state.counts = RunCounts(**_tally(run_items(state.client, state.table, str(event["RequestId"]))))
-            except Exception as exc:
-                log.error("could not read the earlier attempt's records", extra={"error": describe_error(exc)})
-            else:
-                log.warning("an earlier attempt of this request stopped before answering: serving it again")
-                return False
-        self._answer_abandoned(helper, state, event, prior)
-        return True
-
-    @staticmethod
-    def _answer_abandoned(helper: CfnHelper, state: StateLog, event: Mapping[str, Any],
-                          prior: Mapping[str, Any]) -> None:
-        request_id = str(event["RequestId"])
-        try:
-            items = run_items(state.client, state.table, request_id)
-        except Exception as exc:
-            items = []
-            get_logger().error("could not read the earlier attempt's records", extra={"error": describe_error(exc)})
-        actions = [i for i in items if i.get("type") == "action"]
-        closed = {i["action_id"] for i in actions if i.get("outcome") != "planned"}
-        unknown = sorted(f"{i['action']} {i['resource_id']}" for i in actions
-                         if i.get("outcome") == "planned" and i["action_id"] not in closed)
-        reason = ("an earlier attempt of this request stopped before answering (Lambda retried it); it is not "
-                  "repeated, so nothing was changed again. ")
-        reason += (f"Its outcome is unknown for: {'; '.join(unknown)}. " if unknown
-                   else "It had not started any change. ")
-        reason += f"See the state log, run_id {request_id}; then retry the stack operation."
-        get_logger().error("earlier attempt of this request never answered", extra={"unknown": unknown})
-        if prior.get("physical_id"):
-            helper.PhysicalResourceId = str(prior["physical_id"])
-        tally = _tally(items)
-        try:
-            state.annotate(status="failed", outcome="failed", reason=reason, ended_at=iso(state.clock()),
-                           retried=True, **tally)
-        except StateLogError as exc:
-            get_logger().error("could not record the outcome in the state log", extra={"error": str(exc)})
-        helper.answer_failure(reason)
-
     # ------------------------------------------------------------------ dispatch
 
     def _serve_event(self, event: Any, context: Any) -> str | None:
@@ -559,19 +236,19 @@ class Provider:
         # 4. state log (a Lambda retry of a request served before ends here) and mode
         try:
             state = self._state_log(invocation, event)
-            if self._served_before(helper, state, event):
+            if served_before(helper, state, event, resumable=self.resource.resumable):
                 helper.silent = True  # crhelper's own answer (and the poll's) must not follow
                 raise _AlreadyServed
             if invocation.settings is None:  # parsed before crhelper dispatches; a failure answers earlier
                 raise ProviderError("internal error: settings were not loaded")
-            mode = resolve_mode(invocation.settings, state.mode_override(), False)
+            mode = resolve_mode(invocation.settings, read_mode_override(state), False)
             if not poll:
                 state.start_run(**self._summary(event, mode=mode.mode, mode_source=mode.source,
                                                 dry_run=mode.mode != "enforce", served_as=served_as,
                                                 request_id=getattr(context, "aws_request_id", None)))
         except StateLogError as exc:
             raise ProviderError(f"the state log cannot be used, so nothing was changed: {exc}") from exc
-        helper.on_response = partial(self._record_response, state)
+        helper.on_response = partial(record_response, state)
         request = Request(request_type=served_as, event=event, props=props, old_props=old_props, schema=schema,
                           state=state, clients=invocation.clients, context=context, clock=invocation.clock,
                           automation=self.spec.name, secrets=secrets)

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from automations.cli.org_access import ORG_WORKERS, Member, OrgAccess, describe_error
 from automations.core.concurrency import ordered_stream
-from automations.core.state_log import set_mode_override
+from automations.core.mode_override import set_mode_override
 from templates import names
 
 

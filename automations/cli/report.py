@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from automations.core import state_log
+from automations.core import ledger, state_log
 
 FORMATS = ("table", "json", "html")
 #: `schema` of the JSON document: bump the number when a field changes meaning or goes away.
@@ -65,19 +65,19 @@ def collect(client: Any, table: str, *, run_id: str | None = None, since: dateti
             resource_id: str | None = None, now: datetime | None = None) -> ReportData:
     """Read one report from the state table: a resource's history, one run, or every run since `since`."""
     if resource_id:
-        history = state_log.resource_history(client, table, resource_id)
+        history = ledger.resource_history(client, table, resource_id)
         return ReportData(f"History of {resource_id}", {"resource_id": resource_id}, table,
                           actions=[i for i in history if i.get("type") == "action"])
     if run_id:
-        items = state_log.run_items(client, table, run_id)
+        items = ledger.run_items(client, table, run_id)
         runs = [i for i in items if i.get("type") == "run"]
         return ReportData(f"Run {run_id}", {"run_id": run_id}, table, runs=runs,
                           actions=[i for i in items if i.get("type") == "action"],
                           missing=None if runs else f"no run {run_id} in {table}")
     start = since or (now or datetime.now(UTC)) - timedelta(hours=24)
-    runs = [run for run in state_log.runs_since(client, table, start, now) if run.get("run_id")]
+    runs = [run for run in ledger.runs_since(client, table, start, now) if run.get("run_id")]
     actions = [i for run in runs if may_have_actions(run)
-               for i in state_log.run_items(client, table, str(run["run_id"])) if i.get("type") == "action"]
+               for i in ledger.run_items(client, table, str(run["run_id"])) if i.get("type") == "action"]
     return ReportData(f"Runs since {state_log.iso(start)}", {"since": state_log.iso(start)}, table,
                       runs=runs, actions=actions)
 

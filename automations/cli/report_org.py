@@ -30,8 +30,8 @@ from rich.table import Table
 
 from automations.cli.org_access import ORG_WORKERS, Member, OrgAccess, describe_error
 from automations.cli.report import actions_table, collect, runs_table
+from automations.core.codec import iso
 from automations.core.concurrency import ordered_stream
-from automations.core.state_log import iso
 from templates import names
 
 ORG_FORMATS = ("table", "json")

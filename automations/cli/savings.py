@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automations.cli.report import dump_json
-from automations.core import state_log
+from automations.core import ledger, state_log
 
 SAVINGS_SCHEMA = "caretaker.savings/1"
 
@@ -91,7 +91,7 @@ def report_savings(client: Any, table: str, since: datetime, *, fmt: str = "tabl
     """Print the savings by family in `fmt` (`table` or `json`); returns them."""
     if fmt not in ("table", "json"):
         raise ValueError(f"report savings prints table or json, got {fmt!r}")
-    runs = state_log.runs_since(client, table, since, now)
+    runs = ledger.runs_since(client, table, since, now)
     families = by_family(runs)
     if fmt == "json":
         (out or sys.stdout).write(dump_json({

@@ -34,7 +34,8 @@ from typing import Any, Generic, TypeVar
 from automations.core.concurrency import BoundedExecutor
 from automations.core.continuation import Checkpoint
 from automations.core.runtime import Run
-from automations.core.state_log import BATCH_SIZE, ActionRecord
+from automations.core.state_log import ActionRecord
+from automations.core.store import BATCH_SIZE
 
 T = TypeVar("T")
 

@@ -34,7 +34,7 @@ class StateLogError(CaretakerError):
 class VersionConflict(CaretakerError):
     """A versioned state-table record was changed by another writer since it was read; nothing was written.
 
-    Not a `StateLogError`: the table works, this writer lost a race (see `state_log.put_versioned`)."""
+    Not a `StateLogError`: the table works, this writer lost a race (see `TableStore.put_versioned`)."""
 
 
 class EventError(CaretakerError):

@@ -16,16 +16,14 @@ Writes and deletes are buffered and sent with BatchWriteItem (25 per call); a fa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError
-from automations.core.state_log import BATCH_SIZE, Clock, deserialize, iso, serialize, utcnow, write_batches
+from automations.core.codec import Clock, iso, parse_iso, serialize, utcnow
+from automations.core.store import BATCH_SIZE, TableStore, key_of, query_items
 
 PREFIX = "PENDING#"
 STAGES = ("seen", "pending")
@@ -33,10 +31,6 @@ STAGES = ("seen", "pending")
 
 def partition(automation: str) -> str:
     return PREFIX + automation
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -69,43 +63,24 @@ class PendingRecord:
         return replace(self, **changes)
 
 
-class PendingStore:
+class PendingStore(TableStore):
     """Reads and writes one automation's pending records. Thread-safe buffering."""
+
+    what = "pending records"
+    requires_table = "pending records cannot be kept"
 
     def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
                  clock: Clock = utcnow) -> None:
-        if not table:
-            raise StateLogError("CARETAKER_STATE_TABLE is not set: pending records cannot be kept")
-        self.table = table
-        self.client = client
-        self.automation = automation
-        self.run_id = run_id
-        self.ttl_days = ttl_days
-        self.clock = clock
-        self.dynamodb_calls = 0
+        super().__init__(table, client, automation=automation, run_id=run_id, ttl_days=ttl_days, clock=clock)
         self._buffer: dict[str, dict[str, Any]] = {}  # resource id -> write request (last one wins)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
 
     def load(self) -> dict[str, PendingRecord]:
-        """Every record of this automation, by resource id (strongly consistent)."""
-        records: dict[str, PendingRecord] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": partition(self.automation)}},
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._call("query", **kwargs)
-            for raw in response.get("Items", []):
-                record = from_item(deserialize(raw))
-                records[record.resource_id] = record
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return records
-            kwargs["ExclusiveStartKey"] = last
+        """Every record of this automation, by resource id (strongly consistent, paginated)."""
+        records = (from_item(item) for item in self.query_partition(partition(self.automation)))
+        return {record.resource_id: record for record in records}
 
     # ------------------------------------------------------------------ writing (buffered)
 
@@ -118,8 +93,8 @@ class PendingStore:
         return stamped
 
     def remove(self, resource_id: str) -> None:
-        key = {schema.PARTITION_KEY: partition(self.automation), schema.SORT_KEY: resource_id}
-        self._buffered(resource_id, {"DeleteRequest": {"Key": serialize(key)}})
+        self._buffered(resource_id, {"DeleteRequest": {"Key": serialize(key_of(partition(self.automation),
+                                                                                 resource_id))}})
 
     def needs_refresh(self, record: PendingRecord, now: datetime) -> bool:
         """True when less than half the TTL is left: rewrite it so TTL never drops a live record."""
@@ -141,18 +116,7 @@ class PendingStore:
     def flush(self) -> None:
         with self._lock:
             requests, self._buffer = list(self._buffer.values()), {}
-        self._batch_write(requests)
-
-    def _batch_write(self, requests: Iterable[dict[str, Any]]) -> None:
-        write_batches(self._call, self.table, list(requests), what="pending records")
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        with self._lock:
-            self.dynamodb_calls += 1
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be used ({operation}): {exc}") from exc
+        self.write_requests(requests)
 
 
 # ---------------------------------------------------------------------- item mapping
@@ -160,8 +124,7 @@ class PendingStore:
 
 def to_item(automation: str, record: PendingRecord) -> dict[str, Any]:
     return {
-        schema.PARTITION_KEY: partition(automation),
-        schema.SORT_KEY: record.resource_id,
+        **key_of(partition(automation), record.resource_id),
         schema.TTL_ATTRIBUTE: record.expires_at,
         "type": "pending",
         "automation": automation,
@@ -194,9 +157,4 @@ def from_item(item: Mapping[str, Any]) -> PendingRecord:
 
 def pending_items(client: Any, table: str, automation: str) -> list[dict[str, Any]]:
     """What an automation is waiting on, as plain items (for reports and tests)."""
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator("query").paginate(
-            TableName=table, KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": partition(automation)}}):
-        items.extend(deserialize(i) for i in page.get("Items", []))
-    return items
+    return query_items(client, table, partition(automation))

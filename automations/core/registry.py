@@ -1,7 +1,8 @@
 """A name -> FunctionSpec registry, filled by handler modules when they are imported.
 
 `register()` only records the spec. `discover()` imports every module of the
-handler packages, so build code never keeps a second list of functions.
+handler packages and of their subpackages (e.g. `automations/scheduled/cleanup/`), so build code
+never keeps a second list of functions.
 """
 
 from __future__ import annotations
@@ -43,12 +44,11 @@ def stack_of(spec: FunctionSpec) -> str | None:
 
 
 def discover() -> list[FunctionSpec]:
-    """Import every handler module and return all specs, sorted by name."""
+    """Import every handler module, subpackages included, and return all specs, sorted by name."""
     for package_name in HANDLER_PACKAGES:
         package = importlib.import_module(package_name)
-        for info in pkgutil.iter_modules(package.__path__, package_name + "."):
-            if not info.ispkg:
-                importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(package.__path__, package_name + "."):
+            importlib.import_module(info.name)
     return sorted(_REGISTRY.values(), key=lambda s: s.name)
 
 

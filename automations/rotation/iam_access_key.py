@@ -23,12 +23,12 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.codec import iso
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
-from automations.core.state_log import iso
 from automations.rotation.errors import RotationError
 from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
 
@@ -170,7 +170,7 @@ class IamAccessKeyFlavour:
         self._allowed_user(rotation, user)
         current_key = current.get("AccessKeyId")
         keys = self._keys(user)
-        earlier = rotation.log.get()  # an earlier attempt at this same rotation, if any
+        earlier = rotation.log.record()  # an earlier attempt at this same rotation, if any
         keys_before = earlier.keys_before if earlier and earlier.user else tuple(sorted(keys))
         started = (earlier.started_at if earlier and earlier.started_at else self.run.clock()) - CLOCK_SKEW
 
@@ -196,7 +196,7 @@ class IamAccessKeyFlavour:
             self._delete(user, spare[0]["AccessKeyId"], f"makes room for the new key (two keys per user): {why}")
 
         if not rotation.dry_run and not (earlier and earlier.user):
-            rotation.log.update(user=user, keys_before=list(keys_before), started_at=iso(self.run.clock()))
+            rotation.log.write(user=user, keys_before=list(keys_before), started_at=iso(self.run.clock()))
         made = self.run.act(user, CREATE_KEY, f"new key for the rotation of {rotation.secret.name}",
                             lambda: self.iam.create_access_key(UserName=user),
                             details={"user": user, "secret": rotation.secret.name, "version": rotation.token,
@@ -207,7 +207,7 @@ class IamAccessKeyFlavour:
                 return
             raise RotationError(f"createSecret of {rotation.secret.name}: no key could be created for {user}")
         new_id = made["AccessKey"]["AccessKeyId"]
-        rotation.log.update(new_key_id=new_id)
+        rotation.log.write(new_key_id=new_id)
         value = json.dumps({**current, "AccessKeyId": new_id, "SecretAccessKey": made["AccessKey"]["SecretAccessKey"]})
         if not rotation.stage_pending(value, f"new key {new_id} of {user}", {"access_key_id": new_id}):
             self._delete(user, new_id, "rollback: the key could not be staged, and its secret exists nowhere else")

@@ -118,9 +118,7 @@ class RotationStep:
         self.request = request
         self.secret = secret
         self.sm = sm
-        self.log = TokenLog(run.state.client, run.state.table, automation=run.spec.name, run_id=run.run_id,
-                            secret_arn=secret.arn, token=request.token, clock=run.clock,
-                            ttl_days=int(run.settings["state_ttl_days"]))
+        self.log = TokenLog.beside(run.state, secret_arn=secret.arn, token=request.token)
 
     @property
     def token(self) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from automations.core import state_schema as schema
-from automations.core.errors import StateLogError
-from automations.core.state_log import Clock, deserialize, iso, serialize
+from automations.core.codec import Clock, iso, utcnow
+from automations.core.store import TableStore, key_of
 
 PARTITION_PREFIX = "SECRET#"
 TOKEN_PREFIX = "TOKEN#"
@@ -50,66 +48,40 @@ class TokenRecord:
                    started_at=datetime.fromisoformat(started) if started else None)
 
 
-class TokenLog:
+class TokenLog(TableStore):
     """Reads and writes one secret's rotation items. The DynamoDB client is injected (the run's)."""
 
-    def __init__(self, client: Any, table: str, *, automation: str, run_id: str, secret_arn: str, token: str,
-                 clock: Clock, ttl_days: int) -> None:
-        self.client = client
-        self.table = table
-        self.automation = automation
-        self.run_id = run_id
+    what = "rotation of a secret"
+
+    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
+                 clock: Clock = utcnow, secret_arn: str, token: str) -> None:
+        super().__init__(table, client, automation=automation, run_id=run_id, ttl_days=ttl_days, clock=clock)
         self.secret_arn = secret_arn
         self.token = token
-        self.clock = clock
-        self.ttl_days = ttl_days
 
     @property
     def _partition(self) -> str:
         return PARTITION_PREFIX + self.secret_arn
 
-    def get(self) -> TokenRecord | None:
+    @property
+    def _key(self) -> dict[str, str]:
+        return key_of(self._partition, TOKEN_PREFIX + self.token)
+
+    def record(self) -> TokenRecord | None:
         """This rotation's item, if any (consistent read)."""
-        try:
-            item = self.client.get_item(TableName=self.table, ConsistentRead=True, Key=serialize(
-                {schema.PARTITION_KEY: self._partition, schema.SORT_KEY: TOKEN_PREFIX + self.token})).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be read (rotation of a secret): {exc}") from exc
-        return TokenRecord.from_item(deserialize(item)) if item else None
+        item = self.get_item(self._key)
+        return TokenRecord.from_item(item) if item else None
 
     def history(self) -> list[TokenRecord]:
         """Every rotation of this secret that the state table still holds."""
-        records: list[TokenRecord] = []
-        try:
-            for page in self.client.get_paginator("query").paginate(
-                    TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
-                    ExpressionAttributeValues={":pk": {"S": self._partition}}):
-                records.extend(TokenRecord.from_item(deserialize(i)) for i in page.get("Items", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be read (rotation of a secret): {exc}") from exc
-        return records
+        return [TokenRecord.from_item(item) for item in self.query_partition(self._partition)]
 
-    def update(self, **attributes: Any) -> None:
+    def write(self, **attributes: Any) -> None:
         """Set attributes on this rotation's item (created when absent); durable on return."""
         now = self.clock()
-        values = {
+        self.update_item(self._key, {
             "type": ITEM_TYPE, "automation": self.automation, "resource_id": self.secret_arn, "token": self.token,
-            "run_id": self.run_id, "at": iso(now),
-            schema.TTL_ATTRIBUTE: int((now + timedelta(days=self.ttl_days)).timestamp()),
-            **{k: v for k, v in attributes.items() if v is not None},
-        }
-        names = {f"#a{i}": k for i, k in enumerate(values)}
-        plain = {f":v{i}": v for i, v in enumerate(values.values())}
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=serialize({schema.PARTITION_KEY: self._partition, schema.SORT_KEY: TOKEN_PREFIX + self.token}),
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(plain),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be written (rotation of a secret): {exc}") from exc
+            "run_id": self.run_id, "at": iso(now), schema.TTL_ATTRIBUTE: self.expires_at(now), **attributes})
 
     def step_done(self, step: str) -> None:
-        self.update(**{f"{step}_at": iso(self.clock())})
+        self.write(**{f"{step}_at": iso(self.clock())})

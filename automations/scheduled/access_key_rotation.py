@@ -18,13 +18,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.codec import iso
 from automations.core.continuation import Checkpoint
 from automations.core.errors import StateLogError
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map, tag_matches
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
-from automations.core.state_log import iso
 from automations.scheduled.access_key_state import IDLE, RotationState, RotationStore, StateConflict
 from automations.scheduled.access_key_steps import (
     EVALUATE,
@@ -104,7 +104,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     notification covers all its invocations."""
     settings = run.settings
     iam = run.clients("iam")
-    store = RotationStore(run.state.client, run.state.table, automation=NAME, run_id=run.run_id, clock=run.clock)
+    store = RotationStore.beside(run.state)
     states = store.load_all()
     report = Report.restore(run.carried.get("report"))
     rotator = Rotator(run, store, Periods(settings["max_key_age_days"], settings["grace_days"],

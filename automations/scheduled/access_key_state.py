@@ -6,7 +6,7 @@ Query reads every user's state at the start of a run). Each phase is written *be
 call that it announces (write-ahead); the next run resumes from the phase it finds and
 reconciles it with the keys IAM really has. See docs/credential-rotation.md and docs/state-log.md.
 
-The item is a versioned record (`state_log.put_versioned`: a write is conditional on the `version`
+The item is a versioned record (`TableStore.put_versioned`: a write is conditional on the `version`
 read), so two runs that overlap cannot both move the same user forward: the loser gets
 `StateConflict` and leaves the user alone.
 """
@@ -18,11 +18,9 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from automations.core import state_schema as schema
-from automations.core.errors import StateLogError, VersionConflict
-from automations.core.state_log import Clock, deserialize, iso, put_versioned
+from automations.core.codec import iso
+from automations.core.errors import VersionConflict
+from automations.core.store import TableStore, key_of
 
 PARTITION = "ROTATION#access-keys"
 USER_PREFIX = "USER#"
@@ -101,38 +99,22 @@ class RotationState:
         return cls(**values)
 
 
-class RotationStore:
+class RotationStore(TableStore):
     """Reads and writes the rotation items. The DynamoDB client is injected (the run's)."""
 
-    def __init__(self, client: Any, table: str, *, automation: str, run_id: str, clock: Clock) -> None:
-        self.client = client
-        self.table = table
-        self.automation = automation
-        self.run_id = run_id
-        self.clock = clock
+    what = "rotation state"
 
     def load_all(self) -> dict[str, RotationState]:
         """Every user's state (one consistent, paginated Query)."""
-        states: dict[str, RotationState] = {}
-        try:
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self.table, KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": PARTITION}}, ConsistentRead=True)
-            for page in pages:
-                for raw in page.get("Items", []):
-                    state = RotationState.from_item(deserialize(raw))
-                    states[state.user] = state
-        except (ClientError, BotoCoreError) as exc:
-            raise StateLogError(f"state table {self.table!r} cannot be read (rotation state): {exc}") from exc
-        return states
+        states = (RotationState.from_item(item) for item in self.query_partition(PARTITION))
+        return {state.user: state for state in states}
 
     def save(self, state: RotationState) -> RotationState:
         """Write `state` if nobody wrote the item since it was read; return it with the next version."""
-        key = {schema.PARTITION_KEY: PARTITION, schema.SORT_KEY: USER_PREFIX + state.user}
         attributes = {"type": ITEM_TYPE, "automation": self.automation, "resource_id": state.user,
                       "run_id": self.run_id, "at": iso(self.clock()), **state.to_attributes()}
         try:
-            version = put_versioned(self.client, self.table, key, attributes, state.version, what="rotation state")
+            version = self.put_versioned(key_of(PARTITION, USER_PREFIX + state.user), attributes, state.version)
         except VersionConflict as exc:
             raise StateConflict(f"the rotation state of {state.user} was changed by another run") from exc
         return replace(state, version=version)

@@ -28,11 +28,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.codec import iso
 from automations.core.errors import error_code
 from automations.core.notify import LIST_LIMIT
 from automations.core.runtime import Run
 from automations.core.selection import AUTOMATION_TAG, is_protected, tag_map
-from automations.core.state_log import iso
 from automations.scheduled.access_key_state import (
     CREATING,
     DEACTIVATED,

@@ -16,10 +16,11 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days
-from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
-from automations.scheduled.cleanup_notice import monthly_from_hourly
-from automations.scheduled.cleanup_settings import (
+from automations.scheduled.cleanup.ec2 import Ec2Family, age_days
+from automations.scheduled.cleanup.flow import run_cleanup
+from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.notice import monthly_from_hourly
+from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_ADDRESSES,
     IDLE_ADDRESS_PRICE,
@@ -27,7 +28,7 @@ from automations.scheduled.cleanup_settings import (
     ec2_marking,
     grace_days,
 )
-from automations.scheduled.cleanup_steps import Step, single_call_step
+from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-elastic-ips"
 _GONE = ("InvalidAllocationID.NotFound",)
@@ -38,7 +39,7 @@ SPEC = register(FunctionSpec(
     handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="audit",  # an address, once released, may never come back
-    continues=True,  # shares cleanup_flow's phases; few addresses per account, but the flow is one
+    continues=True,  # shares cleanup.flow's phases; few addresses per account, but the flow is one
     permissions=(
         Permission(("ec2:DescribeAddresses",), why="survey; Describe* has no resource-level scoping"),
         ec2_marking((EC2_ADDRESSES,)),

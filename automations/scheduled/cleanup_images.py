@@ -21,17 +21,18 @@ from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import is_protected, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, parse_time
-from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
-from automations.scheduled.cleanup_notice import monthly
-from automations.scheduled.cleanup_references import (
+from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, parse_time
+from automations.scheduled.cleanup.flow import run_cleanup
+from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.notice import monthly
+from automations.scheduled.cleanup.references import (
     References,
     add_instances,
     add_launch_configurations,
     add_launch_templates,
     resolve_ssm_images,
 )
-from automations.scheduled.cleanup_settings import (
+from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_IMAGES,
     EC2_SNAPSHOTS,
@@ -41,7 +42,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Next, Step, single_call_step
+from automations.scheduled.cleanup.steps import Next, Step, single_call_step
 
 NAME = "cleanup-amis"
 PAGE_SIZE = 1000
@@ -55,7 +56,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("0 5 * * ? *"),
     default_mode="audit",  # deletes images and data
     timeout=900,
-    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
+    continues=True,  # large accounts: checkpoint and continue (cleanup.flow phases)
     memory=512,
     permissions=(
         Permission(("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",

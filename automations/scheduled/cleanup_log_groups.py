@@ -19,9 +19,10 @@ from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import age_days
-from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Family, Survey, run_cleanup
-from automations.scheduled.cleanup_settings import (
+from automations.scheduled.cleanup.ec2 import age_days
+from automations.scheduled.cleanup.flow import run_cleanup
+from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Family, Survey
+from automations.scheduled.cleanup.settings import (
     COMMON,
     LOG_GROUPS,
     NOT_PROTECTED,
@@ -29,7 +30,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Step, single_call_step
+from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-log-retention"
 PAGE_SIZE = 50  # DescribeLogGroups' maximum
@@ -45,7 +46,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("0 6 ? * MON *"),
     default_mode="audit",  # a retention deletes the events older than it
     timeout=600,
-    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
+    continues=True,  # large accounts: checkpoint and continue (cleanup.flow phases)
     permissions=(
         Permission(("logs:DescribeLogGroups", "logs:ListTagsForResource"), (LOG_GROUPS,),
                    why="survey and the tags of candidates"),

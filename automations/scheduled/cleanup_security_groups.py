@@ -19,11 +19,12 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
-from automations.scheduled.cleanup_ec2 import Ec2Family
-from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
-from automations.scheduled.cleanup_references import References, add_launch_configurations, add_launch_templates
-from automations.scheduled.cleanup_settings import COMMON, EC2_SECURITY_GROUPS, NOT_PROTECTED, ec2_marking, grace_days
-from automations.scheduled.cleanup_steps import Step, single_call_step
+from automations.scheduled.cleanup.ec2 import Ec2Family
+from automations.scheduled.cleanup.flow import run_cleanup
+from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.references import References, add_launch_configurations, add_launch_templates
+from automations.scheduled.cleanup.settings import COMMON, EC2_SECURITY_GROUPS, NOT_PROTECTED, ec2_marking, grace_days
+from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-security-groups"
 PAGE_SIZE = 1000
@@ -36,7 +37,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("30 5 * * ? *"),
     default_mode="audit",  # deletes configuration
     timeout=600,
-    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
+    continues=True,  # large accounts: checkpoint and continue (cleanup.flow phases)
     permissions=(
         Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeLaunchTemplates",
                     "ec2:DescribeLaunchTemplateVersions"),

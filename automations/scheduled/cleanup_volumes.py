@@ -16,10 +16,11 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup_ec2 import Ec2Family, age_days, by_filter, snapshot_states
-from automations.scheduled.cleanup_flow import Candidate, Context, Exclusions, Survey, run_cleanup
-from automations.scheduled.cleanup_notice import monthly
-from automations.scheduled.cleanup_settings import (
+from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, snapshot_states
+from automations.scheduled.cleanup.flow import run_cleanup
+from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.notice import monthly
+from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_SNAPSHOTS,
     EC2_VOLUMES,
@@ -30,7 +31,7 @@ from automations.scheduled.cleanup_settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup_steps import Next, Step, single_call_step
+from automations.scheduled.cleanup.steps import Next, Step, single_call_step
 
 NAME = "cleanup-ebs-volumes"
 VOLUME_TAG = "caretaker:volume-id"
@@ -44,7 +45,7 @@ SPEC = register(FunctionSpec(
     trigger=Cron("0 4 * * ? *"),
     default_mode="audit",  # deletes data
     timeout=900,
-    continues=True,  # large accounts: checkpoint and continue (cleanup_flow phases)
+    continues=True,  # large accounts: checkpoint and continue (cleanup.flow phases)
     memory=512,
     permissions=(
         Permission(("ec2:DescribeVolumes", "ec2:DescribeSnapshots"),

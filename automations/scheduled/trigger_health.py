@@ -28,12 +28,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core import registry
 from automations.core import state_schema as schema
+from automations.core.codec import iso, serialize
 from automations.core.errors import StateLogError, error_code
+from automations.core.ledger import close_abandoned_run, runs_since
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.schedule_expr import Expectation, ScheduleError, expected_last_run
 from automations.core.spec import CloudTrail, Cron, EventPattern, FunctionSpec, Permission, Rate, Setting
-from automations.core.state_log import close_abandoned_run, deserialize, iso, runs_since, serialize
+from automations.core.store import query_items
 
 NAME = "trigger-health"
 _RULES = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"
@@ -317,17 +319,11 @@ def _open_key(run: Run) -> str:
 
 def open_problems(run: Run) -> dict[str, dict[str, Any]]:
     """The problems already reported and not yet resolved, by key. Unreadable: `StateLogError` (no alerts)."""
-    items: dict[str, dict[str, Any]] = {}
     try:
-        paginator = run.state.client.get_paginator("query")
-        for page in paginator.paginate(TableName=run.state.table, KeyConditionExpression="pk = :pk",
-                                       ExpressionAttributeValues={":pk": {"S": _open_key(run)}}):
-            for raw in page.get("Items", []):
-                item = deserialize(raw)
-                items[str(item[schema.SORT_KEY])] = item
+        items = query_items(run.state.client, run.state.table, _open_key(run))
     except (ClientError, BotoCoreError) as exc:
         raise StateLogError(f"open trigger-health problems cannot be read from {run.state.table!r}: {exc}") from exc
-    return items
+    return {str(item[schema.SORT_KEY]): item for item in items}
 
 
 def _remember(run: Run, problem: Problem, at: datetime) -> None:

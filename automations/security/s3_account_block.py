@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError
 from automations.core import state_schema as schema
 from automations.core.errors import error_code
 from automations.core.runtime import Run
-from automations.core.state_log import get_versioned
 from automations.security.findings import CloudTrailEvent
 from automations.security.reactive import Decision, Remediate, Report, Skip
 
@@ -86,7 +85,7 @@ def managing_holder(run: Run, account: str) -> dict[str, str] | None:
     """The custom resource in effect for the account's setting (the top of its lineage), or None.
     A read of the state table that fails raises StateLogError: the rule then does not act."""
     key = {schema.PARTITION_KEY: f"CR#{setting_id(account)}", schema.SORT_KEY: LINEAGE_SORT_KEY}
-    item, _ = get_versioned(run.state.client, run.state.table, key, what=f"holders of {setting_id(account)}")
+    item, _ = run.state.get_versioned(key, what=f"holders of {setting_id(account)}")
     holders = (item or {}).get("holders")
     if not isinstance(holders, list) or not holders or not isinstance(holders[-1], Mapping):
         return None

@@ -1,7 +1,7 @@
 """Guarded trails: their last recorded configuration in the state log, and the steps that restore it.
 
 The record (`pk = TRAIL#<trail ARN>`, `sk = CONFIGURATION`) is a versioned record
-(`state_log.put_versioned`) without TTL: a trail may be deleted years after it was recorded. It is
+(`TableStore.put_versioned`) without TTL: a trail may be deleted years after it was recorded. It is
 written from what `trail_config.read_trail` read in AWS, never from an event, and only while the
 trail is not weaker than the record (or when there is none yet). Restoring is a sequence of steps,
 each written ahead and recorded (`Run.act`) inside the outer `restore-trail` / `recreate-trail`
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from automations.core import state_schema as schema
+from automations.core.codec import iso
 from automations.core.errors import VersionConflict
 from automations.core.runtime import Run, describe_error
 from automations.core.selection import GUARD_TRAIL_TAG
-from automations.core.state_log import get_versioned, iso, put_versioned
 from automations.security.trail_config import TrailConfig, Weakening, read_trail, update_arguments
 
 RECORD_PK_PREFIX = "TRAIL#"
@@ -47,8 +47,7 @@ class Recorded:
 
 
 def load(run: Run, trail_arn: str) -> Recorded:
-    item, version = get_versioned(run.state.client, run.state.table, record_key(trail_arn),
-                                  what=f"recorded configuration of trail {trail_arn}")
+    item, version = run.state.get_versioned(record_key(trail_arn), what=f"recorded configuration of trail {trail_arn}")
     if item is None:
         return Recorded(trail_arn, None, 0)
     return Recorded(trail_arn, TrailConfig.from_record(item["configuration"]), version, str(item.get("at", "")),
@@ -59,7 +58,7 @@ def save(run: Run, config: TrailConfig, previous: Recorded, cause: str) -> int |
     """Record `config` over `previous`; returns the new version, or None when another invocation recorded
     the trail since `previous` was read (its record is as recent as this one: it is kept)."""
     try:
-        return put_versioned(run.state.client, run.state.table, record_key(config.arn), {
+        return run.state.put_versioned(record_key(config.arn), {
             "type": RECORD_TYPE, "automation": run.spec.name, "resource_id": config.arn, "run_id": run.run_id,
             "at": iso(run.clock()), "cause": cause, "configuration": config.as_record(),
         }, previous.version, what=f"recorded configuration of trail {config.arn}")

@@ -16,7 +16,7 @@ from automations.cli import main as cli
 from automations.cli.mode import set_mode_org
 from automations.cli.org_access import OrgAccess
 from automations.core.aws import Clients
-from automations.core.state_log import deserialize, serialize
+from automations.core.codec import deserialize, serialize
 from automations.scheduled.ebs_snapshots import handler
 from templates import names
 from tests.automations.conftest import LambdaContext, create_state_table, lambda_context, scheduled_event

@@ -30,8 +30,8 @@ from moto import mock_aws
 import custom_resources
 from automations.cli.responder import Certificate, LocalResponder, self_signed_certificate
 from automations.core.aws import Clients
+from automations.core.ledger import run_items
 from automations.core.settings import clear_cache
-from automations.core.state_log import run_items
 from custom_resources.provider import Provider
 from tests.automations.conftest import Clock, create_state_table
 

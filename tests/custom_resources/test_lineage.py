@@ -10,7 +10,6 @@ import boto3
 import pytest
 
 from automations.core.errors import StateLogError
-from automations.core.state_log import StateLog
 from custom_resources.lineage import MAX_ATTEMPTS, Holder, Lineage
 from tests.automations.aws_hooks import HookedClients
 from tests.custom_resources.conftest import STATE_TABLE
@@ -21,8 +20,8 @@ KEY = {"pk": {"S": "CR#password-policy"}, "sk": {"S": "LINEAGE"}}
 
 def lineage(clients: HookedClients | None = None) -> Lineage:
     client = (clients or HookedClients())("dynamodb")
-    return Lineage(StateLog(STATE_TABLE, client, automation="demo", run_id="run-1", clock=lambda: AT),
-                   "password-policy")
+    return Lineage(STATE_TABLE, client, automation="demo", run_id="run-1", clock=lambda: AT,
+                   subject="password-policy")
 
 
 def holder(physical_id: str, restore: Mapping[str, Any] | None = None) -> Holder:

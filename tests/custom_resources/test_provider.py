@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
+from automations.core.mode_override import set_mode_override
 from automations.core.settings import clear_cache
-from automations.core.state_log import set_mode_override
 from custom_resources import password_policy, random_secret, secure_string_parameter
 from custom_resources.cfn_helper import TIMEOUT_MARGIN_S
 from custom_resources.response import FAILED_CREATE_PREFIX

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
+from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
-from automations.core.state_log import run_items
 from tests.automations.conftest import (  # noqa: F401 - fixtures used by the fault tests
     REGION,
     Alerts,

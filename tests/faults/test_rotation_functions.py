@@ -27,9 +27,9 @@ import boto3
 import pytest
 
 from automations.core.errors import StateLogError
+from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
 from automations.core.settings import load_settings
-from automations.core.state_log import run_items
 from automations.rotation import iam_access_key, password
 from automations.rotation.errors import RotationError
 from automations.rotation.password import PasswordRules

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from automations.core.errors import StateLogError
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
 from automations.security import sg_open_world
 from tests.automations.security.conftest import load_event, redelivered
 from tests.automations.security.test_sg_open_world import authorize_as_recorded, ingress

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from automations.cli.invoke import InvokeError, invoke
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
 from builder.deploy import Outputs
 
 REGION = "us-east-1"

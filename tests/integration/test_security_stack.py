@@ -13,8 +13,8 @@ import pytest
 
 from automations.cli.invoke import invoke
 from automations.core import registry
+from automations.core.ledger import run_items
 from automations.core.spec import trigger_manifest
-from automations.core.state_log import run_items
 from builder.deploy import Outputs
 from tests.automations.security.conftest import load_event, matches
 from tests.automations.security.test_patterns import RULE_EVENTS

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from automations.core import state_log
+from automations.core import ledger
 from automations.core.errors import StateLogError
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
@@ -101,7 +101,7 @@ def test_a_resource_id_too_long_for_the_index_key_still_gets_its_record_and_hist
     [item] = harness.items(summary)
     assert item["resource_id"] == long_id and item["outcome"] == "skipped"
     assert harness.run_summary(summary)["status"] == "ok"
-    history = state_log.resource_history(harness.dynamodb, harness.table, long_id)
+    history = ledger.resource_history(harness.dynamodb, harness.table, long_id)
     assert [h["action_id"] for h in history] == [item["action_id"]]
 
 

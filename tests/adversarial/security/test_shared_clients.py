@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from automations.core.aws import Clients, reset_shared_clients
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
 from automations.core.throttle import Bucket, RateLimiter, RateTable
 from automations.security import ebs_encryption_disabled
 from tests.automations.conftest import LambdaContext

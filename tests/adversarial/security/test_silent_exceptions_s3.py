@@ -64,7 +64,7 @@ def managed_by_caretaker(state_table: str, clock: Clock) -> Holder:
                      run_id="create-request-1", clock=clock)
     holder = Holder(physical_id="caretaker:s3-account-public-access-block:0123456789ab", stack_id=STACK,
                     logical_id="AccountBlock", restore=None, at="2026-11-01T09:00:00.000Z")
-    Lineage(state, SETTING).push(holder)
+    Lineage.beside(state, subject=SETTING).push(holder)
     return holder
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from automations.core.selection import GUARD_TRAIL_TAG, PROTECT_TAG
-from automations.core.state_log import get_versioned
+from automations.core.store import TableStore
 from automations.security import cloudtrail_tampering
 from automations.security.trail_guard import record_key
 from tests.automations.aws_hooks import HookedClients
@@ -81,7 +81,7 @@ def item(items: list[dict[str, Any]], action: str, outcome: str) -> dict[str, An
 
 
 def record(harness: Harness, arn: str = ARN) -> tuple[dict[str, Any] | None, int]:
-    return get_versioned(harness.dynamodb, harness.table, record_key(arn))
+    return TableStore(harness.table, harness.dynamodb, automation="test", run_id="test").get_versioned(record_key(arn))
 
 
 def tags_of(cloudtrail: Any, arn: str = ARN) -> dict[str, str]:

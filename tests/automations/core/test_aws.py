@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from automations.core import aws as aws_module
 from automations.core.aws import CLIENT_CONFIG, Clients, reset_shared_clients, shared_clients
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
 from automations.core.throttle import Bucket, RateLimiter, RateTable
 from automations.scheduled import cleanup_volumes
 from automations.security import ebs_encryption_disabled

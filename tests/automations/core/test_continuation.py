@@ -12,9 +12,9 @@ import pytest
 
 from automations.core.continuation import MAX_NO_PROGRESS
 from automations.core.errors import StateLogError
+from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CONTINUATION_MARGIN, FunctionSpec, Permission, Rate
-from automations.core.state_log import run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Alerts, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import ClockedContext, DrainingContext, drive
@@ -199,7 +199,7 @@ def test_the_alert_of_a_partial_run_carries_the_counts_of_all_its_invocations(
 
 
 def test_mode_switched_off_mid_run_stops_the_continuation(state_table: str, clock: Clock) -> None:
-    from automations.core.state_log import set_mode_override
+    from automations.core.mode_override import set_mode_override
 
     account = Account(first=30, second=0)
     handler = account.handler()

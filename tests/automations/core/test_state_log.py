@@ -7,7 +7,9 @@ import pytest
 
 from automations.core import state_log
 from automations.core.errors import StateLogError
-from automations.core.state_log import StateLog, resource_history, run_items, runs_since, set_mode_override
+from automations.core.ledger import resource_history, run_items, runs_since
+from automations.core.mode_override import read_mode_override, set_mode_override
+from automations.core.state_log import StateLog
 from tests.automations.aws_hooks import HookedClients
 
 
@@ -77,11 +79,11 @@ def test_runs_since_lists_run_summaries(state_table: str) -> None:
 def test_specific_mode_override_wins_over_global(state_table: str) -> None:
     client = boto3.client("dynamodb")
     log = make_log(state_table)
-    assert log.mode_override() is None
+    assert read_mode_override(log) is None
     set_mode_override(client, state_table, "*", "off", by="ops", reason="incident")
-    assert log.mode_override()["mode"] == "off"  # type: ignore[index]
+    assert read_mode_override(log)["mode"] == "off"  # type: ignore[index]
     set_mode_override(client, state_table, "demo", "audit", by="ops", reason="testing")
-    assert log.mode_override()["mode"] == "audit"  # type: ignore[index]
+    assert read_mode_override(log)["mode"] == "audit"  # type: ignore[index]
     set_mode_override(client, state_table, "demo", None, by="ops", reason="done")
     set_mode_override(client, state_table, "*", None, by="ops", reason="done")
-    assert log.mode_override() is None
+    assert read_mode_override(log) is None

@@ -11,9 +11,7 @@ import pytest
 
 from automations.core.aws import Clients
 from automations.core.errors import SettingsError
-from automations.core.settings import load_settings
-from automations.core.spec import FunctionSpec, Permission, Rate
-from automations.core.throttle import (
+from automations.core.rate_limits import (
     AWS_LIMITS,
     EC2_MUTATING,
     EC2_NON_MUTATING,
@@ -21,12 +19,12 @@ from automations.core.throttle import (
     EC2_RESOURCE_INTENSIVE,
     EC2_UNCATEGORIZED,
     EC2_UNFILTERED,
-    SHARE_ENV,
     Bucket,
-    RateLimiter,
     RateTable,
-    TokenBucket,
 )
+from automations.core.settings import load_settings
+from automations.core.spec import FunctionSpec, Permission, Rate
+from automations.core.throttle import SHARE_ENV, RateLimiter, TokenBucket
 from tests.automations.conftest import REGION
 from tests.throttling.simulator import ThrottlingSimulator, VirtualClock, overdraft, virtual_botocore_time
 

@@ -8,8 +8,9 @@ from typing import Any
 import boto3
 
 from automations.core import item_limits, state_log
+from automations.core.ledger import run_items
 from automations.core.notify import MESSAGE_LIMIT_BYTES, fit_message
-from automations.core.state_log import StateLog, run_items
+from automations.core.state_log import StateLog
 from automations.core.truncate import clip, fit
 from tests.automations.conftest import REGION
 

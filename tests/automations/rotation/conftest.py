@@ -16,8 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
+from automations.core.codec import deserialize
+from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
-from automations.core.state_log import deserialize, run_items
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.automations.rotation.helpers import QuickClients
 from tests.notifications import message_body

@@ -17,9 +17,9 @@ import boto3
 import pytest
 from botocore.loaders import create_loader
 
+from automations.core.ledger import resource_history, run_items
 from automations.core.pending import pending_items
 from automations.core.runtime import Entrypoint
-from automations.core.state_log import resource_history, run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, create_state_table, scheduled_event
 from tests.notifications import parse_message

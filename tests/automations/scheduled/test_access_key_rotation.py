@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from automations.core.errors import EventError, SettingsError, StateLogError
-from automations.core.state_log import run_items
+from automations.core.ledger import run_items
 from automations.scheduled.access_key_rotation import handler
 from automations.scheduled.access_key_steps import version_id
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
@@ -123,7 +123,7 @@ def summary(table: str, run_id: str) -> dict[str, Any]:
 
 
 def state(table: str, name: str) -> dict[str, Any] | None:
-    from automations.core.state_log import deserialize
+    from automations.core.codec import deserialize
 
     item = boto3.client("dynamodb").get_item(
         TableName=table, Key={"pk": {"S": "ROTATION#access-keys"}, "sk": {"S": f"USER#{name}"}}).get("Item")

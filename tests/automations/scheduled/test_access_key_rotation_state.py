@@ -17,7 +17,7 @@ KEY = {"pk": {"S": "ROTATION#access-keys"}, "sk": {"S": "USER#alice"}}
 
 
 def store(table: str, clients: HookedClients | None = None) -> RotationStore:
-    return RotationStore((clients or HookedClients())("dynamodb"), table, automation="access-key-rotation",
+    return RotationStore(table, (clients or HookedClients())("dynamodb"), automation="access-key-rotation",
                          run_id="run-1", clock=lambda: AT)
 
 

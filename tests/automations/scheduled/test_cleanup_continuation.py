@@ -70,7 +70,7 @@ def test_grace_zero_deletes_every_volume_once_over_several_invocations(h: Harnes
 
 def test_announcing_continues_too_and_tags_each_volume_once(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     volumes = old_volumes(h, 60)
-    from automations.scheduled import cleanup_ec2
+    from automations.scheduled.cleanup import ec2 as cleanup_ec2
 
     monkeypatch.setattr(cleanup_ec2.Ec2Family, "tag_batch", 10)  # batches of 25 (CHUNK x 1 worker)
     driven = drive(handler, h.clock, lambda: DrainingContext(
@@ -90,7 +90,7 @@ def test_announcing_continues_too_and_tags_each_volume_once(h: Harness, monkeypa
 
 def test_one_notification_counts_what_was_pending_before_the_run_once(
         h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    from automations.scheduled import cleanup_ec2
+    from automations.scheduled.cleanup import ec2 as cleanup_ec2
 
     monkeypatch.setattr(cleanup_ec2.Ec2Family, "tag_batch", 10)  # batches of 25 (CHUNK x 1 worker)
     earlier = old_volumes(h, 10)

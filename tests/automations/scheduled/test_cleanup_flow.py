@@ -15,8 +15,9 @@ from botocore.awsrequest import AWSResponse
 from automations.core.concurrency import BoundedExecutor, bounded_map
 from automations.core.notify import LIST_LIMIT
 from automations.core.pending import PendingRecord, PendingStore
-from automations.scheduled.cleanup_flow import Candidate, Exclusions, Survey, decide
-from automations.scheduled.cleanup_notice import Notice
+from automations.scheduled.cleanup.flow import decide
+from automations.scheduled.cleanup.model import Candidate, Exclusions, Survey
+from automations.scheduled.cleanup.notice import Notice
 from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION
 from tests.automations.scheduled.cleanup_harness import (

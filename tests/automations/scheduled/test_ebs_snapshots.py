@@ -8,7 +8,8 @@ import boto3
 import pytest
 
 from automations.core.errors import SettingsError, StateLogError
-from automations.core.state_log import run_items, set_mode_override
+from automations.core.ledger import run_items
+from automations.core.mode_override import set_mode_override
 from automations.scheduled.ebs_snapshots import handler
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event

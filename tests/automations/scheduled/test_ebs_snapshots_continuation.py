@@ -6,8 +6,8 @@ from collections import Counter
 
 import boto3
 
+from automations.core.ledger import run_items
 from automations.core.spec import CONTINUATION_MARGIN
-from automations.core.state_log import run_items
 from automations.scheduled.ebs_snapshots import handler
 from tests.automations.conftest import REGION, Clock
 from tests.automations.core.test_continuation_support import DrainingContext, drive

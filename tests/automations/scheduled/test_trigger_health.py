@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from automations.cli.moto_compat import lambda_dead_letter_config
+from automations.core.ledger import run_items
 from automations.core.registry import get
 from automations.core.spec import CloudTrail
-from automations.core.state_log import StateLog, run_items
+from automations.core.state_log import StateLog
 from automations.scheduled.trigger_health import HEALTH_PK_PREFIX, handler
 from tests.automations.conftest import REGION, LambdaContext
 from tests.automations.scheduled.cleanup_harness import FastClients, Harness, client, harness
@@ -324,7 +325,7 @@ def test_a_continuing_run_is_closed_only_after_lambda_could_retry_its_continuati
 
 
 def test_closing_an_abandoned_run_leaves_a_run_that_finished_meanwhile_alone(h: Harness) -> None:
-    from automations.core.state_log import close_abandoned_run
+    from automations.core.ledger import close_abandoned_run
 
     state = StateLog(h.table, client("dynamodb"), automation=REACTIVE.name, run_id="r-1", clock=lambda: h.clock.now)
     state.start_run(mode="enforce")

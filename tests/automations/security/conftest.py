@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from automations.core import registry, state_log
+from automations.core import ledger, registry
 from automations.core.runtime import Entrypoint
 from automations.core.spec import (
     OWN_ROLE_ARN_PREFIX_ENV,
@@ -187,11 +187,11 @@ class Harness:
 
     def items(self, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The run's action items (outcome records), oldest first."""
-        items = state_log.run_items(self.dynamodb, self.table, summary["run_id"])
+        items = ledger.run_items(self.dynamodb, self.table, summary["run_id"])
         return [i for i in items if i.get("type") == "action"]
 
     def run_summary(self, summary: Mapping[str, Any]) -> dict[str, Any]:
-        items = state_log.run_items(self.dynamodb, self.table, summary["run_id"])
+        items = ledger.run_items(self.dynamodb, self.table, summary["run_id"])
         return next(i for i in items if i.get("type") == "run")
 
     def notifications(self) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from automations.core import state_log
+from automations.core import ledger
 from automations.core.errors import StateLogError
 from automations.security import s3_public_bucket
 from tests.automations.aws_hooks import HookedClients
@@ -168,7 +168,7 @@ def managed(state_table: str) -> None:
 
 def failed_runs(harness: Harness) -> list[dict[str, Any]]:
     since = harness.clock() - timedelta(hours=1)
-    return [r for r in state_log.runs_since(harness.dynamodb, harness.table, since) if r["status"] == "failed"]
+    return [r for r in ledger.runs_since(harness.dynamodb, harness.table, since) if r["status"] == "failed"]
 
 
 def account_block() -> dict[str, bool]:

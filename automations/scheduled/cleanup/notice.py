@@ -19,7 +19,7 @@ from automations.core.notify import LIST_LIMIT
 
 if TYPE_CHECKING:
     from automations.core.runtime import Run
-    from automations.scheduled.cleanup_flow import Candidate
+    from automations.scheduled.cleanup.model import Candidate
 
 HOURS_PER_MONTH = 730  # AWS's convention for monthly prices
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from automations.scheduled.cleanup_flow import Context, Family
+from automations.scheduled.cleanup.model import Context, Family
 
 #: Values per filter in one Describe* call (EC2 accepts up to 200).
 FILTER_VALUES = 200

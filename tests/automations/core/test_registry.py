@@ -1,0 +1,54 @@
+"""`discover()` walks the handler packages' subpackages, so a family module may live in a package."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automations.core import registry
+
+FAMILY_SOURCE = '''
+from automations.core.registry import register
+from automations.core.spec import FunctionSpec, Permission, Rate
+
+SPEC = register(FunctionSpec(
+    name="nested-family", description="a family module inside a subpackage",
+    handler="caretaker_fixture_pkg.sub.family.handler", trigger=Rate(1, "day"),
+    permissions=(Permission(("ec2:DescribeVolumes",)),), default_mode="audit"))
+
+
+def handler(event, context):
+    return {}
+'''
+
+
+@pytest.fixture
+def nested_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = tmp_path / "caretaker_fixture_pkg"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "sub" / "__init__.py").write_text("")
+    (root / "sub" / "family.py").write_text(FAMILY_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "HANDLER_PACKAGES", {"caretaker_fixture_pkg": "scheduled"})
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    yield root
+    for name in [m for m in sys.modules if m.startswith("caretaker_fixture_pkg")]:
+        del sys.modules[name]
+
+
+def test_discover_finds_a_family_module_in_a_subpackage(nested_package: Path) -> None:
+    specs = registry.discover()
+    assert [s.name for s in specs] == ["nested-family"]
+    assert specs[0].handler == "caretaker_fixture_pkg.sub.family.handler"
+    assert registry.stack_of(specs[0]) == "scheduled"
+
+
+def test_the_cleanup_package_is_walked_and_registers_nothing_itself() -> None:
+    specs = registry.discover()
+    assert "automations.scheduled.cleanup.flow" in sys.modules
+    assert not [s for s in specs if s.module.startswith("automations.scheduled.cleanup.")]
+    assert "cleanup-ebs-volumes" in {s.name for s in specs}
