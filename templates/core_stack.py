@@ -3,7 +3,22 @@ every function uses."""
 
 from __future__ import annotations
 
-from troposphere import AWSHelperFn, Equals, Export, GetAtt, Join, Output, Parameter, Ref, Sub, Template, dynamodb, kms, sns, ssm
+from troposphere import (
+    AWSHelperFn,
+    Equals,
+    Export,
+    GetAtt,
+    Join,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    dynamodb,
+    kms,
+    sns,
+    ssm,
+)
 from troposphere.awslambda import Content, LayerVersion
 
 from automations.core import state_schema

@@ -42,12 +42,15 @@ def parser() -> argparse.ArgumentParser:
                         help="table (default), json (one JSON document on stdout, nothing else) or html (one "
                              "self-contained page with charts on stdout)")
     report.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
+    _org_arguments(report, "every member account-region's runs and actions, through its caretaker-reader role "
+                           "(--format table or json)")
 
     mode = commands.add_parser("mode", help="switch an automation's mode at run time (no deploy)")
     mode.add_argument("name", help="function name, or * for all")
     mode.add_argument("mode", choices=[*MODES, "clear"])
     mode.add_argument("--reason", required=True, help="why (recorded with the override)")
     mode.add_argument("--table", help="state table (default: $CARETAKER_STATE_TABLE or the core stack's output)")
+    _org_arguments(mode, "in every member account-region's state table, through its caretaker-operator role")
 
     restore = commands.add_parser("restore-isolation",
                                   help="put back the security groups instance-isolation replaced (from the state log)")
@@ -58,6 +61,28 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build, deploy into an embedded emulator, snapshot, report")
     demo.add_argument("--keep-dist", action="store_true", help="build into ./dist instead of a temporary folder")
     return root
+
+
+def _org_arguments(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--org", action="store_true", help=f"across the organization: {what}")
+    command.add_argument("--accounts", help="with --org: these member accounts (comma-separated; default: the "
+                                            "organization's ACTIVE accounts but the management account)")
+    command.add_argument("--regions", help=f"with --org: these regions (comma-separated; default: the "
+                                           f"{names.HUB_STACK_NAME} stack's {names.HUB_REGIONS_OUTPUT} output)")
+
+
+def _org_scope(args: argparse.Namespace) -> tuple[list[str] | None, list[str] | None]:
+    """`--accounts` and `--regions`, checked; they and `--org` go together, `--table` does not."""
+    from automations.cli.org_access import parse_accounts, parse_regions
+
+    if not args.org:
+        if args.accounts or args.regions:
+            raise ValueError("--accounts and --regions go with --org")
+        return None, None
+    if args.table:
+        raise ValueError(f"--org reads each member's {names.MEMBER_STATE_TABLE} table: no --table")
+    return (parse_accounts(args.accounts) if args.accounts else None,
+            parse_regions(args.regions) if args.regions else None)
 
 
 def state_table(explicit: str | None) -> str:
@@ -80,6 +105,15 @@ def _report(args: argparse.Namespace) -> int:
     from automations.cli.report import parse_since, report
     from automations.cli.savings import report_savings
 
+    accounts, regions = _org_scope(args)
+    if args.org:
+        from automations.cli.org_access import OrgAccess
+        from automations.cli.report_org import report_org
+
+        if args.what or args.run_id or args.resource_id:
+            raise ValueError("report --org takes --since, --accounts, --regions and --format")
+        return report_org(OrgAccess(), since=parse_since(args.since or "24h"), accounts=accounts,
+                          regions=regions, fmt=args.fmt)
     client = boto3.client("dynamodb")
     if args.what == "savings":
         if args.run_id or args.resource_id:
@@ -91,6 +125,19 @@ def _report(args: argparse.Namespace) -> int:
     report(client, state_table(args.table), run_id=args.run_id, resource_id=args.resource_id,
            since=parse_since(args.since or "24h"), fmt=args.fmt)
     return 0
+
+
+def _mode(args: argparse.Namespace) -> int:
+    from automations.cli.mode import set_mode, set_mode_org
+
+    accounts, regions = _org_scope(args)
+    mode = None if args.mode == "clear" else args.mode
+    if args.org:
+        from automations.cli.org_access import OrgAccess
+
+        return set_mode_org(OrgAccess(), args.name, mode, reason=args.reason, accounts=accounts, regions=regions)
+    return set_mode(boto3.client("dynamodb"), boto3.client("sts"), state_table(args.table), args.name, mode,
+                    reason=args.reason)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,13 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "mode":
-            from automations.core.mode_override import set_mode_override
-
-            who = os.environ.get("USER", "operator")
-            set_mode_override(boto3.client("dynamodb"), state_table(args.table), args.name,
-                              None if args.mode == "clear" else args.mode, by=who, reason=args.reason)
-            print(f"{args.name}: mode {'override cleared' if args.mode == 'clear' else args.mode} ({args.reason})")
-            return 0
+            return _mode(args)
         if args.command == "restore-isolation":
             from automations.cli.restore_isolation import restore_isolation
 

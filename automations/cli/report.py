@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from automations.core import ledger, state_log
@@ -74,31 +75,54 @@ def collect(client: Any, table: str, *, run_id: str | None = None, since: dateti
                           actions=[i for i in items if i.get("type") == "action"],
                           missing=None if runs else f"no run {run_id} in {table}")
     start = since or (now or datetime.now(UTC)) - timedelta(hours=24)
-    runs = ledger.runs_since(client, table, start, now)
-    actions = [i for run in runs for i in ledger.run_items(client, table, str(run["run_id"]))
-               if i.get("type") == "action"]
+    runs = [run for run in ledger.runs_since(client, table, start, now) if run.get("run_id")]
+    actions = [i for run in runs if may_have_actions(run)
+               for i in ledger.run_items(client, table, str(run["run_id"])) if i.get("type") == "action"]
     return ReportData(f"Runs since {state_log.iso(start)}", {"since": state_log.iso(start)}, table,
                       runs=runs, actions=actions)
+
+
+#: Statuses of a run summary whose counts are final (docs/state-log.md).
+_ENDED = frozenset({"ok", "partial", "failed", "off"})
+_COUNTS = ("planned", "succeeded", "failed", "skipped")
+
+
+def may_have_actions(run: Mapping[str, Any]) -> bool:
+    """False only for an ended run whose summary counts no action at all: its actions need no Query.
+
+    A run still going (or continued) has partial counts, an abandoned one was ended by the canary
+    without its counts, and a summary without counts is not trusted to have none."""
+    if run.get("status") not in _ENDED or run.get("abandoned") or any(k not in run for k in _COUNTS):
+        return True
+    try:
+        return any(int(run[k]) for k in _COUNTS)
+    except (TypeError, ValueError):
+        return True
 
 
 # ---------------------------------------------------------------------- table
 
 
-def runs_table(runs: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title="Runs", show_lines=False)
+def _cell(value: Any) -> str:
+    """A ledger value as literal text: a member's ledger can hold `[/]` and must not break the table."""
+    return escape(str(value))
+
+
+def runs_table(runs: Iterable[Mapping[str, Any]], title: str = "Runs") -> Table:
+    table = Table(title=escape(title), show_lines=False)
     for column in ("started", "automation", "run id", "mode", "status", "ok", "failed", "skipped", "planned"):
         table.add_column(column, justify="right" if column in ("ok", "failed", "skipped", "planned") else "left")
     for run in runs:
         status = str(run.get("status", "?"))
-        table.add_row(str(run.get("started_at", ""))[:19].replace("T", " "), str(run.get("automation", "")),
-                      str(run.get("run_id", "")), str(run.get("mode", "")),
-                      f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
-                      *(str(run.get(k, 0)) for k in ("succeeded", "failed", "skipped", "planned")))
+        table.add_row(_cell(str(run.get("started_at", ""))[:19].replace("T", " ")), _cell(run.get("automation", "")),
+                      _cell(run.get("run_id", "")), _cell(run.get("mode", "")),
+                      f"[{STATUS_STYLE.get(status, '')}]{_cell(status)}[/]",
+                      *(_cell(run.get(k, 0)) for k in ("succeeded", "failed", "skipped", "planned")))
     return table
 
 
 def actions_table(actions: Iterable[Mapping[str, Any]], title: str) -> Table:
-    table = Table(title=title, show_lines=False)
+    table = Table(title=escape(title), show_lines=False)
     for column in ("at", "automation", "resource", "action", "outcome", "dry-run", "reason"):
         table.add_column(column, overflow="fold")
     for item in actions:
@@ -107,16 +131,16 @@ def actions_table(actions: Iterable[Mapping[str, Any]], title: str) -> Table:
         reason = str(item.get("reason", ""))
         if isinstance(details, Mapping) and details:
             reason += "  " + ", ".join(f"{k}={v}" for k, v in sorted(details.items()))
-        table.add_row(str(item.get("at", ""))[:19].replace("T", " "), str(item.get("automation", "")),
-                      str(item.get("resource_id", "")), str(item.get("action", "")),
-                      f"[{OUTCOME_STYLE.get(outcome, '')}]{outcome}[/]", "yes" if item.get("dry_run") else "",
-                      reason)
+        table.add_row(_cell(str(item.get("at", ""))[:19].replace("T", " ")), _cell(item.get("automation", "")),
+                      _cell(item.get("resource_id", "")), _cell(item.get("action", "")),
+                      f"[{OUTCOME_STYLE.get(outcome, '')}]{_cell(outcome)}[/]", "yes" if item.get("dry_run") else "",
+                      _cell(reason))
     return table
 
 
 def print_tables(data: ReportData, console: Console) -> None:
     if data.missing:
-        console.print(f"[red]{data.missing}[/]")
+        console.print(f"[red]{escape(data.missing)}[/]")
         return
     if "resource_id" in data.query:
         console.print(actions_table(data.actions, data.title))

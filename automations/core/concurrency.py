@@ -1,8 +1,9 @@
 """Bounded concurrency: a fixed number of worker threads and a cap on the work handed to them.
 
-`BoundedExecutor.submit` blocks while `max_in_flight` tasks are queued or running, so a producer
-(for example one that writes write-ahead records before handing out the actions) never races far
-ahead of the workers. The first exception a task raises is kept: the next `submit` re-raises it
+`ordered_stream` yields results in input order holding only a window of them (a consumer that streams
+them out stays flat in memory). `BoundedExecutor.submit` blocks while `max_in_flight` tasks are queued
+or running, so a producer (for example one that writes write-ahead records before handing out the
+actions) never races far ahead of the workers. The first exception a task raises is kept: the next `submit` re-raises it
 in the producer's thread and no further work is accepted; `close()` waits for what is running and
 re-raises it too. Tasks that must not stop the run catch their own errors.
 """
@@ -10,7 +11,8 @@ re-raises it too. Tasks that must not stop the run catch their own errors.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -88,3 +90,31 @@ def bounded_map(fn: Callable[[Any], Any], items: list[Any], max_workers: int) ->
     with BoundedExecutor(max_workers) as executor:
         futures = [executor.submit(fn, item) for item in items]
     return [future.result() for future in futures]
+
+
+def ordered_stream(fn: Callable[[Any], Any], items: Iterable[Any], max_workers: int,
+                   window: int | None = None) -> Iterator[tuple[Any, Any]]:
+    """Yield `(item, fn(item))` in input order, `fn` running on at most `max_workers` threads.
+
+    At most `window` (default twice the workers) results are started but not yet yielded, so memory holds a
+    bounded number of results however many items there are (a consumer that streams them out stays flat).
+    `fn` should catch its own errors; one it raises is re-raised here when its item's turn comes.
+    """
+    if not 1 <= max_workers <= MAX_WORKERS_LIMIT:
+        raise ValueError(f"max_workers must be 1..{MAX_WORKERS_LIMIT}, got {max_workers}")
+    limit = max(window or 2 * max_workers, 1)
+    pending: deque[tuple[Any, Future[Any]]] = deque()
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="caretaker-stream") as pool:
+        try:
+            for item in source:
+                pending.append((item, pool.submit(fn, item)))
+                if len(pending) >= limit:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()

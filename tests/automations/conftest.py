@@ -35,9 +35,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def create_state_table(name: str = "caretaker-state") -> str:
-    """The state table with the key schema the core stack declares (state_schema)."""
-    client = boto3.client("dynamodb", region_name=REGION)
+def create_state_table(name: str = "caretaker-state", client: Any = None) -> str:
+    """The state table with the key schema the core stack declares (state_schema); `client`: where (default:
+    this account, REGION)."""
+    client = client or boto3.client("dynamodb", region_name=REGION)
     attributes = {schema.PARTITION_KEY, schema.SORT_KEY} | {a for _, pk, sk in schema.INDEXES for a in (pk, sk)}
     client.create_table(
         TableName=name,
