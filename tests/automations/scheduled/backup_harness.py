@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
-from automations.core.state_log import run_items
 from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext, scheduled_event
 
