@@ -240,9 +240,9 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
 
 
 def stack_parameters(stack: Mapping[str, Any], target: Target, deployed: Outputs | None = None) -> dict[str, str]:
-    """What deploy passes: the artifact location, the role ids and names of the Caretaker stacks `deployed`
-    before this one (`names.OTHER_STACK_ROLES`: `CaretakerRoleIds` from their `RoleIds` outputs, likewise the
-    names) and the overrides (which win); every other parameter keeps its default."""
+    """What deploy passes: the artifact location, the role names of the Caretaker stacks `deployed` before
+    this one (`names.OTHER_STACK_ROLES`: `CaretakerRoleNames` from their `RoleNames` outputs) and the overrides
+    (which win); every other parameter keeps its default."""
     declared = stack["parameters"]
     values: dict[str, str] = {}
     if names.ARTIFACT_BUCKET in declared:

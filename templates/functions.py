@@ -30,7 +30,6 @@ from automations import bytecode
 from automations.core.notify import CHAT_NOTIFICATIONS_ENV
 from automations.core.spec import (
     OWN_ROLE_ARN_PREFIX_ENV,
-    OWN_ROLE_IDS_ENV,
     OWN_ROLE_NAMES_ENV,
     ROLE_PATH,
     FunctionSpec,
@@ -248,38 +247,31 @@ def makes_changes(spec: FunctionSpec) -> bool:
                for permission in spec.permissions for action in permission.actions)
 
 
-def add_own_role_ids(template: Template, functions: list[FunctionResources], other_stacks: AWSHelperFn | str | None,
-                     other_names: AWSHelperFn | str | None = None) -> None:
-    """Give every function of the stack that reads it (`spec.reads_own_role_ids`) `CARETAKER_OWN_ROLE_IDS`:
-    the unique ids of all roles of this stack (GetAtt RoleId) and those of `other_stacks` (the
-    `CaretakerRoleIds` parameter joined, which the stack has when one of its functions reads them; a member
-    passes ""), likewise the names (`other_names`); output this stack's as `RoleIds`.
+def add_own_role_ids(template: Template, functions: list[FunctionResources],
+                     other_names: AWSHelperFn | str | None) -> None:
+    """Give every function of the stack that reads it (`spec.reads_own_role_ids`) the exact ARNs of Caretaker's
+    own roles, compactly: `CARETAKER_OWN_ROLE_ARN_PREFIX` (this account's `/caretaker/` role path) and
+    `CARETAKER_OWN_ROLE_NAMES`, the names of this stack's roles and `other_names` (the `CaretakerRoleNames`
+    parameter joined, which the stack has when one of its functions reads them; a member passes its fixed
+    names); output this stack's as `RoleNames`.
 
-    Added after all functions exist: each function then depends on every role of its stack (roles
-    depend on no function, so there is no cycle). The manifest default is "" (known only at deploy).
-    A role id is 21 characters where an ARN may be 113: with ids, the list of every Caretaker role
-    fits Lambda's 4 KB environment (tests/templates/test_own_role_ids.py). Only the roles of functions that make
-    changes (`makes_changes`) are trusted and output.
+    Added after all functions exist: each function then depends on every role of its stack (roles depend on no
+    function, so there is no cycle). The manifest default is "" (known only at deploy). The role ids
+    (`CARETAKER_OWN_ROLE_IDS`) are no longer set: they were redundant with the exact ARNs, and with 40 functions
+    the two lists passed Lambda's 4 KB environment (tests/templates/test_own_role_ids.py). Only the roles of
+    functions that make changes (`makes_changes`) are trusted and output.
     """
     readers = [resources for resources in functions if resources.spec.reads_own_role_ids]
     functions = [resources for resources in functions if makes_changes(resources.spec)]
-    own = [GetAtt(resources.role, "RoleId") for resources in functions]
     if readers:
-        if other_stacks is None:
-            raise ValueError("a stack whose functions read the own role ids needs the CaretakerRoleIds parameter")
         if other_names is None:
             raise ValueError("a stack whose functions read the own roles needs the CaretakerRoleNames parameter")
-        value = Join(",", [*own, other_stacks])
         role_names = Join(",", [*(Ref(r.role) for r in functions), other_names])
         prefix = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role" + ROLE_PATH)
         for resources in readers:
-            for name, variable in ((OWN_ROLE_IDS_ENV, value), (OWN_ROLE_NAMES_ENV, role_names),
-                                   (OWN_ROLE_ARN_PREFIX_ENV, prefix)):
+            for name, variable in ((OWN_ROLE_NAMES_ENV, role_names), (OWN_ROLE_ARN_PREFIX_ENV, prefix)):
                 resources.function.Environment.Variables[name] = variable
                 resources.environment.append(EnvVar(name, variable, ""))
     template.add_output(Output(names.ROLE_NAMES_OUTPUT, Value=Join(",", [Ref(r.role) for r in functions]),
                                Description="Names of this stack's function roles (for CaretakerRoleNames of "
                                            "Caretaker's other stacks)"))
-    template.add_output(Output(names.ROLE_IDS_OUTPUT, Value=Join(",", own),
-                               Description="Unique ids (RoleId) of this stack's function roles (for "
-                                           "CaretakerRoleIds of Caretaker's other stacks)"))

@@ -238,8 +238,8 @@ def function_template(placement: _Placement, placements: list[_Placement], code:
                               layers=(Ref(dependency), Ref(bytecode_layer)), settings=packed_setting_values,
                               role_name=member_role_name)
     functions = [add_function(template, spec, shared, code) for spec in placement.specs]
-    # the other templates' role ids are generated per account: their fixed names decide (DESIGN.md: exact ARNs)
-    add_own_role_ids(template, functions, "", _other_role_names(placement, placements))
+    # the other templates' roles have fixed names: those names decide (DESIGN.md: exact ARNs)
+    add_own_role_ids(template, functions, _other_role_names(placement, placements))
     return StackDef(name=placement.name, template=template, parameters=parameter_defaults(template),
                     functions=functions)
 

@@ -44,16 +44,14 @@ ARTIFACT_BUCKET = "ArtifactBucket"
 ARTIFACT_PREFIX = "ArtifactPrefix"
 CORE_STACK_PARAMETER = "CoreStackName"
 LOG_RETENTION_DAYS = "LogRetentionDays"
-#: The role ids (RoleId) of Caretaker's other stacks, trusted as Caretaker's own (CommaDelimitedList; deploy
-#: fills it from the `ROLE_IDS_OUTPUT` of the stacks deployed before).
-CARETAKER_ROLE_IDS = "CaretakerRoleIds"
-#: The same for the roles' names (their `RoleNames` outputs).
+#: The names of the roles of Caretaker's other stacks, trusted as Caretaker's own by exact ARN (CommaDelimitedList;
+#: deploy fills it from the `ROLE_NAMES_OUTPUT` of the stacks deployed before). Role ids are no longer passed: they
+#: were redundant with the exact ARNs and did not fit Lambda's 4 KB environment beside them.
 CARETAKER_ROLE_NAMES = "CaretakerRoleNames"
-#: Output of every function stack: the unique ids (RoleId) of its functions' roles, comma-separated.
-ROLE_IDS_OUTPUT = "RoleIds"
+#: Output of every function stack: the names of its functions' roles, comma-separated.
 ROLE_NAMES_OUTPUT = "RoleNames"
 #: Each list of the other stacks' roles a reactive stack takes, and the output of every stack it is made of.
-OTHER_STACK_ROLES: dict[str, str] = {CARETAKER_ROLE_IDS: ROLE_IDS_OUTPUT, CARETAKER_ROLE_NAMES: ROLE_NAMES_OUTPUT}
+OTHER_STACK_ROLES: dict[str, str] = {CARETAKER_ROLE_NAMES: ROLE_NAMES_OUTPUT}
 
 
 def function_stack_name(stack_key: str) -> str:

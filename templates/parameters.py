@@ -61,21 +61,16 @@ def add_log_retention_parameter(template: Template) -> Parameter:
     ))
 
 
-def add_other_stack_role_parameters(template: Template) -> tuple[Parameter, Parameter]:
-    """The role ids and the role names of Caretaker's other stacks (`names.OTHER_STACK_ROLES`), which this
-    stack's reactive functions trust as their own: (CaretakerRoleIds, CaretakerRoleNames)."""
-
-    def role_list(name: str, what: str, output: str) -> Parameter:
-        return template.add_parameter(Parameter(
-            name, Type="CommaDelimitedList", Default="",
-            Description=f"{what} of the roles of Caretaker's other stacks in this account (their {output} outputs; "
-                        "build.py deploy fills it). Events these roles cause are Caretaker's own and ignored by "
-                        "the security rules. Empty: only this stack's own roles are trusted.",
-        ))
-
-    return (role_list(names.CARETAKER_ROLE_IDS, "Unique ids (RoleId, AROA...)", names.ROLE_IDS_OUTPUT),
-            role_list(names.CARETAKER_ROLE_NAMES, "Names (with this account's /caretaker/ role ARN prefix: the "
-                      "exact ARNs)", names.ROLE_NAMES_OUTPUT))
+def add_other_stack_role_parameter(template: Template) -> Parameter:
+    """`CaretakerRoleNames`: the role names of Caretaker's other stacks (`names.OTHER_STACK_ROLES`), which this
+    stack's reactive functions trust as their own (with this account's /caretaker/ role ARN prefix: the exact
+    ARNs)."""
+    return template.add_parameter(Parameter(
+        names.CARETAKER_ROLE_NAMES, Type="CommaDelimitedList", Default="",
+        Description=f"Names of the roles of Caretaker's other stacks in this account (their {names.ROLE_NAMES_OUTPUT} "
+                    "outputs; build.py deploy fills it). Events these roles cause are Caretaker's own and ignored "
+                    "by the security rules. Empty: only this stack's own roles are trusted.",
+    ))
 
 
 def schedule_parameter_name(spec: FunctionSpec) -> str:

@@ -18,7 +18,7 @@ from templates.parameters import (
     add_core_stack_parameter,
     add_layer_parameters,
     add_log_retention_parameter,
-    add_other_stack_role_parameters,
+    add_other_stack_role_parameter,
 )
 from templates.security_trail import add_optional_trail
 
@@ -59,10 +59,9 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
                               log_retention=log_retention, layers=(Ref(layer), Ref(bytecode_layer)))
     # only where a function reads them: the reactive rules
     reads = any(s.reads_own_role_ids for s in specs)
-    other_roles, other_names = add_other_stack_role_parameters(template) if reads else (None, None)
+    other_names = add_other_stack_role_parameter(template) if reads else None
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
-    add_own_role_ids(template, functions, None if other_roles is None else Join(",", Ref(other_roles)),
-                     None if other_names is None else Join(",", Ref(other_names)))
+    add_own_role_ids(template, functions, None if other_names is None else Join(",", Ref(other_names)))
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
         extra(template)

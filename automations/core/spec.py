@@ -310,10 +310,9 @@ class Permission:
 #: create roles can create one under it.
 ROLE_PATH = "/caretaker/"
 
-#: The environment variable holding the unique ids (RoleId, `AROA...`) of Caretaker's own roles
-#: (comma-separated): the roles of the function's own stack (GetAtt) and of the Caretaker stacks deployed
-#: before it (the `CaretakerRoleIds` parameter, filled by `build.py deploy`). Only the functions that read
-#: it get it (`reads_own_role_ids`): reactive rules ignore the events these roles cause, and only these.
+#: The environment variable that may hold the unique ids (RoleId, `AROA...`) of more roles the rules treat as
+#: Caretaker's own (comma-separated). The templates no longer set it: the exact ARNs below say the same, and the
+#: two lists together passed Lambda's 4 KB environment at 40 functions. The rules still honour it when set.
 OWN_ROLE_IDS_ENV = "CARETAKER_OWN_ROLE_IDS"
 #: Beside the ids, the same roles' names and the ARN prefix they share
 #: (`arn:<partition>:iam::<account>:role/caretaker/`, deploy-time values): DESIGN.md's contract is the

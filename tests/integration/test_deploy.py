@@ -78,8 +78,8 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         expected = dict(entry["environment"],
                         CARETAKER_STATE_TABLE=core["StateTableName"],
                         CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"])
-        if entry["trigger"]["type"] == "event":  # only the reactive rules read the own roles (deploy-time values)
-            for name in ("CARETAKER_OWN_ROLE_IDS", "CARETAKER_OWN_ROLE_NAMES", "CARETAKER_OWN_ROLE_ARN_PREFIX"):
+        if get(entry["name"]).reads_own_role_ids:  # only the rules on CloudTrail records read the own roles
+            for name in ("CARETAKER_OWN_ROLE_NAMES", "CARETAKER_OWN_ROLE_ARN_PREFIX"):
                 expected[name] = config["Environment"]["Variables"][name]
         assert config["Environment"]["Variables"] == expected
         assert config["Handler"] == entry["handler"]
@@ -87,39 +87,6 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         assert (config["Timeout"], config["MemorySize"]) == (entry["timeout"], entry["memory"])
         table = dynamodb.describe_table(TableName=config["Environment"]["Variables"]["CARETAKER_STATE_TABLE"])
         assert table["Table"]["TableStatus"] == "ACTIVE"
-
-
-def test_each_reactive_function_trusts_the_role_ids_of_its_stack_and_of_the_stacks_deployed_before(
-        deployed: dict[str, dict[str, str]], built_dist: Path) -> None:
-    """The security stack, deployed last, trusts exactly the RoleId IAM gave the role of every Caretaker
-    function; none other, and no ARN."""
-    lambda_ = boto3.client("lambda", region_name=REGION)
-    iam = boto3.client("iam", region_name=REGION)
-    data = manifest(built_dist)
-    order = [stack["name"] for stack in data["stacks"]]
-    role_ids: dict[str, set[str]] = {}
-    trusted = [e for e in data["functions"] if makes_changes(get(e["name"]))]  # read-only roles are not trusted
-    for entry in trusted:
-        role_name = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Role"].rsplit("/", 1)[-1]
-        role_ids.setdefault(entry["stack"], set()).add(iam.get_role(RoleName=role_name)["Role"]["RoleId"])
-    for stack, ids in role_ids.items():
-        assert set(deployed[stack]["RoleIds"].split(",")) == ids, stack
-    reactive = [e for e in data["functions"] if e["trigger"]["type"] == "event"]
-    for entry in data["functions"]:
-        env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]
-        if entry not in reactive:
-            assert "CARETAKER_OWN_ROLE_IDS" not in env, entry["name"]
-            continue
-        trusted = {role_id for role_id in env["CARETAKER_OWN_ROLE_IDS"].split(",") if role_id}
-        before = order[:order.index(entry["stack"]) + 1]
-        assert trusted == {i for stack in before for i in role_ids.get(stack, set())}, entry["name"]
-    security = [e for e in reactive if e["stack"] == "caretaker-security"]
-    assert security and order[-1] == "caretaker-security"
-    env = lambda_.get_function_configuration(FunctionName=security[0]["function_name"])["Environment"]["Variables"]
-    listed = env["CARETAKER_OWN_ROLE_IDS"].split(",")
-    assert set(listed) - {""} == set().union(*role_ids.values())
-    assert len(set(listed) - {""}) == len(trusted)  # one id per function that changes something, each its own
-    assert all(i.startswith("AROA") and len(i) == 21 for i in listed if i)
 
 
 def test_each_reactive_function_trusts_the_exact_arns_of_every_caretaker_role(
@@ -132,7 +99,9 @@ def test_each_reactive_function_trusts_the_exact_arns_of_every_caretaker_role(
     roles = {lambda_.get_function_configuration(FunctionName=e["function_name"])["Role"] for e in data["functions"]
              if makes_changes(get(e["name"]))}  # read-only functions' roles are not trusted
     assert all("/caretaker/" in arn for arn in roles)
-    for entry in (e for e in data["functions"] if e["stack"] == "caretaker-security"):
+    readers = [e for e in data["functions"] if get(e["name"]).reads_own_role_ids]
+    assert readers and {e["stack"] for e in readers} == {"caretaker-security"}
+    for entry in readers:
         env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]
         assert own_role_arns(env) == roles, entry["name"]
 

@@ -1,6 +1,6 @@
-"""CARETAKER_OWN_ROLE_IDS in the rendered templates: every reactive function trusts exactly the role ids of its
-own stack (GetAtt RoleId) plus `CaretakerRoleIds`, each stack outputs its role ids, deploy order puts the
-security stack last."""
+"""Caretaker's own roles in the rendered templates: every reactive function trusts exactly the exact ARNs
+(CARETAKER_OWN_ROLE_ARN_PREFIX + CARETAKER_OWN_ROLE_NAMES) of its own stack's roles plus `CaretakerRoleNames`, each
+stack outputs its role names, deploy order puts the security stack last, and the environment fits 4 KB."""
 
 from __future__ import annotations
 
@@ -14,15 +14,10 @@ from templates.functions import makes_changes
 from templates.stacks import StackDef, render_all
 from tests.templates.helpers import resources_of_type
 
-#: A role's unique id: `AROA` and 17 characters, whatever its name, path or partition.
-ROLE_ID_LENGTH = 21
 #: Lambda's limit on a function's environment (names and values together).
 ENVIRONMENT_LIMIT = 4096
-#: What the worst case must leave free, for settings and functions yet to come. Was 256: creator-tags,
-#: tag-compliance, tag-compliance-sweep and s3-object-encryption (issue #13) used 87 bytes of it each, and
-#: iam-credential-guard's worst case is now 3,956 bytes. The next function needs the room the docstring of the
-#: size test names (dropping the role ids, 22 bytes a function).
-MARGIN = 128
+#: What the worst case must leave free, for settings and functions yet to come.
+MARGIN = 256
 #: IAM's longest role name (CloudFormation cuts the names it generates to fit).
 ROLE_NAME_LENGTH = 64
 #: Upper bounds of the values known only at deploy: a DynamoDB table name, an SNS topic ARN.
@@ -54,56 +49,61 @@ def readers(stack: StackDef) -> list[Any]:
     return [resources for resources in stack.functions if resources.spec.reads_own_role_ids]
 
 
-def test_every_reactive_function_trusts_exactly_every_role_id_of_its_stack_and_the_parameter(
+def role_names_of(stack: StackDef) -> list[dict[str, str]]:
+    """Ref(role) for every trusted role of the stack, in template order."""
+    return [{"Ref": name} for name in trusted_roles(stack)]
+
+
+def test_every_reactive_function_trusts_exactly_every_role_name_of_its_stack_and_the_parameter(
         stacks: list[StackDef]) -> None:
     checked = 0
     for stack in function_stacks(stacks):
         data = stack.template.to_dict()
-        own = role_ids_of(stack)["Fn::Join"][1]
-        assert len(own) == sum(1 for r in stack.functions if makes_changes(r.spec))
-        expected = {"Fn::Join": [",", [*own, {"Fn::Join": [",", {"Ref": "CaretakerRoleIds"}]}]]}
+        own = role_names_of(stack)
+        expected = {"Fn::Join": [",", [*own, {"Fn::Join": [",", {"Ref": "CaretakerRoleNames"}]}]]}
         for resources in readers(stack):
             env = data["Resources"][resources.spec.logical_id]["Properties"]["Environment"]["Variables"]
-            assert env[OWN_ROLE_IDS_ENV] == expected, resources.spec.name
-            # every GetAtt names a role of this template (troposphere objects, not hand-written ids)
-            assert {ref["Fn::GetAtt"][0] for ref in own} <= set(resources_of_type(data, "AWS::IAM::Role"))
+            assert env[OWN_ROLE_NAMES_ENV] == expected, resources.spec.name
+            assert env[OWN_ROLE_ARN_PREFIX_ENV] == {
+                "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/caretaker/"}, resources.spec.name
+            assert {ref["Ref"] for ref in own} <= set(resources_of_type(data, "AWS::IAM::Role"))
             checked += 1
     assert checked >= 10  # every security rule
 
 
-def test_only_the_functions_that_read_the_role_ids_get_them(stacks: list[StackDef]) -> None:
+def test_no_template_sets_the_role_ids_any_more(stacks: list[StackDef]) -> None:
+    """The exact ARNs (prefix + names) are the contract; the ids beside them passed Lambda's 4 KB at 40 functions."""
+    for stack in function_stacks(stacks):
+        data = stack.template.to_dict()
+        assert "CaretakerRoleIds" not in data.get("Parameters", {}) and "RoleIds" not in data.get("Outputs", {})
+        for resources in stack.functions:
+            assert OWN_ROLE_IDS_ENV not in [v.name for v in resources.environment], resources.spec.name
+
+
+def test_only_the_functions_that_read_the_own_roles_get_them(stacks: list[StackDef]) -> None:
     """Scheduled, rotation and custom-resource functions never read the list: it would only cost them bytes."""
     others = [(stack, r) for stack in function_stacks(stacks) for r in stack.functions if r not in readers(stack)]
     assert others
-    for stack, resources in others:
-        env = stack.template.to_dict()["Resources"][resources.spec.logical_id]["Properties"]["Environment"]
-        assert OWN_ROLE_IDS_ENV not in env["Variables"], resources.spec.name
-        assert OWN_ROLE_IDS_ENV not in [v.name for v in resources.environment]
+    for _stack, resources in others:
+        assert OWN_ROLE_NAMES_ENV not in [v.name for v in resources.environment], resources.spec.name
 
 
-def test_the_other_stacks_role_ids_come_from_a_parameter_that_trusts_nothing_by_default(
+def test_the_other_stacks_role_names_come_from_a_parameter_that_trusts_nothing_by_default(
         stacks: list[StackDef]) -> None:
     for stack in function_stacks(stacks):
         parameters = stack.template.to_dict()["Parameters"]
         if not readers(stack):
-            assert "CaretakerRoleIds" not in parameters, stack.name  # nobody would read it
+            assert "CaretakerRoleNames" not in parameters, stack.name  # nobody would read it
             continue
-        parameter = parameters["CaretakerRoleIds"]
+        parameter = parameters["CaretakerRoleNames"]
         assert (parameter["Type"], parameter["Default"]) == ("CommaDelimitedList", "")
-        assert stack.parameters["CaretakerRoleIds"] == ""
-
-
-def test_every_function_stack_outputs_its_role_ids(stacks: list[StackDef]) -> None:
-    for stack in function_stacks(stacks):
-        data = stack.template.to_dict()
-        assert data["Outputs"]["RoleIds"]["Value"] == role_ids_of(stack)
-        assert "RoleArns" not in data["Outputs"]
+        assert stack.parameters["CaretakerRoleNames"] == ""
 
 
 def test_the_manifest_default_is_resolved_at_deploy(stacks: list[StackDef]) -> None:
     for stack in function_stacks(stacks):
         for resources in readers(stack):
-            [var] = [v for v in resources.environment if v.name == OWN_ROLE_IDS_ENV]
+            [var] = [v for v in resources.environment if v.name == OWN_ROLE_NAMES_ENV]
             assert var.default == ""
 
 
@@ -124,10 +124,9 @@ def test_the_security_stack_deploys_after_every_stack_whose_roles_it_trusts(stac
 
 
 def environment_size(resources: Any, trusted: int) -> int:
-    """The function's environment in bytes, with `trusted` role ids and role names (each at IAM's longest) in
-    the lists and deploy-time values at their longest."""
+    """The function's environment in bytes, with `trusted` role names (each at IAM's longest) in the list and
+    deploy-time values at their longest."""
     worst = {
-        OWN_ROLE_IDS_ENV: trusted * ROLE_ID_LENGTH + trusted,  # each id, and a comma after it
         OWN_ROLE_NAMES_ENV: trusted * ROLE_NAME_LENGTH + trusted,
         OWN_ROLE_ARN_PREFIX_ENV: len("arn:aws-us-gov:iam::123456789012:role/caretaker/"),
         **DEPLOY_TIME_VALUES,
@@ -140,11 +139,10 @@ def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is
     """Worst case: every function of every stack trusted (the deploy list holds all earlier stacks), the
     deploy-time values at their longest, and `MARGIN` bytes left over.
 
-    How many fit: each function adds up to 87 bytes (its id, its name and two commas) to every reactive rule's
-    environment, about 1 KB of which is the rest: about 35 functions fit in 4 KB at the worst case (31 trusted
-    today; read-only functions are not trusted, see the test below).
-    The ids are redundant with the exact ARNs (a role's ARN cannot change): dropping them gives 22 bytes a
-    function back when more room is needed."""
+    How many fit: each function adds up to 65 bytes (its name at IAM's longest and a comma) to every reactive
+    rule's environment, about 1 KB of which is the rest: about 45 trusted functions fit in 4 KB at the worst case
+    with the margin (read-only functions are not trusted, see the test below). The role ids were dropped for this
+    room (22 bytes a function); the next step, when needed, is one name prefix per stack."""
     everyone = sum(len(trusted_roles(stack)) for stack in function_stacks(stacks))
     for stack in function_stacks(stacks):
         for resources in readers(stack):
@@ -153,17 +151,15 @@ def test_the_environment_fits_lambdas_limit_with_a_margin_when_every_function_is
 
 
 def test_deploy_fills_the_parameter_from_the_stacks_deployed_before() -> None:
-    stack = {"name": "caretaker-security", "parameters": {"ArtifactBucket": None, "CaretakerRoleIds": ""}}
+    stack = {"name": "caretaker-security", "parameters": {"ArtifactBucket": None, "CaretakerRoleNames": ""}}
     deployed = {"caretaker-core": {"StateTableName": "t"},
-                "caretaker-scheduled": {"RoleIds": "AROAAAAAAAAAAAAAAAAAA,AROABBBBBBBBBBBBBBBBB",
-                                        "RoleArns": "arn:aws:iam::1:role/caretaker/a"},
-                "caretaker-rotation": {"RoleIds": "AROACCCCCCCCCCCCCCCCC"}}
-    assert stack_parameters(stack, Target(bucket="bkt"), deployed)["CaretakerRoleIds"] == (
-        "AROAAAAAAAAAAAAAAAAAA,AROABBBBBBBBBBBBBBBBB,AROACCCCCCCCCCCCCCCCC")
-    assert "CaretakerRoleArns" not in stack_parameters(stack, Target(bucket="bkt"), deployed)
-    assert stack_parameters(stack, Target(bucket="bkt"), {})["CaretakerRoleIds"] == ""
-    chosen = Target(bucket="bkt", parameters={"caretaker-security": {"CaretakerRoleIds": "AROAXXXXXXXXXXXXXXXXX"}})
-    assert stack_parameters(stack, chosen, deployed)["CaretakerRoleIds"] == "AROAXXXXXXXXXXXXXXXXX"
+                "caretaker-scheduled": {"RoleNames": "a-role,b-role", "RoleIds": "AROAAAAAAAAAAAAAAAAAA"},
+                "caretaker-rotation": {"RoleNames": "c-role"}}
+    assert stack_parameters(stack, Target(bucket="bkt"), deployed)["CaretakerRoleNames"] == "a-role,b-role,c-role"
+    assert "CaretakerRoleIds" not in stack_parameters(stack, Target(bucket="bkt"), deployed)
+    assert stack_parameters(stack, Target(bucket="bkt"), {})["CaretakerRoleNames"] == ""
+    chosen = Target(bucket="bkt", parameters={"caretaker-security": {"CaretakerRoleNames": "x-role"}})
+    assert stack_parameters(stack, chosen, deployed)["CaretakerRoleNames"] == "x-role"
 
 
 def test_read_only_functions_are_not_trusted_and_every_function_that_changes_something_is(
