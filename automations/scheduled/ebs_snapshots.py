@@ -23,6 +23,7 @@ from automations.core.selection import (
     tag_matches,
 )
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
+from automations.scheduled.cleanup.ec2 import snapshots_used_by_images
 from automations.scheduled.retention import Retention, decide
 
 NAME = "ebs-snapshots"
@@ -348,18 +349,6 @@ def _complete_tags(run: Run, ec2: Any, snapshots: list[dict[str, Any]], by_id: M
 # ---------------------------------------------------------------------- pruning
 
 
-def images_snapshots(ec2: Any) -> set[str]:
-    """Snapshot ids used by the account's AMIs (built once per run)."""
-    used: set[str] = set()
-    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
-        for image in page.get("Images", []):
-            for mapping in image.get("BlockDeviceMappings", []):
-                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
-                if snapshot_id:
-                    used.add(snapshot_id)
-    return used
-
-
 def own_snapshots(ec2: Any) -> list[dict[str, Any]]:
     """Snapshots this automation made (by its tag), owned by this account."""
     pages = ec2.get_paginator("describe_snapshots").paginate(
@@ -378,7 +367,7 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
     if run.phase_done(phase):
         return 0
     work: list[tuple[str, str, str]] = []  # (snapshot id, "skip" | volume id, why)
-    used_by_images = images_snapshots(ec2)
+    used_by_images = set(snapshots_used_by_images(ec2))
     groups: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for snapshot in own_snapshots(ec2):
         tags = tag_map(snapshot.get("Tags"))

@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.concurrency import BoundedExecutor
-from automations.core.errors import StateLogError, error_code
+from automations.core.errors import StateLogError, tolerate_gone
 from automations.core.runtime import Run, describe_error
 from automations.core.state_log import ActionRecord
 
@@ -64,17 +64,6 @@ class Step:
     then: Callable[[Any], Next] | None = None
 
 
-
-
-def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
-    """Run a delete; "already gone" counts as done (the state we wanted)."""
-    try:
-        call()
-    except ClientError as exc:
-        if error_code(exc) in set(gone):
-            return {"already_gone": True}
-        raise
-    return {}
 
 
 def _gone_details(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
