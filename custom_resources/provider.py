@@ -20,25 +20,21 @@ crhelper (through `CfnHelper`) sends the one response, including on init failure
 
 from __future__ import annotations
 
-import os
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from automations.core.aws import Clients
 from automations.core.codec import Clock, utcnow
 from automations.core.errors import CaretakerError, StateLogError
-from automations.core.mode_override import read_mode_override
-from automations.core.observability import get_logger, publish_run_metrics
+from automations.core.lifecycle import Lifecycle
+from automations.core.observability import get_logger
 from automations.core.runtime import (
-    STATE_TABLE_ENV,
     ModeDecision,
     describe_error,
-    resolve_mode,
 )
-from automations.core.settings import Settings, cached_settings
+from automations.core.settings import Settings
 from automations.core.spec import CustomResource, FunctionSpec
 from automations.core.state_log import StateLog
 from custom_resources.declaration import (
@@ -81,14 +77,10 @@ class _AlreadyServed(Exception):
 
 
 
-@dataclass
-class _Invocation:
-    """What one Lambda invocation injects: clients, environment, clock, and its parsed settings."""
+class _Invocation(Lifecycle):
+    """One invocation's lifecycle (what it injects: clients, environment, clock) and its parsed settings."""
 
-    clients: Clients
-    environ: Mapping[str, str]
-    clock: Clock
-    settings: Settings | None = None
+    settings_loaded: Settings | None = None
 
 
 class Provider:
@@ -128,7 +120,7 @@ class Provider:
                 log().error("not a CloudFormation custom resource request; there is nowhere to answer",
                             extra={"missing": missing})
             return
-        self._invocation = _Invocation(clients or Clients(), os.environ if environ is None else environ, clock)
+        self._invocation = _Invocation(self.spec, environ=environ, clients=clients, clock=clock)
         helper = self._helper_for(event, context)
         if helper is None:
             return
@@ -146,7 +138,7 @@ class Provider:
         if invocation is None:
             raise ProviderError("internal error: no invocation in progress")
         try:
-            invocation.settings = cached_settings(self.spec, invocation.environ)
+            invocation.settings_loaded = invocation.settings()
             helper = self._cached or self._new_helper()
         except Exception as exc:
             reason = f"the provider could not initialise: {describe_error(exc)}"
@@ -235,13 +227,13 @@ class Provider:
 
         # 4. state log (a Lambda retry of a request served before ends here) and mode
         try:
-            state = self._state_log(invocation, event)
+            state = invocation.state_log(str(event["RequestId"]), invocation.settings_loaded)
             if served_before(helper, state, event, resumable=self.resource.resumable):
                 helper.silent = True  # crhelper's own answer (and the poll's) must not follow
                 raise _AlreadyServed
-            if invocation.settings is None:  # parsed before crhelper dispatches; a failure answers earlier
+            if invocation.settings_loaded is None:  # parsed before crhelper dispatches; a failure answers earlier
                 raise ProviderError("internal error: settings were not loaded")
-            mode = resolve_mode(invocation.settings, read_mode_override(state), False)
+            mode = invocation.mode(invocation.settings_loaded, state)
             if not poll:
                 state.start_run(**self._summary(event, mode=mode.mode, mode_source=mode.source,
                                                 dry_run=mode.mode != "enforce", served_as=served_as,
@@ -305,31 +297,27 @@ class Provider:
 
     # ------------------------------------------------------------------ pieces
 
-    def _state_log(self, invocation: _Invocation, event: Mapping[str, Any]) -> StateLog:
-        ttl_days = int(invocation.settings["state_ttl_days"]) if invocation.settings is not None else 90
-        return StateLog(invocation.environ.get(STATE_TABLE_ENV, ""), invocation.clients("dynamodb"),
-                        automation=self.spec.name, run_id=str(event["RequestId"]), ttl_days=ttl_days,
-                        clock=invocation.clock)
-
     def _summary(self, event: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         return {"resource_type": self.resource.resource_type, "request_type": event["RequestType"],
                 "stack_id": event["StackId"], "logical_id": event["LogicalResourceId"],
                 "old_physical_id": event.get("PhysicalResourceId"), **extra}
 
-    @staticmethod
-    def _finish(state: StateLog, event: Mapping[str, Any], status: str, reason: str,
+    def _finish(self, state: StateLog, event: Mapping[str, Any], status: str, reason: str,
                 physical_id: str | None, outcome: str | None = None) -> str:
-        """Record the outcome; returns a note for the Reason when the state log could not record it."""
+        """Record the outcome and publish the run metrics (the ActionsFailed / RunsFailed alarms read them),
+        these also when the state log cannot record it; returns a note for the Reason in that case."""
+        invocation = self._invocation
+        if invocation is None:
+            raise ProviderError("internal error: no invocation in progress")
         old = event.get("PhysicalResourceId")
         try:
-            state.finish_run(status, outcome=outcome or ("succeeded" if status == "ok" else "failed"),
-                             reason=reason or None, physical_id=physical_id,
-                             replaced=bool(old and physical_id and old != physical_id))
+            invocation.finish(state, status, outcome=outcome or ("succeeded" if status == "ok" else "failed"),
+                              reason=reason or None, physical_id=physical_id,
+                              replaced=bool(old and physical_id and old != physical_id))
         except StateLogError as exc:
             get_logger().error("could not record the outcome in the state log", extra={"error": str(exc)})
+            invocation.metrics(state, status)
             return f" (the state log could not record this outcome: {exc})"
-        finally:  # the same EMF metrics as every run: the ActionsFailed / RunsFailed alarms read them
-            publish_run_metrics(state.automation, state.counts.as_dict(), status)
         return ""
 
     def _nothing_to_delete(self, helper: CfnHelper, invocation: _Invocation, event: Mapping[str, Any],
@@ -337,7 +325,7 @@ class Provider:
         note = (f"nothing to delete: {physical_id!r} is not an id {self.resource.resource_type} gives its "
                 f"resources (CloudFormation sends the id of a failed Create), so nothing was changed")
         try:
-            state = self._state_log(invocation, event)
+            state = invocation.state_log(str(event["RequestId"]), invocation.settings_loaded)
             state.start_run(**self._summary(event, mode="n/a", dry_run=False))
             state.finish_run("ok", outcome="skipped", reason=note, physical_id=physical_id)
         except StateLogError as exc:

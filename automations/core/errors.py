@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 
 class CaretakerError(Exception):
@@ -46,3 +47,15 @@ def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     error = response.get("Error") if isinstance(response, Mapping) else None
     return str(error.get("Code", "")) if isinstance(error, Mapping) else ""
+
+
+def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
+    """Run a delete; an AWS error whose code is in `gone` ("already gone") counts as done, the state that was
+    wanted: returns `{"already_gone": True}` then, else `{}`."""
+    try:
+        call()
+    except Exception as exc:
+        if error_code(exc) in set(gone):
+            return {"already_gone": True}
+        raise
+    return {}

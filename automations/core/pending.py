@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from automations.core import state_schema as schema
-from automations.core.codec import Clock, iso, parse_iso, serialize, utcnow
+from automations.core.codec import iso, parse_iso, serialize
 from automations.core.store import BATCH_SIZE, TableStore, key_of, query_items
 
 PREFIX = "PENDING#"
@@ -69,9 +69,7 @@ class PendingStore(TableStore):
     what = "pending records"
     requires_table = "pending records cannot be kept"
 
-    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
-                 clock: Clock = utcnow) -> None:
-        super().__init__(table, client, automation=automation, run_id=run_id, ttl_days=ttl_days, clock=clock)
+    def _opened(self) -> None:
         self._buffer: dict[str, dict[str, Any]] = {}  # resource id -> write request (last one wins)
         self._lock = threading.Lock()
 

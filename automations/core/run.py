@@ -189,11 +189,14 @@ class Run:
         return self.carry_out(records, call, outcome_details=outcome_details)
 
     def carry_out(self, records: Sequence[ActionRecord], call: Callable[[], T], *,
-                  outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None) -> T | None:
+                  outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None,
+                  failed: Callable[[str], None] | None = None) -> T | None:
         """Make the call the `planned` records announce (already written) and record its outcome on each.
 
         Thread-safe (the state log is). Returns the call's result, or None when it failed (recorded as
-        `failed` with the AWS error); a `StateLogError` propagates.
+        `failed` with the AWS error, which `failed(reason)` also gets); a `StateLogError` propagates.
+        The one executor of a planned action: `act`, `act_many`, `ActionPool` and the cleanup `StepRunner`
+        all end here.
         """
         try:
             result = call()
@@ -205,6 +208,8 @@ class Run:
                                                      "error": reason, "resources": [r.resource_id for r in records]})
             for record in records:
                 self.state.outcome(record, "failed", reason)
+            if failed is not None:
+                failed(reason)
             return None
         per_resource = outcome_details(result) if outcome_details else {}
         for record in records:

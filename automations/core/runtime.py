@@ -10,7 +10,6 @@ A run that checkpoints continues through `checkpointing.py`.
 
 from __future__ import annotations
 
-import os
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,13 +20,10 @@ from automations.core.checkpointing import continue_run
 from automations.core.codec import Clock, utcnow
 from automations.core.continuation import Checkpoint, Continuation, Progress, continued_run_id
 from automations.core.errors import EventError, SettingsError, StateLogError
-from automations.core.mode_override import read_mode_override
-from automations.core.notify import Notifier, Origin, chat_topic_arn
-from automations.core.observability import get_logger, publish_run_metrics
+from automations.core.lifecycle import ALERT_TOPIC_ENV, DRY_RUN_ENV, STATE_TABLE_ENV, Lifecycle
 from automations.core.run import NO_CONTEXT_REMAINING_MS, ModeDecision, Run, describe_error, resolve_mode, try_finish
-from automations.core.settings import cached_settings
 from automations.core.spec import Cron, FunctionSpec, Rate
-from automations.core.state_log import RunCounts, StateLog, new_run_id
+from automations.core.state_log import RunCounts, new_run_id
 
 #: The public surface of the run and its entry point (Run and the mode decision live in run.py).
 __all__ = ["ALERT_TOPIC_ENV", "DRY_RUN_ENV", "LEASE_SLACK_S", "NO_CONTEXT_REMAINING_MS", "SAVINGS_RESULT_KEY",
@@ -37,10 +33,6 @@ __all__ = ["ALERT_TOPIC_ENV", "DRY_RUN_ENV", "LEASE_SLACK_S", "NO_CONTEXT_REMAIN
 RunFunction = Callable[["Run", Mapping[str, Any]], Mapping[str, Any] | None]
 LambdaHandler = Callable[[Any, Any], dict[str, Any]]
 
-#: Set by the operator CLI (`invoke --dry-run`): forces audit whatever the mode says.
-DRY_RUN_ENV = "CARETAKER_DRY_RUN"
-STATE_TABLE_ENV = "CARETAKER_STATE_TABLE"
-ALERT_TOPIC_ENV = "CARETAKER_ALERT_TOPIC_ARN"
 #: A run's holder keeps it for its timeout plus this; after that a redelivered continuation may take it over.
 LEASE_SLACK_S = 60
 
@@ -93,39 +85,27 @@ class Entrypoint:
     def invoke(self, event: Any, context: Any, *, environ: Mapping[str, str] | None = None,
                clients: Clients | None = None, clock: Clock = utcnow) -> dict[str, Any]:
         started = clock()
-        env = os.environ if environ is None else environ
-        clients = clients or Clients()
-        spec = self.spec
-        log = get_logger()
+        life = Lifecycle(self.spec, environ=environ, clients=clients, clock=clock)
+        env, clients, spec, log = life.environ, life.clients, self.spec, life.log
         continued = continued_run_id(event)
         if continued is not None and not spec.continues:
             raise EventError(f"{spec.name}: got a continuation event, but this function does not continue runs")
         run_id = continued or new_run_id(clock())
-        log.append_keys(automation=spec.name, run_id=run_id)
-        log.set_correlation_id(run_id)
+        life.begin(run_id)
 
-        table = env.get(STATE_TABLE_ENV, "")
         try:
-            settings = cached_settings(spec, env)
-            ttl_days = int(settings["state_ttl_days"])
-            clients.limiter.share = float(settings["api_rate_share"])
+            settings = life.settings()
         except SettingsError as exc:
             log.error("invalid settings; not acting", extra={"error": str(exc)})
-            self._record_early_failure(table, clients, run_id, clock, str(exc))
+            self._record_early_failure(life, run_id, str(exc))
             raise
-        state = StateLog(table, clients("dynamodb"), automation=spec.name, run_id=run_id,
-                         ttl_days=ttl_days, clock=clock)
+        state = life.state_log(run_id, settings)
         try:
-            override = read_mode_override(state)
+            decision = life.mode(settings, state, dry_run_requested=life.dry_run_requested)
         except StateLogError as exc:
             log.error("state log unreachable; not acting", extra={"error": str(exc)})
             raise
-        decision = resolve_mode(settings, override, env.get(DRY_RUN_ENV, "").lower() in ("1", "true", "yes"))
-        if override is not None:
-            log.info("mode override in effect", extra={"mode": decision.mode, "override": dict(override)})
-        topic = env.get(ALERT_TOPIC_ENV, "")
-        notifier = Notifier(topic, clients("sns"), chat_topic_arn=chat_topic_arn(topic, env),
-                            origin=Origin.of(context, env, topic))
+        notifier = life.notifier(context)
         request_id = getattr(context, "aws_request_id", None)
         holder = uuid.uuid4().hex  # this invocation, as the holder of a run that may continue
         lease_until = int(clock().timestamp()) + spec.timeout + LEASE_SLACK_S
@@ -182,7 +162,7 @@ class Entrypoint:
             log.exception("run failed")
             run.alert("failed", error, prior)  # first, so a lost alert is recorded in the summary
             try_finish(state, "failed", error, accumulate=accumulate,
-                             traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
+                       traceback=traceback.format_exc(limit=5), notifications_failed=notifier.failures or None)
             raise
         counts = state.counts
         status = status_of(prior.failed + counts.failed, prior.succeeded + counts.succeeded)
@@ -190,22 +170,22 @@ class Entrypoint:
             run.alert(status, None, prior)  # before the summary is written, so a lost alert is recorded in it
         savings = run_savings(result)
         try:
-            summary = state.finish_run(status, accumulate=accumulate, notes=run.notes or None,
-                                       notifications_failed=notifier.failures or None, savings=savings)
+            summary = life.finish(state, status, accumulate=accumulate, notes=run.notes or None,
+                                  notifications_failed=notifier.failures or None, savings=savings)
         except StateLogError as exc:  # records lost: the summary says so (finish_run ended it as failed)
             log.error("state log failed at the end of the run", extra={"error": str(exc)})
             run.alert("failed", str(exc), prior)
             raise
-        publish_run_metrics(spec.name, counts.as_dict(), status, savings)
         log.info("run finished", extra={"status": status, **counts.as_dict(),
                                         "survey_ms": run.continuation.survey_ms})
         return run.result(status, result, summary if accumulate else None)
 
-    def _record_early_failure(self, table: str, clients: Clients, run_id: str, clock: Clock, error: str) -> None:
-        if not table:
+    @staticmethod
+    def _record_early_failure(life: Lifecycle, run_id: str, error: str) -> None:
+        if not life.table:
             return
         try:
-            state = StateLog(table, clients("dynamodb"), automation=self.spec.name, run_id=run_id, clock=clock)
+            state = life.state_log(run_id, None)
             state.start_run(mode="unknown", mode_source="invalid settings")
             state.finish_run("failed", error=error)
         except StateLogError:

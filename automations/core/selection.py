@@ -18,9 +18,9 @@ CREATED_BY_TAG = "caretaker:created-by"
 CREATED_AT_TAG = "caretaker:created-at"
 
 
-def tag_map(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
-    """AWS `[{"Key": k, "Value": v}]` -> `{k: v}`."""
-    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
+def tag_map(tags: Iterable[Mapping[str, Any]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    """AWS `[{"Key": k, "Value": v}]` (or KMS's TagKey/TagValue) -> `{k: v}`."""
+    return {str(t[key]): str(t.get(value, "")) for t in tags or () if key in t}
 
 
 def is_protected(tags: Mapping[str, str]) -> bool:

@@ -89,9 +89,7 @@ class StateLog(TableStore):
     what = "run records"
     requires_table = "there is nowhere to record actions, so Caretaker will not act"
 
-    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
-                 clock: Clock = utcnow) -> None:
-        super().__init__(table, client, automation=automation, run_id=run_id, ttl_days=ttl_days, clock=clock)
+    def _opened(self) -> None:
         self.counts = RunCounts()
         #: buffered records whose write failed (lost; `finish_run` says so in the summary)
         self.unwritten = 0

@@ -130,6 +130,10 @@ class TableStore:
         self.clock = clock
         self.dynamodb_calls = 0
         self._calls_lock = threading.Lock()
+        self._opened()
+
+    def _opened(self) -> None:
+        """Hook: a store's own state (write buffers, counts), set up once the base is."""
 
     @classmethod
     def beside(cls, state: StateLog, **extra: Any) -> Self:

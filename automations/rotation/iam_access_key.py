@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from botocore.config import Config
@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.codec import iso
 from automations.core.errors import error_code
+from automations.core.keys import Key, delete_key, last_used, list_keys
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
@@ -136,27 +137,17 @@ class IamAccessKeyFlavour:
                             "administrator must tag the user to let this secret rotate its keys")
         return found
 
-    def _keys(self, user: str) -> dict[str, dict[str, Any]]:
-        return {k["AccessKeyId"]: k for page in self.iam.get_paginator("list_access_keys").paginate(UserName=user)
-                for k in page.get("AccessKeyMetadata", [])}
+    def _keys(self, user: str) -> dict[str, Key]:
+        return list_keys(self.iam, user)
 
     def _never_used(self, key_id: str) -> bool:
-        used = self.iam.get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {})
-        return "LastUsedDate" not in used
+        return last_used(self.iam, key_id) is None
 
     # ------------------------------------------------------------------ changes
 
     def _delete(self, user: str, key_id: str, reason: str) -> None:
-        def call() -> dict[str, Any]:
-            try:
-                self.iam.delete_access_key(UserName=user, AccessKeyId=key_id)
-            except ClientError as exc:
-                if error_code(exc) == "NoSuchEntity":
-                    return {"already_gone": True}
-                raise
-            return {"deleted": True}
-
-        if self.run.act(key_id, DELETE, reason, call, details={"user": user}) is None and not self.run.dry_run:
+        if self.run.act(key_id, DELETE, reason, lambda: delete_key(self.iam, user, key_id),
+                        details={"user": user}) is None and not self.run.dry_run:
             raise RotationError(f"key {key_id} of {user} could not be deleted (see the failed record)")
 
     # ------------------------------------------------------------------ steps
@@ -177,8 +168,7 @@ class IamAccessKeyFlavour:
         for key_id, key in list(keys.items()):
             if key_id == current_key or earlier is None or not earlier.user:
                 continue
-            created: datetime = key["CreateDate"].astimezone(UTC)
-            if key_id == earlier.new_key_id or (key_id not in keys_before and created >= started
+            if key_id == earlier.new_key_id or (key_id not in keys_before and key.created >= started
                                                 and self._never_used(key_id)):
                 self._delete(user, key_id, "created by an earlier attempt at this rotation whose secret was never "
                                            "staged: nobody can use it")
@@ -187,13 +177,13 @@ class IamAccessKeyFlavour:
         if len(keys) >= 2:
             abandoned = {r.new_key_id for r in rotation.log.history()
                          if r.token != rotation.token and not r.finished and r.new_key_id}
-            spare = [k for k in keys.values() if k["AccessKeyId"] != current_key
-                     and (k["Status"] != "Active" or k["AccessKeyId"] in abandoned)]
+            spare = [k for k in keys.values() if k.key_id != current_key
+                     and (not k.active or k.key_id in abandoned)]
             if not spare:
                 rotation.refuse(f"IAM user {user} has two active keys ({', '.join(sorted(keys))}): Caretaker does not "
                                 "delete an active key it did not create; deactivate the one not in use")
-            why = "inactive" if spare[0]["Status"] != "Active" else "staged by a rotation that never finished"
-            self._delete(user, spare[0]["AccessKeyId"], f"makes room for the new key (two keys per user): {why}")
+            why = "inactive" if not spare[0].active else "staged by a rotation that never finished"
+            self._delete(user, spare[0].key_id, f"makes room for the new key (two keys per user): {why}")
 
         if not rotation.dry_run and not (earlier and earlier.user):
             rotation.log.write(user=user, keys_before=list(keys_before), started_at=iso(self.run.clock()))
@@ -227,7 +217,7 @@ class IamAccessKeyFlavour:
         key = self._keys(user).get(key_id)
         if key is None:
             problems.append(f"key {key_id or '(none)'} is not a key of {user}")
-        elif key["Status"] != "Active":
+        elif not key.active:
             problems.append(f"key {key_id} is inactive")
         else:
             expected = self.iam.get_user(UserName=user)["User"]["Arn"]
@@ -271,7 +261,7 @@ class IamAccessKeyFlavour:
             return
         user = self._user_name(rotation, previous)
         key = self._keys(user).get(old_key)
-        if key is None or key["Status"] != "Active":
+        if key is None or not key.active:
             rotation.skip(f"previous key {old_key} is already {'gone' if key is None else 'inactive'}", DEACTIVATE)
             return
         found = self.iam.get_user(UserName=user)["User"]

@@ -28,8 +28,9 @@ from typing import Any, NoReturn, Protocol
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
+from automations.core.keys import SecretInfo, describe_secret
 from automations.core.runtime import Run
-from automations.core.selection import is_protected, tag_map
+from automations.core.selection import is_protected
 from automations.core.spec import Permission
 from automations.rotation.errors import RotationError, RotationEventError, RotationRefused, RotationTestFailed
 from automations.rotation.token_log import TokenLog
@@ -72,28 +73,11 @@ class RotationRequest:
         return cls(str(event["SecretId"]), str(event["ClientRequestToken"]), step)
 
 
-@dataclass(frozen=True)
-class SecretInfo:
-    arn: str
-    name: str
-    rotation_enabled: bool
-    versions: Mapping[str, tuple[str, ...]]
-    tags: Mapping[str, str]
-
-    def version_with(self, stage: str) -> str | None:
-        return next((v for v, stages in self.versions.items() if stage in stages), None)
-
-
 def describe(sm: Any, secret_id: str) -> SecretInfo:
-    try:
-        raw = sm.describe_secret(SecretId=secret_id)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise RotationRefused(f"secret {secret_id} does not exist") from exc
-        raise
-    return SecretInfo(arn=raw["ARN"], name=raw["Name"], rotation_enabled=bool(raw.get("RotationEnabled")),
-                      versions={v: tuple(s) for v, s in raw.get("VersionIdsToStages", {}).items()},
-                      tags=tag_map(raw.get("Tags")))
+    secret = describe_secret(sm, secret_id)
+    if not secret.exists:
+        raise RotationRefused(f"secret {secret_id} does not exist")
+    return secret
 
 
 class Flavour(Protocol):

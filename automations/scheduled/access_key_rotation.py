@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core.codec import iso
 from automations.core.continuation import Checkpoint
 from automations.core.errors import StateLogError
+from automations.core.keys import Key, last_used, list_keys
 from automations.core.notify import outcome_of
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
@@ -31,12 +32,9 @@ from automations.scheduled.access_key_steps import (
     EVALUATE,
     ROTATE,
     SECRET_PREFIX,
-    Key,
     Periods,
     Report,
     Rotator,
-    last_used,
-    list_keys,
     record_failure,
 )
 

@@ -23,16 +23,17 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.codec import iso
 from automations.core.errors import error_code
+from automations.core.keys import Key, delete_key, describe_secret, last_used, list_keys
 from automations.core.notify import LIST_LIMIT
 from automations.core.runtime import Run
-from automations.core.selection import AUTOMATION_TAG, is_protected, tag_map
+from automations.core.selection import AUTOMATION_TAG, is_protected
 from automations.scheduled.access_key_state import (
     CREATING,
     DEACTIVATED,
@@ -75,46 +76,7 @@ def version_id(user: str, key_id: str) -> str:
     return str(uuid.uuid5(VERSION_NAMESPACE, f"{user}/{key_id}"))
 
 
-# ---------------------------------------------------------------------- IAM and Secrets Manager reads
-
-
-@dataclass(frozen=True)
-class Key:
-    key_id: str
-    active: bool
-    created: datetime
-
-
-def list_keys(iam: Any, user: str) -> dict[str, Key]:
-    """The user's access keys by id, oldest first."""
-    keys = [Key(k["AccessKeyId"], k["Status"] == "Active", k["CreateDate"].astimezone(UTC))
-            for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
-            for k in page.get("AccessKeyMetadata", [])]
-    return {k.key_id: k for k in sorted(keys, key=lambda k: (k.created, k.key_id))}
-
-
-def last_used(iam: Any, key_id: str) -> datetime | None:
-    used = iam.get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {}).get("LastUsedDate")
-    return used.astimezone(UTC) if isinstance(used, datetime) else None
-
-
-@dataclass(frozen=True)
-class SecretInfo:
-    exists: bool
-    rotation_enabled: bool = False
-    versions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def describe_secret(sm: Any, name: str) -> SecretInfo:
-    try:
-        described = sm.describe_secret(SecretId=name)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return SecretInfo(exists=False)
-        raise
-    versions = {v: tuple(stages) for v, stages in described.get("VersionIdsToStages", {}).items()}
-    return SecretInfo(True, bool(described.get("RotationEnabled")), versions, tag_map(described.get("Tags")))
+# ---------------------------------------------------------------------- Secrets Manager writes
 
 
 def store_key(sm: Any, automation: str, user: str, access_key: Mapping[str, Any],
@@ -134,16 +96,6 @@ def store_key(sm: Any, automation: str, user: str, access_key: Mapping[str, Any]
                 raise
     sm.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=value)
     return {"secret": name, "version_id": token}
-
-
-def delete_key(iam: Any, user: str, key_id: str) -> dict[str, Any]:
-    try:
-        iam.delete_access_key(UserName=user, AccessKeyId=key_id)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return {"already_gone": True}  # already gone counts as done
-        raise
-    return {"deleted": True}
 
 
 # ---------------------------------------------------------------------- what a run found and did

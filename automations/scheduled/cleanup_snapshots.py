@@ -17,7 +17,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter
+from automations.scheduled.cleanup.ec2 import PAGE_SIZE, Ec2Family, age_days, by_filter, snapshots_used_by_images
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
 from automations.scheduled.cleanup.notice import monthly
@@ -33,7 +33,6 @@ from automations.scheduled.cleanup.settings import (
 from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-ebs-snapshots"
-PAGE_SIZE = 1000  # DescribeSnapshots' and DescribeImages' maximum
 _GONE = ("InvalidSnapshot.NotFound",)
 #: Tags of snapshots that another AWS service manages, with its own retention.
 MANAGED_BY = {"aws:dlm:lifecycle-policy-id": "Data Lifecycle Manager",
@@ -66,20 +65,6 @@ SPEC = register(FunctionSpec(
         *COMMON,
     ),
 ))
-
-
-def snapshots_used_by_images(ec2: Any) -> dict[str, str]:
-    """snapshot id -> the AMI that uses it (built once per run)."""
-    used: dict[str, str] = {}
-    pages = ec2.get_paginator("describe_images").paginate(
-        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, PaginationConfig={"PageSize": PAGE_SIZE})
-    for page in pages:
-        for image in page.get("Images", []):
-            for mapping in image.get("BlockDeviceMappings", []):
-                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
-                if snapshot_id:
-                    used[snapshot_id] = image["ImageId"]
-    return used
 
 
 class Snapshots(Ec2Family):

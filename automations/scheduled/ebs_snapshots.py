@@ -35,6 +35,7 @@ from automations.scheduled.backup_settings import (
     expires_on,
     retention_policy,
 )
+from automations.scheduled.cleanup.ec2 import snapshots_used_by_images
 from automations.scheduled.retention import Retention
 
 NAME = "ebs-snapshots"
@@ -344,18 +345,6 @@ def _complete_tags(run: Run, ec2: Any, snapshots: list[dict[str, Any]], by_id: M
 # ---------------------------------------------------------------------- pruning
 
 
-def images_snapshots(ec2: Any) -> set[str]:
-    """Snapshot ids used by the account's AMIs (built once per run)."""
-    used: set[str] = set()
-    for page in ec2.get_paginator("describe_images").paginate(Owners=["self"]):
-        for image in page.get("Images", []):
-            for mapping in image.get("BlockDeviceMappings", []):
-                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
-                if snapshot_id:
-                    used.add(snapshot_id)
-    return used
-
-
 def own_snapshots(ec2: Any) -> list[dict[str, Any]]:
     """Snapshots this automation made (by its tag), owned by this account."""
     pages = ec2.get_paginator("describe_snapshots").paginate(
@@ -373,7 +362,7 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
     """
     if run.phase_done(phase):
         return 0  # nothing to prepare: the listings below are skipped too
-    used_by_images = images_snapshots(ec2)
+    used_by_images = set(snapshots_used_by_images(ec2))
     candidates: list[Candidate] = []
     for snapshot in own_snapshots(ec2):
         tags = tag_map(snapshot.get("Tags"))

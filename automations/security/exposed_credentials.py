@@ -19,11 +19,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG
+from automations.core.selection import PROTECT_TAG, tag_map
 from automations.core.spec import AnyOf, FunctionSpec, GuardDuty, Health, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import GUARDDUTY, HEALTH, either
-from automations.security.findings import tag_dict
 from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
 from automations.security.service_events import GuardDutyFinding, HealthEvent
 from automations.security.steps import Step, run_steps
@@ -131,7 +130,7 @@ def decide(run: Run, event: Event) -> Decision:
                                "quarantine_attached": attached}
     details = {k: v for k, v in details.items() if v is not None}
     headline = f"access key {key.key_id} of IAM user {user} is exposed ({event.name})"
-    guarded = protected(user_arn, ACTION, tag_dict(iam.list_user_tags(UserName=user).get("Tags")), headline,
+    guarded = protected(user_arn, ACTION, tag_map(iam.list_user_tags(UserName=user).get("Tags")), headline,
                         details)
     if guarded:
         return guarded

@@ -306,8 +306,3 @@ def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[
     if listed:
         return f"caused by {listed}, listed in ignore_principal_arns"
     return None
-
-
-def tag_dict(tags: Iterable[Mapping[str, Any]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
-    """`[{"Key": k, "Value": v}]` (or KMS's TagKey/TagValue) -> `{k: v}`."""
-    return {str(t[key]): str(t.get(value, "")) for t in tags or () if key in t}

@@ -14,10 +14,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG, tag_matches
+from automations.core.selection import PROTECT_TAG, tag_map, tag_matches
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, require, tag_dict
+from automations.security.findings import CloudTrailEvent, require
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 
 NAME = "iam-credential-guard"
@@ -79,7 +79,7 @@ def target_user(event: CloudTrailEvent) -> str:
 
 def user_tags(iam: Any, user: str) -> dict[str, str]:
     try:
-        return tag_dict(iam.list_user_tags(UserName=user).get("Tags"))
+        return tag_map(iam.list_user_tags(UserName=user).get("Tags"))
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             raise ResourceGoneError(f"user/{user}", f"user {user} no longer exists") from None

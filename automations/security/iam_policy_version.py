@@ -20,9 +20,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, matching_arn, tag_dict
+from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_admin_grant import ALLOWED_PRINCIPALS
 from automations.security.iam_state import IAM_ARN, Scope, policy_version_document
 from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
@@ -103,7 +104,7 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         return Skip(resource, ACTION, f"version {version} is no longer the default "
                     f"({policy.get('DefaultVersionId')} is): only the change is reported", details,
                     notify=True, headline=headline)
-    tags = tag_dict(iam.list_policy_tags(PolicyArn=arn).get("Tags"))
+    tags = tag_map(iam.list_policy_tags(PolicyArn=arn).get("Tags"))
     guarded = protected(resource, ACTION, tags, headline, details)
     if guarded:
         return guarded

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.security.findings import tag_dict
+from automations.core.selection import tag_map
 from automations.security.iam_policy import Verdict, evaluate, parse_document
 
 #: The IAM resources of the account, as permission resources (Fn::Sub strings).
@@ -68,7 +68,7 @@ def principal_tags(iam: Any, who: Principal, name: str) -> dict[str, str]:
     """Users' and roles' tags; groups cannot be tagged."""
     if who.list_tags is None:
         return {}
-    return tag_dict(getattr(iam, who.list_tags)(**{who.argument: name}).get("Tags"))
+    return tag_map(getattr(iam, who.list_tags)(**{who.argument: name}).get("Tags"))
 
 
 def attached_policies(iam: Any, who: Principal, name: str) -> list[str]:

@@ -22,9 +22,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.findings import CloudTrailEvent
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import ROLES
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
@@ -73,7 +74,7 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     iam = run.clients("iam")
     try:
         current = parse_document(iam.get_role(RoleName=role)["Role"].get("AssumeRolePolicyDocument"))
-        tags = tag_dict(iam.list_role_tags(RoleName=role).get("Tags"))
+        tags = tag_map(iam.list_role_tags(RoleName=role).get("Tags"))
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             raise ResourceGoneError(resource, f"role {role} no longer exists") from None

@@ -20,12 +20,11 @@ from automations.core import iam_rules
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG
+from automations.core.selection import PROTECT_TAG, tag_map
 from automations.core.spec import FunctionSpec, GuardDuty, Permission, Setting
 from automations.security import quarantine
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import GUARDDUTY
-from automations.security.findings import tag_dict
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 from automations.security.service_events import GuardDutyFinding
 from automations.security.steps import Step, run_steps
@@ -124,7 +123,7 @@ def decide(run: Run, event: GuardDutyFinding) -> Decision:
                     "volumes": volumes, "quarantine_group": groups.trusted,
                     "refused_quarantine_groups": list(groups.refused) or None})
     details = {k: v for k, v in details.items() if v is not None}
-    guarded = protected(instance_id, ACTION, tag_dict(instance.get("Tags")), headline, details)
+    guarded = protected(instance_id, ACTION, tag_map(instance.get("Tags")), headline, details)
     if guarded:
         return guarded
     if not vpc_id or not interfaces:

@@ -10,9 +10,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission
 from automations.security.errors import ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.findings import CloudTrailEvent
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 
 NAME = "kms-key-deletion"
@@ -60,7 +61,7 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         return Skip(key_arn, ACTION, f"the key is no longer pending deletion (state {state})", details,
                     notify=True, headline=headline)
     key = str(metadata.get("KeyId") or key_id)
-    tags = tag_dict(kms.list_resource_tags(KeyId=key).get("Tags"), key="TagKey", value="TagValue")
+    tags = tag_map(kms.list_resource_tags(KeyId=key).get("Tags"), key="TagKey", value="TagValue")
     guarded = protected(key_arn, ACTION, tags, headline, details)
     if guarded:
         return guarded

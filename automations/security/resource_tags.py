@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.security.findings import tag_dict
+from automations.core.selection import tag_map
 
 #: An EC2 id list per Describe call (the APIs take up to 1000; RunInstances launches at most 1000 at once)
 EC2_BATCH = 200
@@ -93,7 +93,7 @@ class Ec2Tagger:
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         spec = EC2_KINDS[kind]
-        return {str(item[spec.id_key]): tag_dict(item.get("Tags")) for item in describe_ec2(client, kind, ids)}
+        return {str(item[spec.id_key]): tag_map(item.get("Tags")) for item in describe_ec2(client, kind, ids)}
 
     def add(self, client: Any, kind: str, ids: Sequence[str], tags: Mapping[str, str]) -> dict[str, Any]:
         client.create_tags(Resources=list(ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
@@ -107,7 +107,7 @@ class S3Tagger:
         found: dict[str, dict[str, str]] = {}
         for bucket in ids:
             try:
-                found[bucket] = tag_dict(client.get_bucket_tagging(Bucket=bucket).get("TagSet"))
+                found[bucket] = tag_map(client.get_bucket_tagging(Bucket=bucket).get("TagSet"))
             except ClientError as exc:
                 if error_code(exc) == "NoSuchTagSet":
                     found[bucket] = {}
@@ -150,7 +150,7 @@ class ArnTagger:
                     continue
                 raise
             tags = response.get(self.list_key)
-            found[arn] = {str(k): str(v) for k, v in tags.items()} if self.map_tags else tag_dict(tags)
+            found[arn] = {str(k): str(v) for k, v in tags.items()} if self.map_tags else tag_map(tags)
         return found
 
     def add(self, client: Any, kind: str, ids: Sequence[str], tags: Mapping[str, str]) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class ElbTagger:
                     continue
                 raise
             for description in descriptions:
-                found[str(description["ResourceArn"])] = tag_dict(description.get("Tags"))
+                found[str(description["ResourceArn"])] = tag_map(description.get("Tags"))
         return found
 
     def add(self, client: Any, kind: str, ids: Sequence[str], tags: Mapping[str, str]) -> dict[str, Any]:

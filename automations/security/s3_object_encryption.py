@@ -20,11 +20,12 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import tag_map
 from automations.core.spec import FunctionSpec, ObjectCreated, Permission, Setting
 from automations.security import object_copy, service_events
 from automations.security.errors import ResourceGoneError
 from automations.security.event_kinds import S3_OBJECT_CREATED
-from automations.security.findings import arn_account, tag_dict
+from automations.security.findings import arn_account
 from automations.security.object_copy import ObjectVersion
 from automations.security.reactive import (
     Decision,
@@ -77,7 +78,7 @@ def resource_of(bucket: str, key: str) -> str:
 
 def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
     try:
-        return tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
+        return tag_map(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
     except ClientError as exc:
         if error_code(exc) == "NoSuchTagSet":
             return {}
@@ -164,7 +165,7 @@ def decide_object(run: Run, *, region: str, account: str, bucket: str, key: str,
         return Skip(resource, ACTION, "superseded: a newer object was stored under the key since; its own event "
                     "is decided on its own", {**info, "current_version_id": current.get("VersionId")})
     headline = f"s3://{bucket}/{key} is stored with {now}, but the bucket requires {wanted}"
-    object_tags = tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key,
+    object_tags = tag_map(s3.get_object_tagging(Bucket=bucket, Key=key,
                                                  **({"VersionId": version_id} if version_id else {})).get("TagSet"))
     guarded = (protected(resource, ACTION, tags, headline, {**info, "protected": "bucket"})
                or protected(resource, ACTION, object_tags, headline, {**info, "protected": "object"}))

@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
+from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.findings import CloudTrailEvent
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
 from automations.security.s3_account_block import EVENT_NAMES as ACCOUNT_EVENTS
 from automations.security.s3_account_block import decide_account
@@ -102,7 +103,7 @@ handler = rule_handler(SPEC, decide)
 
 
 def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
-    return dict(_read(bucket, lambda: tag_dict(s3.get_bucket_tagging(Bucket=bucket).get("TagSet")), "NoSuchTagSet"))
+    return dict(_read(bucket, lambda: tag_map(s3.get_bucket_tagging(Bucket=bucket).get("TagSet")), "NoSuchTagSet"))
 
 
 def current_block(s3: Any, bucket: str) -> Mapping[str, Any]:

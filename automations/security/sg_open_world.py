@@ -20,10 +20,10 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG
+from automations.core.selection import PROTECT_TAG, tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
-from automations.security.findings import CloudTrailEvent, tag_dict
+from automations.security.findings import CloudTrailEvent
 from automations.security.ip_ranges import (
     DEFAULT_MIN_PREFIX_IPV4,
     DEFAULT_MIN_PREFIX_IPV6,
@@ -108,7 +108,7 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                     "allow-list in the group's current state",
                     {**details, "rules_checked": [describe_rule(r) for r in candidates]})
     headline = f"{group_id} allows {', '.join(label(r) for r, _ in offending)}"
-    guarded = protected(group_id, ACTION, tag_dict(group.get("Tags")), headline, details)
+    guarded = protected(group_id, ACTION, tag_map(group.get("Tags")), headline, details)
     if guarded:
         return guarded
     ids = [r["SecurityGroupRuleId"] for r, _ in offending]

@@ -20,12 +20,11 @@ from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG
+from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG, tag_map
 from automations.core.spec import FunctionSpec, InstanceStateChange, Permission, Setting
 from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import EC2_INSTANCE_STATE
-from automations.security.findings import tag_dict
 from automations.security.reactive import (
     Decision,
     Remediate,
@@ -92,7 +91,7 @@ def decide_instance(run: Run, *, region: str, instance_id: str, details: Mapping
     if instance is None:
         raise ResourceGoneError(instance_id, f"instance {instance_id} no longer exists")
     state = str(instance.get("State", {}).get("Name", ""))
-    tags = tag_dict(instance.get("Tags"))
+    tags = tag_map(instance.get("Tags"))
     required = list(run.settings["required_tags"])
     missing = missing_tags(tags, required)
     creator = creator_of(tags)

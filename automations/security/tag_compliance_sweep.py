@@ -24,9 +24,8 @@ from automations.core.notify import LIST_LIMIT
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import PROTECT_TAG, is_protected
+from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate
-from automations.security.findings import tag_dict
 from automations.security.tag_compliance import STOP_AFTER_TAG, deadline_text, describe, missing_tags, pending_store
 
 NAME = "tag-compliance-sweep"
@@ -93,7 +92,7 @@ class Sweep:
         state = str((instance or {}).get("State", {}).get("Name", ""))
         if instance is None or state in _GONE_STATES:
             return self.done(record, f"gone: {state or 'no longer exists'}")
-        tags = tag_dict(instance.get("Tags"))
+        tags = tag_map(instance.get("Tags"))
         if is_protected(tags):
             return self.done(record, f"protected: tagged {PROTECT_TAG}=true")
         announced = [str(t) for t in record.details.get("missing") or record.details.get("required") or ()]

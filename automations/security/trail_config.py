@@ -18,9 +18,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.selection import GUARD_TRAIL_TAG, is_protected
+from automations.core.selection import GUARD_TRAIL_TAG, is_protected, tag_map
 from automations.security.errors import ResourceGoneError
-from automations.security.findings import tag_dict
 
 GONE = ("TrailNotFoundException", "TrailNotFound")
 #: CloudTrail's selectors when none were put: every management event, read and write.
@@ -144,7 +143,7 @@ def read_trail(cloudtrail: Any, trail: str) -> TrailConfig:
         raise
     tags: dict[str, str] = {}
     for entry in tagged:
-        tags.update(tag_dict(entry.get("TagsList")))
+        tags.update(tag_map(entry.get("TagsList")))
     return TrailConfig(
         name=str(described.get("Name") or arn.rsplit("/", 1)[-1]),
         arn=arn,

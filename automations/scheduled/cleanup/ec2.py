@@ -12,6 +12,8 @@ from automations.scheduled.cleanup.model import Context, Family
 FILTER_VALUES = 200
 #: Resource ids per CreateTags / DeleteTags call (EC2 accepts up to 1000).
 TAG_BATCH = 1000
+#: Results per Describe* page (DescribeSnapshots' and DescribeImages' maximum).
+PAGE_SIZE = 1000
 
 
 def chunks(values: Iterable[str], size: int = FILTER_VALUES) -> Iterator[list[str]]:
@@ -60,3 +62,18 @@ class Ec2Family(Family):
 
     def untag(self, ctx: Context, ids: list[str], keys: list[str]) -> None:
         ctx.run.clients("ec2").delete_tags(Resources=ids, Tags=[{"Key": k} for k in keys])
+
+
+def snapshots_used_by_images(ec2: Any) -> dict[str, str]:
+    """snapshot id -> the account's AMI that uses it, deprecated and disabled AMIs included (built once per
+    run: EC2 refuses to delete such a snapshot, and nothing should try)."""
+    used: dict[str, str] = {}
+    pages = ec2.get_paginator("describe_images").paginate(
+        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, PaginationConfig={"PageSize": PAGE_SIZE})
+    for page in pages:
+        for image in page.get("Images", []):
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot_id:
+                    used[snapshot_id] = image["ImageId"]
+    return used

@@ -28,12 +28,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.core.action_pool import CHUNK
 from automations.core.concurrency import BoundedExecutor
-from automations.core.errors import StateLogError, error_code
+from automations.core.errors import tolerate_gone
 from automations.core.runtime import Run, describe_error
 from automations.core.state_log import ActionRecord
 
-CHUNK = 25  # one BatchWriteItem of planned records
 #: Stop planning new work when less time than this is left in the invocation.
 TIME_RESERVE_MS = 60_000
 
@@ -64,17 +64,6 @@ class Step:
     then: Callable[[Any], Next] | None = None
 
 
-
-
-def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
-    """Run a delete; "already gone" counts as done (the state we wanted)."""
-    try:
-        call()
-    except ClientError as exc:
-        if error_code(exc) in set(gone):
-            return {"already_gone": True}
-        raise
-    return {}
 
 
 def _gone_details(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -153,23 +142,24 @@ class StepRunner:
     # ------------------------------------------------------------------ one call (on a worker)
 
     def _call(self, step: Step, record: ActionRecord) -> None:
-        try:
-            result = step.call()
-        except StateLogError:
-            raise
-        except Exception as exc:  # one failing resource never stops the run
-            reason = describe_error(exc)
-            self.run.log.warning("action failed", extra={"action": step.action, "resource_id": step.resource_id,
-                                                         "error": reason})
-            self.run.fail(record, reason)
+        """The step's call through `Run.carry_out` (the outcome record, one failing resource never stops
+        the run), then its subject's result and follow-ups."""
+        failures: list[str] = []
+        extras: list[Mapping[str, Any] | None] = []
+
+        def details(result: Any) -> Mapping[str, Mapping[str, Any]]:
+            extra = step.result_details(result) if step.result_details else None
+            extras.append(extra)
+            return {record.resource_id: extra} if extra else {}
+
+        result = self.run.carry_out([record], step.call, outcome_details=details, failed=failures.append)
+        if failures:
             with self._lock:
                 subject = self.results.setdefault(step.subject, SubjectResult())
                 if subject.state != "done":
-                    subject.state, subject.reason = "failed", reason
+                    subject.state, subject.reason = "failed", failures[0]
             return
-        extra = step.result_details(result) if step.result_details else None
-        self.run.state.outcome(record, "succeeded", details=extra)
-        self._succeeded(step, result, extra)
+        self._succeeded(step, result, extras[0] if extras else None)
 
     def _succeeded(self, step: Step, result: Any, extra: Mapping[str, Any] | None = None) -> None:
         follow = step.then(result) if step.then else Next()
