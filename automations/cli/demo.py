@@ -21,7 +21,14 @@ import boto3
 from rich.console import Console
 from rich.table import Table
 
-from automations.cli.demo_mess import Mess, custom_resource_request, seed_backups, seed_exposures, seed_idle
+from automations.cli.demo_mess import (
+    Mess,
+    custom_resource_request,
+    seed_backups,
+    seed_exposures,
+    seed_idle,
+    seed_tables_and_schedules,
+)
 from automations.cli.emulator import REGION, moto_emulator, unsupported_resource_types
 from automations.cli.invoke import EXIT_ERROR, Invocation, invoke
 from automations.cli.report import report
@@ -35,6 +42,8 @@ DEMO_CLEANUP_SETTINGS = {"min_age_days": "0", "min_unassociated_days": "0", "min
 #: Every family once, in this order: (function, what the narration says it does).
 RUNS = (
     ("ebs-snapshots", "snapshot the tagged volumes"),
+    ("dynamodb-backups", "on-demand backups of the tagged tables"),
+    ("instance-scheduler", "stop what its schedule wants stopped (nights-off)"),
     ("cleanup-ebs-volumes", "unattached volumes"),
     ("cleanup-ebs-snapshots", "snapshots of deleted volumes"),
     ("cleanup-amis", "AMIs nothing launches"),
@@ -46,24 +55,29 @@ RUNS = (
     ("sg-open-world", "CloudTrail: AuthorizeSecurityGroupIngress 22/tcp from 0.0.0.0/0"),
     ("s3-public-bucket", "CloudTrail: PutBucketAcl public-read"),
     ("random-secret", "Custom::RandomSecret Create from stack team-payments"),
+    ("backup-coverage", "tagged resources no recovery point covers"),
     ("trigger-health", "canary: every rule, schedule and dead-letter queue"),
 )
+#: The last of `RUNS` run one after the other, after the rest: they read what the others left.
+SEQUENTIAL_RUNS = 2
+#: The schedule the demo deploys instance-scheduler with: stopped all day, so the tagged instance stops now.
+DEMO_SCHEDULES = '{"nights-off": {"timezone": "UTC", "periods": [{"days": "mon-sun", "stop": "00:00"}]}}'
 
 
 def demo_parameters() -> dict[str, dict[str, str]]:
-    """Per stack: the template parameters that set `DEMO_CLEANUP_SETTINGS` on the cleanup functions."""
+    """Per stack: the template parameters that set `DEMO_CLEANUP_SETTINGS` on the cleanup functions and
+    `DEMO_SCHEDULES` on instance-scheduler."""
     from automations.core import registry
     from templates.parameters import setting_parameter_name
 
     overrides: dict[str, dict[str, str]] = {}
     for spec in registry.discover():
-        if not spec.name.startswith("cleanup-"):
-            continue
+        wanted = (DEMO_CLEANUP_SETTINGS if spec.name.startswith("cleanup-")
+                  else {"schedules": DEMO_SCHEDULES} if spec.name == "instance-scheduler" else {})
         stack = names.function_stack_name(str(registry.stack_of(spec)))
         for setting in spec.all_settings:
-            if setting.name in DEMO_CLEANUP_SETTINGS:
-                overrides.setdefault(stack, {})[setting_parameter_name(spec, setting)] = \
-                    DEMO_CLEANUP_SETTINGS[setting.name]
+            if setting.name in wanted:
+                overrides.setdefault(stack, {})[setting_parameter_name(spec, setting)] = wanted[setting.name]
     return overrides
 
 
@@ -108,16 +122,17 @@ def _run_one(name: str, what: str, dist: Path, mess: Mess, responder: LocalRespo
 
 
 def run_every_family(dist: Path, mess: Mess, tmp: Path, console: Console) -> list[Outcome]:
-    """Every function of `RUNS` once; the canary last, so that it sees what the others left."""
+    """Every function of `RUNS` once; backup coverage and the canary last, so that they see what the others
+    left."""
     certificate = self_signed_certificate(tmp / "tls")
     responder = LocalResponder(certificate)
     try:
-        *first, last = RUNS
+        first, last = RUNS[:-SEQUENTIAL_RUNS], RUNS[-SEQUENTIAL_RUNS:]
         with ThreadPoolExecutor(max_workers=PARALLEL_INVOKES) as pool:
             futures = [pool.submit(_run_one, name, what, dist, mess, responder, certificate.cert_file)
                        for name, what in first]
             outcomes = [future.result() for future in futures]
-        outcomes.append(_run_one(*last, dist, mess, responder, certificate.cert_file))
+        outcomes.extend(_run_one(name, what, dist, mess, responder, certificate.cert_file) for name, what in last)
     finally:
         responder.close()
     for outcome in outcomes:
@@ -185,6 +200,7 @@ def demo(keep_dist: bool = False, console: Console | None = None) -> int:
             seed_backups(ec2, REGION, mess)
             seed_idle(ec2, boto3.client("logs", region_name=REGION), REGION, mess)
             seed_exposures(ec2, boto3.client("s3", region_name=REGION), REGION, mess)
+            seed_tables_and_schedules(ec2, boto3.client("dynamodb", region_name=REGION), REGION, mess)
             for label, resource_id in mess.resources.items():
                 console.print(f"  {label:46} {resource_id}")
 

@@ -87,6 +87,25 @@ def seed_idle(ec2: Any, logs: Any, region: str, mess: Mess) -> None:
     mess.add("instance stopped long ago", stopped)
 
 
+def seed_tables_and_schedules(ec2: Any, dynamodb: Any, region: str, mess: Mess) -> None:
+    """A DynamoDB table tagged for backup (dynamodb-backups, then backup-coverage) and a running instance on the
+    demo's `nights-off` schedule (instance-scheduler stops it)."""
+    table = dynamodb.create_table(
+        TableName="orders", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        Tags=[{"Key": "caretaker:backup", "Value": "daily"}, {"Key": "team", "Value": "payments"}],
+    )["TableDescription"]
+    mess.add("DynamoDB table orders (tagged for backup)", table["TableArn"])
+    image = ec2.register_image(Name="demo-dev-box", RootDeviceName="/dev/sda1")["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": f"{region}a"},
+                                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                     {"Key": "Name", "Value": "dev-box"},
+                                     {"Key": "caretaker:schedule", "Value": "nights-off"}]}])["Instances"][0]
+    mess.add("instance dev-box (caretaker:schedule=nights-off)", instance["InstanceId"])
+
+
 def seed_exposures(ec2: Any, s3: Any, region: str, mess: Mess) -> None:
     """A security group opened to the world on port 22 and a bucket made public, and the CloudTrail events."""
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
