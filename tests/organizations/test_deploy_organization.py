@@ -248,3 +248,41 @@ def test_a_members_caretaker_alarm_reaches_the_hubs_bus_and_other_alarms_do_not(
     received = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
         "Messages", [])]
     assert [event["detail"]["alarmName"] for event in received] == ["caretaker-ebs-snapshots-errors"]
+
+
+def test_report_and_mode_reach_every_member_of_the_real_deployment_and_name_the_unreachable(
+        org: Org, capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's flow after the real deploy: a run in one member, `report --org` and `mode --org` through the
+    deployed reader and operator roles, and a target that has no Caretaker listed without hiding the others."""
+    from automations.cli.main import main as cli
+
+    acting = org.members[0]
+    session = member_session(acting)
+    env = function_environment(session, "caretaker-ebs-snapshots", HOME)
+    run = ebs_snapshots.invoke(scheduled_event(HOME), LambdaContext(), environ=env, clients=Clients(session),
+                               clock=Clock(datetime.now(UTC)))
+    capsys.readouterr()
+
+    assert cli(["report", "--org", "--format", "json", "--since", "24h"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {(m["account"], m["region"]) for m in document["members"]} == {(a, r) for a in org.members for r in REGIONS}
+    assert document["unreachable"] == []
+    ours = [r for r in document["runs"] if r["run_id"] == run["run_id"]]
+    assert [(r["account"], r["region"], r["automation"]) for r in ours] == [(acting, HOME, "ebs-snapshots")]
+
+    stranger = "999999999999"  # an account without Caretaker: no table, no roles
+    assert cli(["report", "--org", "--format", "json", "--accounts", f"{acting},{stranger}",
+                "--regions", HOME]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [u["account"] for u in document["unreachable"]] == [stranger]
+    assert [m["account"] for m in document["members"] if not m["error"]] == [acting]
+
+    assert cli(["mode", "ebs-snapshots", "audit", "--org", "--reason", "change freeze"]) == 0
+    for account in org.members:
+        for region in REGIONS:
+            item = member_session(account, region).client("dynamodb", region_name=region).get_item(
+                TableName=names.MEMBER_STATE_TABLE,
+                Key={"pk": {"S": MODE_OVERRIDE_PK}, "sk": {"S": "MODE#ebs-snapshots"}})
+            assert item["Item"]["mode"]["S"] == "audit" and item["Item"]["reason"]["S"] == "change freeze", (
+                account, region)
+    assert cli(["mode", "ebs-snapshots", "clear", "--org", "--reason", "freeze over"]) == 0
