@@ -140,7 +140,7 @@ def chat_topic(key: kms.Key, alert: sns.Topic) -> sns.Topic:
 
     Named after the alert topic (`<alert topic name>-chat`, `notify.chat_topic_arn`): functions derive its
     ARN from the alert topic's instead of carrying a second ARN in their environment (Lambda's 4 KB hold
-    the own-role lists, tests/templates/test_own_role_ids.py)."""
+    the own-role list, tests/templates/test_own_roles.py)."""
     return sns.Topic("ChatTopic", TopicName=Sub("${Name}" + CHAT_TOPIC_SUFFIX, Name=GetAtt(alert, "TopicName")),
                      DisplayName="Caretaker chat notifications", KmsMasterKeyId=Ref(key), Condition=CHAT_CONDITION)
 

@@ -173,7 +173,7 @@ def _role(spec: FunctionSpec, bindings: dict[str, Binding], name: AWSHelperFn | 
         f"{pascal(spec.name)}Role",
         **extra,
         Description=f"Execution role of {spec.function_name}",
-        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust role ids, see add_own_role_ids
+        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust exact ARNs, see add_own_role_ids
         AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
         Policies=[Policy(PolicyName=spec.function_name,
                          PolicyDocument=policy_document(spec.all_permissions, bindings))],
@@ -258,7 +258,7 @@ def add_own_role_ids(template: Template, functions: list[FunctionResources],
     Added after all functions exist: each function then depends on every role of its stack (roles depend on no
     function, so there is no cycle). The manifest default is "" (known only at deploy). The role ids
     (`CARETAKER_OWN_ROLE_IDS`) are no longer set: they were redundant with the exact ARNs, and with 40 functions
-    the two lists passed Lambda's 4 KB environment (tests/templates/test_own_role_ids.py). Only the roles of
+    the two lists passed Lambda's 4 KB environment (tests/templates/test_own_roles.py). Only the roles of
     functions that make changes (`makes_changes`) are trusted and output.
     """
     readers = [resources for resources in functions if resources.spec.reads_own_role_ids]

@@ -13,7 +13,7 @@ import pkgutil
 from automations.core.spec import FunctionSpec
 
 #: Packages that hold handler modules, and the stack each package's functions deploy into, in deployment
-#: order (after the core stack): the security rules come last, because they trust the role ids of the
+#: order (after the core stack): the security rules come last, because they trust the roles of the
 #: stacks deployed before them (`CaretakerRoleNames`, filled by `build.py deploy`).
 HANDLER_PACKAGES: dict[str, str] = {
     "automations.scheduled": "scheduled",
