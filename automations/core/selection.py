@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 PROTECT_TAG = "caretaker:protect"
+#: IAM's half of the protect tag: a condition block that allows only resources without `caretaker:protect=true`
+#: (a negated operator matches when the tag is absent). Destructive statements carry it, alone or merged.
+NOT_PROTECTED: Mapping[str, Mapping[str, str]] = {
+    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 #: `caretaker:guard-trail=true` on a CloudTrail trail: Caretaker records its configuration and restores it
 #: (re-creates it when deleted). See docs/security-rules.md, cloudtrail-tampering.
 GUARD_TRAIL_TAG = "caretaker:guard-trail"

@@ -28,7 +28,7 @@ from automations.core.errors import error_code
 from automations.core.keys import Key, delete_key, last_used, list_keys
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.selection import PROTECT_TAG, is_protected, tag_map
+from automations.core.selection import NOT_PROTECTED, is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
 from automations.rotation.errors import RotationError
 from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
@@ -41,7 +41,7 @@ BINDING_TAG = "caretaker:rotation-secret"
 #: Which secret is checked by the code (no request key of iam:CreateAccessKey carries the secret).
 _BOUND_USER: Mapping[str, Mapping[str, Any]] = {
     "StringLike": {f"aws:ResourceTag/{BINDING_TAG}": ["caretaker/*", "arn:*:secretsmanager:*:*:secret:caretaker/*"]},
-    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"},
+    **NOT_PROTECTED,
 }
 
 SPEC = register(FunctionSpec(

@@ -25,7 +25,7 @@ from automations.core.keys import Key, last_used, list_keys
 from automations.core.notify import outcome_of
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.selection import PROTECT_TAG, is_protected, tag_map, tag_matches
+from automations.core.selection import NOT_PROTECTED, is_protected, tag_map, tag_matches
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
 from automations.scheduled.access_key_state import IDLE, RotationState, RotationStore, StateConflict
 from automations.scheduled.access_key_steps import (
@@ -45,7 +45,6 @@ _SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId
 #: names it (a condition key cannot come from a template parameter), and a caretaker:* key is one that
 #: operators reserve for IAM administrators (docs/security-model.md section 6).
 ROTATE_TAG = "caretaker:rotate"
-_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -62,10 +61,10 @@ SPEC = register(FunctionSpec(
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,),
                    why="opt-in tags, the keys and when they were last used"),
         Permission(("iam:CreateAccessKey", "iam:DeleteAccessKey"), (_USERS,),
-                   condition={"StringEqualsIgnoreCase": {f"aws:ResourceTag/{ROTATE_TAG}": "true"}, **_NOT_PROTECTED},
+                   condition={"StringEqualsIgnoreCase": {f"aws:ResourceTag/{ROTATE_TAG}": "true"}, **NOT_PROTECTED},
                    why=f"rotation: new key, delete the old one; only users tagged {ROTATE_TAG}=true and not "
                        "caretaker:protect=true"),
-        Permission(("iam:UpdateAccessKey",), (_USERS,), condition=_NOT_PROTECTED,
+        Permission(("iam:UpdateAccessKey",), (_USERS,), condition=NOT_PROTECTED,
                    why="deactivate the replaced key (opted-in users) and unused keys of the others (enforce mode "
                        "only); never a user tagged caretaker:protect=true"),
         Permission(("secretsmanager:DescribeSecret", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",

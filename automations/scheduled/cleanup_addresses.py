@@ -14,7 +14,7 @@ from typing import Any
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import tag_map
+from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days
 from automations.scheduled.cleanup.flow import run_cleanup
@@ -24,7 +24,6 @@ from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_ADDRESSES,
     IDLE_ADDRESS_PRICE,
-    NOT_PROTECTED,
     ec2_marking,
     grace_days,
 )

@@ -19,7 +19,7 @@ from automations.core.concurrency import bounded_map
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
-from automations.core.selection import is_protected, tag_map
+from automations.core.selection import NOT_PROTECTED, is_protected, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, parse_time
 from automations.scheduled.cleanup.flow import run_cleanup
@@ -36,7 +36,6 @@ from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_IMAGES,
     EC2_SNAPSHOTS,
-    NOT_PROTECTED,
     SNAPSHOT_PRICE,
     ec2_marking,
     grace_days,

@@ -18,6 +18,7 @@ from automations.core.concurrency import bounded_map
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.selection import NOT_PROTECTED
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
 from automations.scheduled.cleanup.ec2 import age_days
 from automations.scheduled.cleanup.flow import run_cleanup
@@ -25,7 +26,6 @@ from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, 
 from automations.scheduled.cleanup.settings import (
     COMMON,
     LOG_GROUPS,
-    NOT_PROTECTED,
     ONLY_CLEANUP_TAG,
     grace_days,
     min_age_days,

@@ -15,7 +15,7 @@ from typing import Any
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import AUTOMATION_TAG, tag_map
+from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
 from automations.scheduled.cleanup.ec2 import PAGE_SIZE, Ec2Family, age_days, by_filter, snapshots_used_by_images
 from automations.scheduled.cleanup.flow import run_cleanup
@@ -24,7 +24,6 @@ from automations.scheduled.cleanup.notice import monthly
 from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_SNAPSHOTS,
-    NOT_PROTECTED,
     SNAPSHOT_PRICE,
     ec2_marking,
     grace_days,

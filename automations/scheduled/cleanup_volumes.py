@@ -14,7 +14,7 @@ from typing import Any
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, tag_map
+from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, RUN_ID_TAG, copyable_tags, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, snapshot_states
 from automations.scheduled.cleanup.flow import run_cleanup
@@ -24,7 +24,6 @@ from automations.scheduled.cleanup.settings import (
     COMMON,
     EC2_SNAPSHOTS,
     EC2_VOLUMES,
-    NOT_PROTECTED,
     SNAPSHOT_PRICE,
     VOLUME_PRICE,
     ec2_marking,

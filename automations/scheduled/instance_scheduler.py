@@ -40,7 +40,7 @@ from automations.core.resource_schedule import (
 )
 from automations.core.runtime import SAVINGS_RESULT_KEY, Run, describe_error, entrypoint
 from automations.core.schedule_store import ScheduleStore
-from automations.core.selection import PROTECT_TAG, is_protected
+from automations.core.selection import NOT_PROTECTED, is_protected
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
 from automations.scheduled.cleanup.notice import HOURS_PER_MONTH
 from automations.scheduled.scheduler_targets import (
@@ -74,7 +74,7 @@ def _arn(service: str, resource: str) -> str:
 #: one tagged `caretaker:protect=true`.
 OPTED_IN: Mapping[str, Mapping[str, str]] = {
     "Null": {f"aws:ResourceTag/{SCHEDULE_TAG}": "false"},
-    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"},
+    **NOT_PROTECTED,
 }
 
 SCHEDULES = Setting(

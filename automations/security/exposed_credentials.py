@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG, tag_map
+from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import AnyOf, FunctionSpec, GuardDuty, Health, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import GUARDDUTY, HEALTH, either
@@ -44,7 +44,6 @@ QUARANTINE_POLICY_NAME = "AWSCompromisedKeyQuarantineV3"
 #: An IAM access key id: long-term keys start AKIA, temporary (session) credentials ASIA.
 ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,124}")
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
-_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 _GONE = ("NoSuchEntity",)
 
 SPEC = register(FunctionSpec(
@@ -60,11 +59,11 @@ SPEC = register(FunctionSpec(
         Permission(("iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags",
                     "iam:ListAttachedUserPolicies"), (_USERS,),
                    why="whose key it is, its status, the user's protect tag and attached policies"),
-        Permission(("iam:UpdateAccessKey",), (_USERS,), condition=_NOT_PROTECTED,
+        Permission(("iam:UpdateAccessKey",), (_USERS,), condition=NOT_PROTECTED,
                    why="deactivate the key (enforce mode only); never a user tagged caretaker:protect=true"),
         Permission(("iam:AttachUserPolicy",), (_USERS,),
                    condition={"StringLike": {"iam:PolicyARN": f"arn:*:iam::aws:policy/{QUARANTINE_POLICY_NAME}"},
-                              **_NOT_PROTECTED},
+                              **NOT_PROTECTED},
                    why="attach AWS's quarantine policy, and no other policy, to the key's user; never a "
                        "protected user"),
     ),

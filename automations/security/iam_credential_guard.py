@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG, tag_map, tag_matches
+from automations.core.selection import NOT_PROTECTED, tag_map, tag_matches
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, require
@@ -39,7 +39,7 @@ SPEC = register(FunctionSpec(
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetLoginProfile"), (_USERS,),
                    why="the user's tags and its current credentials"),
         Permission(("iam:UpdateAccessKey", "iam:DeleteLoginProfile"), (_USERS,),
-                   condition={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}},
+                   condition=NOT_PROTECTED,
                    why="deactivate the key / delete the login profile (enforce mode only); never a user tagged "
                        "caretaker:protect=true"),
     ),

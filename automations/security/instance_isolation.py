@@ -20,7 +20,7 @@ from automations.core import iam_rules
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG, tag_map
+from automations.core.selection import NOT_PROTECTED, PROTECT_TAG, tag_map
 from automations.core.spec import FunctionSpec, GuardDuty, Permission, Setting
 from automations.security import quarantine
 from automations.security.errors import BadEventError, ResourceGoneError
@@ -35,7 +35,6 @@ _EC2 = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}"
 _SNAPSHOTS = "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"
 _GROUPS_ARN = ("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:"
                "autoScalingGroupName/*")
-_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 _QUARANTINE_GROUP = {"StringLike": {f"aws:ResourceTag/{quarantine.QUARANTINE_TAG}": "vpc-*"}}
 _GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 _FINDING_TYPE = r"[A-Za-z0-9:/.!*?_-]+"
@@ -69,13 +68,13 @@ SPEC = register(FunctionSpec(
         Permission(("ec2:ModifyNetworkInterfaceAttribute",), (f"{_EC2}:security-group/*",),
                    condition=_QUARANTINE_GROUP, why="the groups set on an interface can only be quarantine groups"),
         Permission(("ec2:CreateSnapshots",), (f"{_EC2}:instance/*", f"{_EC2}:volume/*", _SNAPSHOTS),
-                   condition=_NOT_PROTECTED, why="crash-consistent forensic snapshots of every attached volume"),
+                   condition=NOT_PROTECTED, why="crash-consistent forensic snapshots of every attached volume"),
         Permission(("ec2:CreateTags",), (_SNAPSHOTS,),
                    condition={"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}},
                    why="tag the forensic snapshots while creating them"),
         Permission(("ec2:CreateTags",), (f"{_EC2}:instance/*",),
                    condition={**iam_rules.only_tag_keys(quarantine.ISOLATED_TAG, quarantine.ISOLATED_AT_TAG),
-                              **_NOT_PROTECTED},
+                              **NOT_PROTECTED},
                    why="mark the instance isolated: these two tags only, never on a protected instance"),
         Permission(("autoscaling:DetachInstances", "autoscaling:EnterStandby"), (_GROUPS_ARN,),
                    why="take the instance out of its Auto Scaling group so it is not replaced and terminated"),

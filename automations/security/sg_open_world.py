@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from automations.core.errors import error_code
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import PROTECT_TAG, tag_map
+from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent
@@ -60,7 +60,7 @@ SPEC = register(FunctionSpec(
                        "AWS-managed list (owner aws) or one shared from another account"),
         Permission(("ec2:RevokeSecurityGroupIngress",),
                    (f"{_EC2}:security-group/*", f"{_EC2}:security-group-rule/*"),
-                   condition={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}},
+                   condition=NOT_PROTECTED,
                    why="revoke the offending rules; never on a group tagged caretaker:protect=true"),
     ),
     settings=security_settings(

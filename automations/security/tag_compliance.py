@@ -20,7 +20,7 @@ from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG, tag_map
+from automations.core.selection import CREATED_BY_TAG, NOT_PROTECTED, tag_map
 from automations.core.spec import FunctionSpec, InstanceStateChange, Permission, Setting
 from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
@@ -43,7 +43,6 @@ STOP_AFTER_TAG = "caretaker:stop-after"
 #: The states in which an instance still counts as started (the event may arrive late).
 STARTED = ("pending", "running")
 _INSTANCES = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"
-_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 
 REQUIRED_TAGS = Setting(
     "required_tags", "list", ("owner", "cost-center"),
@@ -56,7 +55,7 @@ GRACE_HOURS = Setting(
 
 ANNOUNCE_PERMISSIONS = (
     Permission(("ec2:DescribeInstances",), why="the instance's state and tags; no resource-level scoping"),
-    Permission(("ec2:CreateTags",), (_INSTANCES,), condition={**only_tag_keys(STOP_AFTER_TAG), **_NOT_PROTECTED},
+    Permission(("ec2:CreateTags",), (_INSTANCES,), condition={**only_tag_keys(STOP_AFTER_TAG), **NOT_PROTECTED},
                why=f"announce the deadline with the {STOP_AFTER_TAG} tag only; never on a protected instance"),
 )
 

@@ -24,14 +24,13 @@ from automations.core.notify import LIST_LIMIT
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import PROTECT_TAG, is_protected, tag_map
+from automations.core.selection import NOT_PROTECTED, PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate
 from automations.security.tag_compliance import STOP_AFTER_TAG, deadline_text, describe, missing_tags, pending_store
 
 NAME = "tag-compliance-sweep"
 ACTION = "stop-instance"
 _INSTANCES = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*"
-_NOT_PROTECTED = {"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
 _STOPPED = ("stopping", "stopped")
 _GONE_STATES = ("shutting-down", "terminated")
 
@@ -47,10 +46,10 @@ SPEC = register(FunctionSpec(
     permissions=(
         Permission(("ec2:DescribeInstances",), why="re-check state and tags; no resource-level scoping"),
         Permission(("ec2:StopInstances",), (_INSTANCES,),
-                   condition={**_NOT_PROTECTED, "Null": {f"aws:ResourceTag/{STOP_AFTER_TAG}": "false"}},
+                   condition={**NOT_PROTECTED, "Null": {f"aws:ResourceTag/{STOP_AFTER_TAG}": "false"}},
                    why=f"only announced instances (tagged {STOP_AFTER_TAG}), never a protected one"),
         Permission(("ec2:CreateTags", "ec2:DeleteTags"), (_INSTANCES,),
-                   condition={**only_tag_keys(STOP_AFTER_TAG), **_NOT_PROTECTED},
+                   condition={**only_tag_keys(STOP_AFTER_TAG), **NOT_PROTECTED},
                    why=f"put back a removed {STOP_AFTER_TAG} before stopping; remove it from a fixed instance"),
     ),
 ))

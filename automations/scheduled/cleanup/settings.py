@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from automations.core.iam_rules import only_tag_keys
-from automations.core.selection import PROTECT_TAG
 from automations.core.spec import MAX_CONCURRENCY, Permission, Setting
 
 #: Written on a resource when it becomes pending: the day from which a run may act on it.
@@ -24,10 +23,8 @@ EC2_SNAPSHOTS = "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"
 EC2_IMAGES = "arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"
 LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
 
-#: IAM enforces `caretaker:protect=true` too: the destructive statements only allow resources without it.
-#: (A negated operator matches when the tag is absent.)
-NOT_PROTECTED: Mapping[str, Mapping[str, str]] = {
-    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECT_TAG}": "true"}}
+#: IAM enforces `caretaker:protect=true` too: the destructive statements only allow resources without it
+#: (`selection.NOT_PROTECTED`, imported here for the families).
 #: Tagging statements may only touch the cleanup-after tag, and never remove tags without naming them
 #: (a DeleteTags call without a tag list removes every tag, caretaker:protect included).
 ONLY_CLEANUP_TAG: Mapping[str, Mapping[str, Any]] = only_tag_keys(CLEANUP_AFTER_TAG)
