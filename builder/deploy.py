@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from builder.errors import DeployError
 from builder.manifest import read_manifest
 from templates import names
@@ -76,7 +77,7 @@ def ensure_bucket(s3: Any, bucket: str, create: bool, report: Report) -> None:
         s3.head_bucket(Bucket=bucket)
         return
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         if code not in ("404", "NoSuchBucket", "NotFound"):
             raise DeployError(f"bucket {bucket} is not usable: {code or error}") from None
     if not create:
@@ -97,7 +98,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
         s3.head_object(Bucket=bucket, Key=key)
         return True
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return False
         raise
 

@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from automations.core.errors import error_code
 from builder.deploy import (
     Report,
     Sleep,
@@ -148,7 +149,7 @@ def _stack_set_exists(cfn: Any, name: str, options: RolloutOptions) -> bool:
     try:
         status = cfn.describe_stack_set(StackSetName=name, **options.call_as)["StackSet"].get("Status")
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("StackSetNotFoundException", "StackSetNotFound"):
+        if error_code(error) in ("StackSetNotFoundException", "StackSetNotFound"):
             return False
         raise
     return status != "DELETED"

@@ -31,7 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.codec import iso
-from automations.core.errors import CaretakerError, error_code
+from automations.core.errors import CaretakerError, error_code, error_message
 from automations.core.selection import PROTECT_TAG, is_protected, tag_map
 from automations.core.spec import Permission
 from custom_resources.ownership import ResourceOfStack
@@ -142,7 +142,7 @@ class EmptyBucket(ResourceType):
             request.client("s3").list_object_versions(Bucket=bucket, MaxKeys=1)
         except ClientError as exc:
             raise ProviderError(f"BucketName {bucket!r} cannot be listed: {error_code(exc)}: "
-                                f"{exc.response.get('Error', {}).get('Message', '')}") from exc
+                                f"{error_message(exc)}") from exc
         self._refuse_protected(request)
 
     @staticmethod

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from automations.core.aws import Clients
 from automations.core.codec import Clock
-from automations.core.errors import CaretakerError
-from automations.core.run import NO_CONTEXT_REMAINING_MS, describe_error
+from automations.core.errors import CaretakerError, describe_error
+from automations.core.executor import Budget, Executor, remaining_ms
 from automations.core.spec import Permission
 from automations.core.state_log import StateLog
 from custom_resources.properties import Schema, redact_text
@@ -106,8 +106,7 @@ class Request:
         return self.clock()
 
     def remaining_ms(self) -> int:
-        getter = getattr(self.context, "get_remaining_time_in_millis", None)
-        return int(getter()) if callable(getter) else NO_CONTEXT_REMAINING_MS
+        return remaining_ms(self.context)
 
     @cached_property
     def _location(self) -> tuple[str, str, str]:
@@ -146,23 +145,27 @@ class Request:
     def redact(self, text: str) -> str:
         return redact_text(text, self.secrets)
 
+    @property
+    def executor(self) -> Executor:
+        """The one executor (automations/core/executor.py) as a provider uses it: always acting (the mode was
+        decided before the type's code runs), failures recorded redacted and not logged (the Reason carries
+        them), a state log failing inside a call failing the act like any other error."""
+        return Executor(self.state, dry_run=False, budget=Budget.of(self.context),
+                        describe=lambda exc: self.redact(describe_error(exc)), stop_on=())
+
     def act(self, resource_id: str, action: str, call: Callable[[], T], *, reason: str = "",
             details: Mapping[str, Any] | None = None) -> T:
         """Write ahead (`planned`), call AWS, record the outcome.
 
         A `StateLogError` from the plan propagates before AWS is called. A failing call is
-        recorded as `failed` and raised as a `ProviderError` that names the action.
+        recorded as `failed` (redacted) and raised as a `ProviderError` that names the action.
         """
-        record = self.state.plan(resource_id, action, reason or f"{self.request_type} requested by "
-                                 f"{self.logical_id} in {self.stack_name}", dry_run=False, details=details)
-        try:
-            result = call()
-        except Exception as exc:
-            problem = self.redact(describe_error(exc))
-            self.state.outcome(record, "failed", problem)
-            raise ProviderError(f"{action} ({resource_id}) failed: {problem}") from exc
-        self.state.outcome(record, "succeeded")
-        return result
+        records = self.executor.plan([(resource_id, reason or f"{self.request_type} requested by "
+                                       f"{self.logical_id} in {self.stack_name}", details)], action)
+        outcome = self.executor.carry_out(records, call)
+        if outcome.error is not None:
+            raise ProviderError(f"{action} ({resource_id}) failed: {outcome.reason}") from outcome.error
+        return cast(T, outcome.result)
 
 
 class StackBinding(ABC):

@@ -11,10 +11,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from automations.core.codec import iso
-from automations.core.errors import StateLogError
+from automations.core.errors import StateLogError, describe_error
 from automations.core.ledger import run_items
 from automations.core.observability import get_logger
-from automations.core.run import describe_error
 from automations.core.state_log import RunCounts, StateLog
 from custom_resources.response import loggable_response
 

@@ -25,7 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.aws import CLIENT_CONFIG
-from automations.core.errors import CaretakerError, error_code
+from automations.core.errors import CaretakerError, error_code, error_message
 from templates import names
 
 #: Threads reading members at once: each mostly waits on the network.
@@ -75,8 +75,7 @@ def describe_error(exc: BaseException) -> str:
     if not isinstance(exc, ClientError) and isinstance(exc.__cause__, ClientError):
         exc = exc.__cause__
     if isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message", "")
-        return f"{error_code(exc)}: {message}".strip().rstrip(":")
+        return f"{error_code(exc)}: {error_message(exc)}".strip().rstrip(":")
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -17,9 +17,9 @@ from automations.core.continuation import (
     continuation_event,
     unqualified_function_arn,
 )
-from automations.core.errors import StateLogError
+from automations.core.errors import StateLogError, describe_error
 from automations.core.observability import publish_run_metrics
-from automations.core.run import Run, describe_error, try_finish
+from automations.core.run import Run, try_finish
 from automations.core.state_log import RunCounts, conditional_failed
 
 

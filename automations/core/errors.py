@@ -42,11 +42,31 @@ class EventError(CaretakerError):
     """The triggering event is not of the shape the handler needs."""
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore `ClientError` (`"NoSuchEntity"`, ...); "" for anything else."""
+def _aws_error(exc: BaseException) -> Mapping[str, Any] | None:
+    """The `Error` of a botocore `ClientError`'s response (or of anything shaped like one); None otherwise."""
     response = getattr(exc, "response", None)
     error = response.get("Error") if isinstance(response, Mapping) else None
-    return str(error.get("Code", "")) if isinstance(error, Mapping) else ""
+    return error if isinstance(error, Mapping) else None
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore `ClientError` (`"NoSuchEntity"`, ...); "" for anything else."""
+    error = _aws_error(exc)
+    return str(error.get("Code", "")) if error is not None else ""
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a botocore `ClientError`; "" for anything else."""
+    error = _aws_error(exc)
+    return str(error.get("Message", "")) if error is not None else ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Code: message` for AWS errors, `Type: message` otherwise (what a `failed` record's reason says)."""
+    error = _aws_error(exc)
+    if error is not None:
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
 
 
 def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.errors import error_code
 from automations.core.notify_render import chatbot_document, email_text
 from automations.core.truncate import clip, fit
 
@@ -250,8 +251,8 @@ class Notifier:
 
 
 def _not_found(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code", "")) in ("NotFound", "NotFoundException")
+    return error_code(exc) in ("NotFound", "NotFoundException")
 
 
 def _invalid_parameter(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code", "")).startswith("InvalidParameter")
+    return error_code(exc).startswith("InvalidParameter")

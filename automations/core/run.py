@@ -16,6 +16,7 @@ from automations.core.aws import Clients
 from automations.core.codec import Clock
 from automations.core.continuation import Checkpoint, Continuation
 from automations.core.errors import StateLogError
+from automations.core.executor import Budget, Executor
 from automations.core.notify import Notifier
 from automations.core.observability import get_logger
 from automations.core.settings import Settings
@@ -23,7 +24,6 @@ from automations.core.spec import MODES, FunctionSpec
 from automations.core.state_log import ActionRecord, RunCounts, StateLog
 
 T = TypeVar("T")
-NO_CONTEXT_REMAINING_MS = 900_000
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,7 @@ class Run:
         return self.mode != "enforce"
 
     def remaining_ms(self) -> int:
-        getter = getattr(self.context, "get_remaining_time_in_millis", None)
-        return int(getter()) if callable(getter) else NO_CONTEXT_REMAINING_MS
+        return self.budget.remaining_ms()
 
     # -------------------------------------------------------------- continuation
 
@@ -95,7 +94,7 @@ class Run:
 
     def should_checkpoint(self) -> bool:
         """True when the function continues runs and less than its margin is left of this invocation."""
-        return self.continuation.enabled and self.remaining_ms() < self.continuation.margin_ms
+        return self.continuation.enabled and self.budget.below(self.continuation.margin_ms)
 
     def _before_handout(self) -> bool:
         """`should_checkpoint()` before an item or batch; at the invocation's first one, also logs the
@@ -161,6 +160,16 @@ class Run:
 
     # -------------------------------------------------------------- actions
 
+    @property
+    def budget(self) -> Budget:
+        """The time this invocation has left (the executor's reserve, the continuation margin)."""
+        return Budget.of(self.context)
+
+    @property
+    def executor(self) -> Executor:
+        """The one executor (automations/core/executor.py) on this run's state log, in its mode."""
+        return Executor(self.state, dry_run=self.dry_run, budget=self.budget, log=self.log)
+
     def act(self, resource_id: str, action: str, reason: str, call: Callable[[], T], *,
             details: Mapping[str, Any] | None = None,
             result_details: Callable[[T], Mapping[str, Any]] | None = None) -> T | None:
@@ -181,40 +190,18 @@ class Run:
         `outcome_details(result)` may map resource ids to details for their outcome records.
         A `StateLogError` propagates: nothing is called when the plan cannot be written.
         """
-        records = self.state.plan_many(targets, action, dry_run=self.dry_run)
-        if self.dry_run:
-            self.log.info("dry-run: would act", extra={"action": action,
-                                                         "resources": [r.resource_id for r in records]})
-            return None
-        return self.carry_out(records, call, outcome_details=outcome_details)
+        return self.executor.act(targets, action, call, outcome_details=outcome_details).result
 
     def carry_out(self, records: Sequence[ActionRecord], call: Callable[[], T], *,
                   outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None,
                   failed: Callable[[str], None] | None = None) -> T | None:
-        """Make the call the `planned` records announce (already written) and record its outcome on each.
-
-        Thread-safe (the state log is). Returns the call's result, or None when it failed (recorded as
-        `failed` with the AWS error, which `failed(reason)` also gets); a `StateLogError` propagates.
-        The one executor of a planned action: `act`, `act_many`, `ActionPool` and the cleanup `StepRunner`
-        all end here.
-        """
-        try:
-            result = call()
-        except StateLogError:
-            raise
-        except Exception as exc:  # one failing resource never stops the run
-            reason = describe_error(exc)
-            self.log.warning("action failed", extra={"action": records[0].action if records else "",
-                                                     "error": reason, "resources": [r.resource_id for r in records]})
-            for record in records:
-                self.state.outcome(record, "failed", reason)
-            if failed is not None:
-                failed(reason)
-            return None
-        per_resource = outcome_details(result) if outcome_details else {}
-        for record in records:
-            self.state.outcome(record, "succeeded", details=per_resource.get(record.resource_id))
-        return result
+        """Make the call the `planned` records announce (already written) and record its outcome on each
+        (`Executor.carry_out`). Returns the call's result, or None when it failed (recorded as `failed`
+        with the AWS error, which `failed(reason)` also gets); a `StateLogError` propagates."""
+        outcome = self.executor.carry_out(records, call, outcome_details=outcome_details)
+        if outcome.error is not None and failed is not None:
+            failed(outcome.reason)
+        return outcome.result
 
     def fail(self, record: ActionRecord, reason: str) -> None:
         self.state.outcome(record, "failed", reason)
@@ -256,15 +243,6 @@ class Run:
                     {"status": status, "counts": counts, "error": error},
                     outcome="partial" if status == "partial" else "failed",
                     severity="medium" if status == "partial" else "high")
-
-
-def describe_error(exc: BaseException) -> str:
-    """`Code: message` for AWS errors, `Type: message` otherwise."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping) and "Error" in response:
-        error = response["Error"]
-        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
 
 
 def try_finish(state: StateLog, status: str, error: str, **extra: Any) -> None:

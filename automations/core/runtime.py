@@ -19,9 +19,10 @@ from automations.core.aws import Clients
 from automations.core.checkpointing import continue_run
 from automations.core.codec import Clock, utcnow
 from automations.core.continuation import Checkpoint, Continuation, Progress, continued_run_id
-from automations.core.errors import EventError, SettingsError, StateLogError
+from automations.core.errors import EventError, SettingsError, StateLogError, describe_error
+from automations.core.executor import NO_CONTEXT_REMAINING_MS
 from automations.core.lifecycle import ALERT_TOPIC_ENV, DRY_RUN_ENV, STATE_TABLE_ENV, Lifecycle
-from automations.core.run import NO_CONTEXT_REMAINING_MS, ModeDecision, Run, describe_error, resolve_mode, try_finish
+from automations.core.run import ModeDecision, Run, resolve_mode, try_finish
 from automations.core.spec import Cron, FunctionSpec, Rate
 from automations.core.state_log import RunCounts, new_run_id
 

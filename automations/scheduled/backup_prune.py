@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from automations.core.action_pool import CHUNK, Act, ActionPool
+from automations.core.executor import CHUNK, Act, ActionPool
 from automations.core.runtime import Run
 from automations.scheduled.retention import Retention, decide
 

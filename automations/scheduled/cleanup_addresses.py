@@ -16,6 +16,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
+from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
@@ -27,7 +28,6 @@ from automations.scheduled.cleanup.settings import (
     ec2_marking,
     grace_days,
 )
-from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-elastic-ips"
 _GONE = ("InvalidAllocationID.NotFound",)

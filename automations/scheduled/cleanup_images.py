@@ -21,6 +21,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import NOT_PROTECTED, is_protected, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
+from automations.core.steps import Next, Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, parse_time
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
@@ -41,7 +42,6 @@ from automations.scheduled.cleanup.settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup.steps import Next, Step, single_call_step
 
 NAME = "cleanup-amis"
 PAGE_SIZE = 1000

@@ -21,6 +21,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, RUN_ID_TAG, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
+from automations.core.steps import Next, Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, snapshot_states
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
@@ -35,7 +36,6 @@ from automations.scheduled.cleanup.settings import (
     ec2_marking,
     grace_days,
 )
-from automations.scheduled.cleanup.steps import Next, Step, single_call_step
 
 NAME = "cleanup-stopped-instances"
 INSTANCE_TAG = "caretaker:instance-id"

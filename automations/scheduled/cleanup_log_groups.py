@@ -20,6 +20,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import NOT_PROTECTED
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
+from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import age_days
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Family, Survey
@@ -30,7 +31,6 @@ from automations.scheduled.cleanup.settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-log-retention"
 PAGE_SIZE = 50  # DescribeLogGroups' maximum

@@ -19,12 +19,12 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
+from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
 from automations.scheduled.cleanup.references import References, add_launch_configurations, add_launch_templates
 from automations.scheduled.cleanup.settings import COMMON, EC2_SECURITY_GROUPS, ec2_marking, grace_days
-from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-security-groups"
 PAGE_SIZE = 1000

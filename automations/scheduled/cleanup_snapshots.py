@@ -17,6 +17,7 @@ from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
+from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import PAGE_SIZE, Ec2Family, age_days, by_filter, snapshots_used_by_images
 from automations.scheduled.cleanup.flow import run_cleanup
 from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
@@ -29,7 +30,6 @@ from automations.scheduled.cleanup.settings import (
     grace_days,
     min_age_days,
 )
-from automations.scheduled.cleanup.steps import Step, single_call_step
 
 NAME = "cleanup-ebs-snapshots"
 _GONE = ("InvalidSnapshot.NotFound",)

@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.action_pool import CHUNK, Act, ActionPool
 from automations.core.errors import error_code
+from automations.core.executor import CHUNK, Act, ActionPool
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import is_protected, tag_map

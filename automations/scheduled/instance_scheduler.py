@@ -21,9 +21,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automations.core.action_pool import Act, ActionPool
 from automations.core.codec import iso
 from automations.core.errors import EventError, SettingError, SettingsError
+from automations.core.executor import Act, ActionPool
 from automations.core.notify import LIST_LIMIT
 from automations.core.registry import register
 from automations.core.resource_schedule import (

@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.action_pool import CHUNK, Act, ActionPool
 from automations.core.errors import error_code
+from automations.core.executor import CHUNK, Act, ActionPool
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, is_protected, tag_map

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from automations.core.action_pool import CHUNK
 from automations.core.continuation import Checkpoint
+from automations.core.executor import CHUNK, run_batched
 from automations.core.pending import PendingRecord, PendingStore
 from automations.core.runtime import Run
+from automations.core.steps import Step, StepRunner, SubjectResult
 from automations.scheduled.cleanup.model import Candidate, Context, Family, Survey
 from automations.scheduled.cleanup.notice import Notice
 from automations.scheduled.cleanup.settings import CLEANUP_AFTER_TAG
-from automations.scheduled.cleanup.steps import Step, StepRunner, SubjectResult, run_batched
 
 #: The phases of a run, in order. A run that runs out of time checkpoints between two batches of a
 #: phase and continues in a new invocation (automations/core/continuation.py): the continuation

@@ -15,7 +15,7 @@ from automations.core.notify import owner_of
 from automations.core.pending import PendingRecord
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, is_protected
-from automations.scheduled.cleanup.steps import Step
+from automations.core.steps import Step
 
 # ---------------------------------------------------------------------- survey
 
