@@ -41,6 +41,11 @@ def snapshot_states(ec2: Any, snapshot_ids: Iterable[str]) -> dict[str, str]:
         ec2, "describe_snapshots", "Snapshots", "snapshot-id", ids, OwnerIds=["self"])}
 
 
+def snapshot_tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """CreateSnapshot(s)' / CopySnapshot's `TagSpecifications`: the tags, sorted, on the new snapshots."""
+    return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
+
+
 def age_days(created: datetime, now: datetime) -> float:
     return (now - created).total_seconds() / 86400
 
