@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import entrypoint
 from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import FunctionSpec, Permission, Rate, Setting
-from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.notice import monthly_from_hourly
 from automations.scheduled.cleanup.settings import (
     COMMON,
@@ -30,7 +28,6 @@ from automations.scheduled.cleanup.settings import (
 )
 
 NAME = "cleanup-elastic-ips"
-_GONE = ("InvalidAllocationID.NotFound",)
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -64,17 +61,13 @@ def _associated(address: Mapping[str, Any]) -> str | None:
     return None
 
 
-class Addresses(Ec2Family):
-    action = "release-address"
-    noun = "addresses"
-    verb = "released"
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
+class Addresses(Ec2Family, action="release-address", noun="addresses", verb="released",
+                gone=("InvalidAllocationID.NotFound",), vanished="released"):
+    """Watch unassociated addresses, announce the long-idle ones, then (after the grace period) release them."""
 
     def survey(self, ctx: Context) -> Survey:
-        ec2 = ctx.run.clients("ec2")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        ec2 = self.client(ctx)
+        survey = self.new_survey()
         min_days = int(self.settings["min_unassociated_days"])
         cost = monthly_from_hourly(float(self.settings["idle_address_price_per_hour"]))
         # DescribeAddresses is not paginated: one call returns every address of the region.
@@ -101,18 +94,8 @@ class Addresses(Ec2Family):
                 {"public_ip": address.get("PublicIp", "")}, sighted=True), tags)
         return survey
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        return {resource_id: ("released", False) for resource_id in ids}  # the survey lists every address
-
-    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
-        allocation_id = candidate.resource_id
-        return [single_call_step(allocation_id, self.action, candidate.reason,
-                                 lambda: ec2.release_address(AllocationId=allocation_id), _GONE,
-                                 details=dict(candidate.details))]
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.release_address(AllocationId=candidate.resource_id)
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Watch unassociated addresses, announce the long-idle ones, then (after the grace period) release them."""
-    return run_cleanup(run, Addresses(run.settings))
+handler = entrypoint(SPEC)(family_handler(Addresses))

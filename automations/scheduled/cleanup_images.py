@@ -10,7 +10,8 @@ another AMI also uses, or that is protected, is kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,13 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core.concurrency import bounded_map
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.runtime import describe_error, entrypoint
 from automations.core.selection import NOT_PROTECTED, is_protected, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
 from automations.core.steps import Next, Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, parse_time
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.notice import monthly
 from automations.scheduled.cleanup.references import (
     References,
@@ -45,7 +46,6 @@ from automations.scheduled.cleanup.settings import (
 
 NAME = "cleanup-amis"
 PAGE_SIZE = 1000
-_IMAGE_GONE = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable")
 _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 
 SPEC = register(FunctionSpec(
@@ -81,24 +81,21 @@ def _first(users: list[str], limit: int = 3) -> str:
     return shown + (f" and {len(users) - limit} more" if len(users) > limit else "")
 
 
-class Images(Ec2Family):
-    action = "deregister-image"
-    noun = "AMIs"
-    verb = "deregistered"
+@dataclass(eq=False)
+class Images(Ec2Family, action="deregister-image", noun="AMIs", verb="deregistered",
+             gone=("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable")):
+    """Announce unused old AMIs, then (after the grace period) deregister them and delete their snapshots."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
-        self.snapshots: dict[str, list[str]] = {}  # image -> its snapshots
-        self.snapshot_users: dict[str, set[str]] = defaultdict(set)  # snapshot -> images using it
-        self.protected_snapshots: set[str] = set()
-        self.references = References()
+    snapshots: dict[str, list[str]] = field(default_factory=dict)  # image -> its snapshots
+    snapshot_users: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # snapshot -> its images
+    protected_snapshots: set[str] = field(default_factory=set)
+    references: References = field(default_factory=References)
 
     def survey(self, ctx: Context) -> Survey:
         run = ctx.run
-        ec2 = run.clients("ec2")
+        ec2 = self.client(ctx)
         concurrency = int(self.settings["max_concurrency"])
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
-        min_age = int(self.settings["min_age_days"])
+        survey = self.new_survey()
         price = float(self.settings["snapshot_price_per_gb_month"])
         refs = self.references
         add_instances(refs, ec2)
@@ -119,7 +116,7 @@ class Images(Ec2Family):
                 self.snapshots[image_id] = snapshots
                 for snapshot_id in snapshots:
                     self.snapshot_users[snapshot_id].add(image_id)
-                reason = self._rejection(image, refs, ctx, min_age)
+                reason = self._rejection(image, refs, ctx)
                 if reason:
                     survey.reject(image_id, reason)
                     continue
@@ -156,7 +153,7 @@ class Images(Ec2Family):
             survey.consider(Candidate(image_id, "deregistered by an earlier run that stopped before deleting its "
                                                 "snapshots", 0.0, details), {})
 
-    def _rejection(self, image: Mapping[str, Any], refs: References, ctx: Context, min_age: int) -> str | None:
+    def _rejection(self, image: Mapping[str, Any], refs: References, ctx: Context) -> str | None:
         users = refs.image_users(image["ImageId"])
         if image.get("State") != "available":
             return f"state is {image.get('State')}"
@@ -167,11 +164,11 @@ class Images(Ec2Family):
         if str(image.get("DeregistrationProtection", "")).startswith("enabled"):
             return "deregistration protection is enabled"
         age = age_days(parse_time(image["CreationDate"]), ctx.now)
-        if age <= min_age:
-            return f"created {age:.0f} days ago (min_age_days {min_age})"
+        if young := self.too_young(age):
+            return young
         if image.get("LastLaunchedTime"):
             launched = age_days(parse_time(image["LastLaunchedTime"]), ctx.now)
-            if launched <= min_age:
+            if launched <= int(self.settings["min_age_days"]):
                 return f"last launched {launched:.0f} days ago"
         if refs.unresolved:
             return "launch templates refer to SSM parameters that could not be read: " + _first(sorted(refs.unresolved))
@@ -188,12 +185,9 @@ class Images(Ec2Family):
                              or p.get("OrganizationalUnitArn")) for p in permissions)
         return "shared with " + _first(targets) if targets else None
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        found = by_filter(ctx.run.clients("ec2"), "describe_images", "Images", "image-id", ids, Owners=["self"])
-        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
-        for image in found:
-            reasons[image["ImageId"]] = (f"state is {image.get('State')}", True)
-        return reasons
+    def still_there(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        return {image["ImageId"]: (f"state is {image.get('State')}", True) for image in by_filter(
+            self.client(ctx), "describe_images", "Images", "image-id", ids, Owners=["self"])}
 
     def prepare(self, ctx: Context, due: list[Candidate]) -> None:
         ids = [s for c in due for s in self.snapshots.get(c.resource_id, [])]
@@ -202,16 +196,19 @@ class Images(Ec2Family):
                               OwnerIds=["self"])
             self.protected_snapshots = {s["SnapshotId"] for s in found if is_protected(tag_map(s.get("Tags")))}
 
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.deregister_image(ImageId=candidate.resource_id)
+
+    def act_details(self, candidate: Candidate) -> Mapping[str, Any]:
+        return {"snapshots": self.snapshots.get(candidate.resource_id, [])}
+
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
         image_id = candidate.resource_id
-        return [single_call_step(image_id, self.action, candidate.reason,
-                                 lambda: ec2.deregister_image(ImageId=image_id), _IMAGE_GONE,
-                                 details={"snapshots": self.snapshots.get(image_id, [])},
-                                 then=lambda _result: Next(steps=self._snapshot_steps(ctx, image_id), done=True))]
+        return [self.act_step(ctx, candidate,
+                              then=lambda _result: Next(steps=self._snapshot_steps(ctx, image_id), done=True))]
 
     def _snapshot_steps(self, ctx: Context, image_id: str) -> list[Step]:
-        ec2 = ctx.run.clients("ec2")
+        ec2 = self.client(ctx)
         steps: list[Step] = []
         for snapshot_id in self.snapshots.get(image_id, []):
             others = sorted(self.snapshot_users.get(snapshot_id, set()) - {image_id})
@@ -222,12 +219,13 @@ class Images(Ec2Family):
             else:
                 steps.append(single_call_step(
                     snapshot_id, "delete-snapshot", f"snapshot of deregistered {image_id}",
-                    lambda s=snapshot_id: ec2.delete_snapshot(SnapshotId=s), _SNAPSHOT_GONE,  # type: ignore[misc]
+                    _delete_snapshot(ec2, snapshot_id), _SNAPSHOT_GONE,
                     details={"image_id": image_id}, subject=image_id))
         return steps
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Announce unused old AMIs, then (after the grace period) deregister them and delete their snapshots."""
-    return run_cleanup(run, Images(run.settings))
+def _delete_snapshot(ec2: Any, snapshot_id: str) -> Callable[[], Any]:
+    return lambda: ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+
+handler = entrypoint(SPEC)(family_handler(Images))

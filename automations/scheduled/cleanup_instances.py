@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
-from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, RUN_ID_TAG, tag_map
+from automations.core.runtime import entrypoint
+from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.core.steps import Next, Step, single_call_step
+from automations.core.steps import Step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, snapshot_states
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.final_snapshot import FinalSnapshot
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.notice import monthly
 from automations.scheduled.cleanup.settings import (
     COMMON,
@@ -41,7 +42,6 @@ NAME = "cleanup-stopped-instances"
 INSTANCE_TAG = "caretaker:instance-id"
 AUTOSCALING_TAG = "aws:autoscaling:groupName"
 PAGE_SIZE = 1000
-_GONE = ("InvalidInstanceID.NotFound",)
 _STOPPED_AT = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
 
 SPEC = register(FunctionSpec(
@@ -87,17 +87,18 @@ def stopped_at(reason: str) -> datetime | None:
     return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
-class StoppedInstances(Ec2Family):
-    action = "terminate-instance"
-    noun = "instances"
-    verb = "terminated"
+FINAL = FinalSnapshot(NAME, INSTANCE_TAG, "final_snapshot_ids", "create-final-snapshots", "terminating", many=True)
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
-        self.snapshot_states: dict[str, str] = {}
-        self.stopped_since: dict[str, datetime] = {}
-        #: final snapshots an earlier run took but could not record (it stopped right after): instance -> ids
-        self.unrecorded: dict[str, list[str]] = {}
+
+@dataclass(eq=False)
+class StoppedInstances(Ec2Family, action="terminate-instance", noun="instances", verb="terminated",
+                       gone=("InvalidInstanceID.NotFound",)):
+    """Report long-stopped instances, or announce them and (after the grace period) snapshot and terminate them."""
+
+    snapshot_states: dict[str, str] = field(default_factory=dict)  # final snapshot -> its state
+    stopped_since: dict[str, datetime] = field(default_factory=dict)
+    #: final snapshots an earlier run took but could not record (it stopped right after): instance -> ids
+    unrecorded: dict[str, list[str]] = field(default_factory=dict)
 
     def report_only(self, ctx: Context) -> str | None:
         if self.settings["stopped_instance_action"] == "report":
@@ -105,8 +106,8 @@ class StoppedInstances(Ec2Family):
         return None
 
     def survey(self, ctx: Context) -> Survey:
-        ec2 = ctx.run.clients("ec2")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        ec2 = self.client(ctx)
+        survey = self.new_survey()
         min_days = int(self.settings["min_stopped_days"])
         found: list[tuple[dict[str, Any], dict[str, str], str, bool]] = []
         pages = ec2.get_paginator("describe_instances").paginate(
@@ -151,18 +152,17 @@ class StoppedInstances(Ec2Family):
                 sighted=sighted), tags)
         return survey
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        reservations = by_filter(ctx.run.clients("ec2"), "describe_instances", "Reservations", "instance-id", ids)
-        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
-        for reservation in reservations:
+    def still_there(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        reasons: dict[str, tuple[str, bool]] = {}
+        for reservation in by_filter(self.client(ctx), "describe_instances", "Reservations", "instance-id", ids):
             for instance in reservation.get("Instances", []):
                 state = instance.get("State", {}).get("Name", "?")
                 reasons[instance["InstanceId"]] = (f"state is {state}", state != "terminated")
         return reasons
 
     def prepare(self, ctx: Context, due: list[Candidate]) -> None:
-        ec2 = ctx.run.clients("ec2")
-        recorded = {c.resource_id: [str(s) for s in ctx.records[c.resource_id].details.get("final_snapshot_ids", [])]
+        ec2 = self.client(ctx)
+        recorded = {c.resource_id: FINAL.recorded(ctx.records[c.resource_id])
                     for c in due if c.resource_id in ctx.records}
         self.unrecorded = self._unrecorded(ec2, [c.resource_id for c in due if not recorded.get(c.resource_id)])
         ids = [s for found in (*recorded.values(), *self.unrecorded.values()) for s in found]
@@ -181,48 +181,27 @@ class StoppedInstances(Ec2Family):
                 found.setdefault(instance_id, []).append(str(snapshot["SnapshotId"]))
         return {k: sorted(v) for k, v in found.items()}
 
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.terminate_instances(InstanceIds=[candidate.resource_id])
+
+    def act_details(self, candidate: Candidate) -> Mapping[str, Any]:
+        return {"volumes": candidate.details.get("volumes", [])}
+
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
         instance_id = candidate.resource_id
-        terminate = single_call_step(instance_id, self.action, candidate.reason,
-                                     lambda: ec2.terminate_instances(InstanceIds=[instance_id]), _GONE,
-                                     details={"volumes": candidate.details.get("volumes", [])})
-        earlier = [str(s) for s in (record.details.get("final_snapshot_ids", []) if record else [])]
-        earlier = earlier or self.unrecorded.get(instance_id, [])
-        states = [self.snapshot_states.get(s) for s in earlier]
-        if earlier and all(state == "completed" for state in states):
-            return [_with_snapshots(terminate, earlier)]
-        if earlier and all(state in ("completed", "pending") for state in states):
-            return "final snapshots still pending: " + ", ".join(earlier)
+        terminate = self.act_step(ctx, candidate)
+        earlier = FINAL.ready(FINAL.recorded(record) or self.unrecorded.get(instance_id, []), self.snapshot_states,
+                              terminate)
+        if earlier is not None:
+            return earlier
         if not candidate.details.get("volumes"):
             return [terminate]
-        tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: ctx.run.run_id, INSTANCE_TAG: instance_id}
-        return [Step(
-            instance_id, instance_id, "create-final-snapshots", f"before terminating: {candidate.reason}",
-            lambda: ec2.create_snapshots(
-                InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
-                Description=f"Caretaker {NAME}: final snapshot of {instance_id}", CopyTagsFromSource="volume",
-                TagSpecifications=[{"ResourceType": "snapshot",
-                                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]),
-            result_details=lambda result: {"final_snapshot_ids": [s["SnapshotId"] for s in result["Snapshots"]]},
-            then=lambda result: _after_snapshots(result, terminate))]
+        ec2 = self.client(ctx)
+        tags = FINAL.tags(ctx.run.run_id, instance_id)
+        return [FINAL.step(instance_id, candidate.reason, lambda: ec2.create_snapshots(
+            InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
+            Description=FINAL.description(instance_id), CopyTagsFromSource="volume", TagSpecifications=tags),
+            terminate)]
 
 
-def _with_snapshots(terminate: Step, snapshot_ids: list[str]) -> Step:
-    return replace(terminate, details={**(terminate.details or {}), "final_snapshot_ids": snapshot_ids})
-
-
-def _after_snapshots(result: Mapping[str, Any] | None, terminate: Step) -> Next:
-    if result is None:  # dry-run: show the termination that would follow
-        return Next(steps=[terminate])
-    snapshots = result.get("Snapshots", [])
-    ids = [str(s["SnapshotId"]) for s in snapshots]
-    if all(s.get("State") == "completed" for s in snapshots):
-        return Next(steps=[_with_snapshots(terminate, ids)])
-    return Next(waiting={"final_snapshot_ids": ids})
-
-
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Report long-stopped instances, or announce them and (after the grace period) snapshot and terminate them."""
-    return run_cleanup(run, StoppedInstances(run.settings))
+handler = entrypoint(SPEC)(family_handler(StoppedInstances))

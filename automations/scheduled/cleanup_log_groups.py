@@ -9,21 +9,20 @@ than `min_age_days`) are read one ListTagsForResource each, on the bounded pool.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.concurrency import bounded_map
-from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.runtime import describe_error, entrypoint
 from automations.core.selection import NOT_PROTECTED
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import age_days
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Family, Survey
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Family, Survey
 from automations.scheduled.cleanup.settings import (
     COMMON,
     LOG_GROUPS,
@@ -34,7 +33,6 @@ from automations.scheduled.cleanup.settings import (
 
 NAME = "cleanup-log-retention"
 PAGE_SIZE = 50  # DescribeLogGroups' maximum
-_GONE = ("ResourceNotFoundException",)
 #: The values CloudWatch Logs accepts for RetentionInDays.
 RETENTION_VALUES = ("1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545", "731",
                     "1096", "1827", "2192", "2557", "2922", "3288", "3653")
@@ -65,21 +63,16 @@ SPEC = register(FunctionSpec(
 ))
 
 
-class LogGroups(Family):
-    action = "set-log-retention"
-    noun = "log groups"
-    verb = "set a retention on"
-    tag_batch = 1  # TagResource takes one ARN
-    priced = False
+@dataclass(eq=False)
+class LogGroups(Family, action="set-log-retention", noun="log groups", verb="set a retention on",
+                service="logs", tag_batch=1, priced=False, gone=("ResourceNotFoundException",)):
+    """Announce log groups without retention, then (after the grace period) set one."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
-        self.arns: dict[str, str] = {}
+    arns: dict[str, str] = field(default_factory=dict)  # log group name -> its ARN (the tagging calls take ARNs)
 
     def survey(self, ctx: Context) -> Survey:
-        logs = ctx.run.clients("logs")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
-        min_age = int(self.settings["min_age_days"])
+        logs = self.client(ctx)
+        survey = self.new_survey()
         retention = int(self.settings["retention_days"])
         remaining: list[Candidate] = []
         for page in logs.get_paginator("describe_log_groups").paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
@@ -90,8 +83,8 @@ class LogGroups(Family):
                     survey.reject(name, f"retention already set ({group['retentionInDays']} days)")
                     continue
                 age = age_days(_from_millis(group.get("creationTime", 0)), ctx.now)
-                if age <= min_age:
-                    survey.reject(name, f"created {age:.0f} days ago (min_age_days {min_age})")
+                if young := self.too_young(age):
+                    survey.reject(name, young)
                     continue
                 stored_gb = round(int(group.get("storedBytes", 0)) / 1024 ** 3, 3)
                 remaining.append(Candidate(
@@ -111,24 +104,20 @@ class LogGroups(Family):
         except (ClientError, BotoCoreError) as exc:
             return "tags unreadable: " + describe_error(exc)
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        return {resource_id: ("no longer exists", False) for resource_id in ids}  # the survey lists every group
-
-    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        logs = ctx.run.clients("logs")
-        name = candidate.resource_id
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
         retention = int(self.settings["retention_days"])
-        return [single_call_step(name, self.action, candidate.reason,
-                                 lambda: logs.put_retention_policy(logGroupName=name, retentionInDays=retention),
-                                 _GONE, details={"retention_days": retention})]
+        return client.put_retention_policy(logGroupName=candidate.resource_id, retentionInDays=retention)
+
+    def act_details(self, candidate: Candidate) -> Mapping[str, Any]:
+        return {"retention_days": int(self.settings["retention_days"])}
 
     def tag(self, ctx: Context, ids: list[str], tags: Mapping[str, str]) -> None:
-        logs = ctx.run.clients("logs")
+        logs = self.client(ctx)
         for name in ids:
             logs.tag_resource(resourceArn=self.arns[name], tags=dict(tags))
 
     def untag(self, ctx: Context, ids: list[str], keys: list[str]) -> None:
-        logs = ctx.run.clients("logs")
+        logs = self.client(ctx)
         for name in ids:
             logs.untag_resource(resourceArn=self.arns[name], tagKeys=keys)
 
@@ -137,7 +126,4 @@ def _from_millis(value: int) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Announce log groups without retention, then (after the grace period) set one."""
-    return run_cleanup(run, LogGroups(run.settings))
+handler = entrypoint(SPEC)(family_handler(LogGroups))

@@ -14,21 +14,18 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import entrypoint
 from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission
-from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import Ec2Family
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.references import References, add_launch_configurations, add_launch_templates
 from automations.scheduled.cleanup.settings import COMMON, EC2_SECURITY_GROUPS, ec2_marking, grace_days
 
 NAME = "cleanup-security-groups"
 PAGE_SIZE = 1000
-_GONE = ("InvalidGroup.NotFound",)
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -63,18 +60,14 @@ def _referenced_by_rules(groups: list[Mapping[str, Any]]) -> dict[str, set[str]]
     return referenced
 
 
-class SecurityGroups(Ec2Family):
-    action = "delete-security-group"
-    noun = "security groups"
-    verb = "deleted"
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
+class SecurityGroups(Ec2Family, action="delete-security-group", noun="security groups",
+                     verb="deleted", gone=("InvalidGroup.NotFound",)):
+    """Announce unused security groups, then (after the grace period) delete them."""
 
     def survey(self, ctx: Context) -> Survey:
         run = ctx.run
-        ec2 = run.clients("ec2")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
+        ec2 = self.client(ctx)
+        survey = self.new_survey()
         attached: dict[str, int] = defaultdict(int)
         for page in ec2.get_paginator("describe_network_interfaces").paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
             for interface in page.get("NetworkInterfaces", []):
@@ -104,18 +97,8 @@ class SecurityGroups(Ec2Family):
                     tag_map(group.get("Tags")))
         return survey
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        return {resource_id: ("no longer exists", False) for resource_id in ids}  # the survey lists every group
-
-    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
-        group_id = candidate.resource_id
-        return [single_call_step(group_id, self.action, candidate.reason,
-                                 lambda: ec2.delete_security_group(GroupId=group_id), _GONE,
-                                 details=dict(candidate.details))]
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.delete_security_group(GroupId=candidate.resource_id)
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Announce unused security groups, then (after the grace period) delete them."""
-    return run_cleanup(run, SecurityGroups(run.settings))
+handler = entrypoint(SPEC)(family_handler(SecurityGroups))

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
+from automations.core.runtime import entrypoint
 from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.core.steps import Step, single_call_step
 from automations.scheduled.cleanup.ec2 import PAGE_SIZE, Ec2Family, age_days, by_filter, snapshots_used_by_images
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.notice import monthly
 from automations.scheduled.cleanup.settings import (
     COMMON,
@@ -32,7 +30,6 @@ from automations.scheduled.cleanup.settings import (
 )
 
 NAME = "cleanup-ebs-snapshots"
-_GONE = ("InvalidSnapshot.NotFound",)
 #: Tags of snapshots that another AWS service manages, with its own retention.
 MANAGED_BY = {"aws:dlm:lifecycle-policy-id": "Data Lifecycle Manager",
               "aws:backup:source-resource": "AWS Backup"}
@@ -66,18 +63,13 @@ SPEC = register(FunctionSpec(
 ))
 
 
-class Snapshots(Ec2Family):
-    action = "delete-snapshot"
-    noun = "snapshots"
-    verb = "deleted"
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
+class Snapshots(Ec2Family, action="delete-snapshot", noun="snapshots", verb="deleted",
+                gone=("InvalidSnapshot.NotFound",)):
+    """Announce unused old snapshots, then (after the grace period) delete them."""
 
     def survey(self, ctx: Context) -> Survey:
-        ec2 = ctx.run.clients("ec2")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
-        min_age = int(self.settings["min_age_days"])
+        ec2 = self.client(ctx)
+        survey = self.new_survey()
         price = float(self.settings["snapshot_price_per_gb_month"])
         adoptable = set(self.settings["no_retention_automations"])
         used = snapshots_used_by_images(ec2)
@@ -96,8 +88,8 @@ class Snapshots(Ec2Family):
                     survey.reject(snapshot_id, f"managed by {managed}")
                 elif snapshot_id in used:
                     survey.reject(snapshot_id, f"used by {used[snapshot_id]}")
-                elif (age := age_days(snapshot["StartTime"], ctx.now)) <= min_age:
-                    survey.reject(snapshot_id, f"created {age:.0f} days ago (min_age_days {min_age})")
+                elif young := self.too_young(age := age_days(snapshot["StartTime"], ctx.now)):
+                    survey.reject(snapshot_id, young)
                 else:
                     size = int(snapshot.get("VolumeSize", 0))
                     survey.consider(Candidate(
@@ -105,23 +97,15 @@ class Snapshots(Ec2Family):
                         {"size_gb": size, "volume_id": snapshot.get("VolumeId", "")}), tags)
         return survey
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        found = by_filter(ctx.run.clients("ec2"), "describe_snapshots", "Snapshots", "snapshot-id", ids,
-                          OwnerIds=["self"])
-        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
-        for snapshot in found:
-            reasons[snapshot["SnapshotId"]] = (f"state is {snapshot.get('State')}", True)
-        return reasons
+    def still_there(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        return {snapshot["SnapshotId"]: (f"state is {snapshot.get('State')}", True) for snapshot in by_filter(
+            self.client(ctx), "describe_snapshots", "Snapshots", "snapshot-id", ids, OwnerIds=["self"])}
 
-    def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
-        snapshot_id = candidate.resource_id
-        return [single_call_step(snapshot_id, self.action, candidate.reason,
-                                 lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE,
-                                 details={"size_gb": candidate.details.get("size_gb")})]
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.delete_snapshot(SnapshotId=candidate.resource_id)
+
+    def act_details(self, candidate: Candidate) -> Mapping[str, Any]:
+        return {"size_gb": candidate.details.get("size_gb")}
 
 
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Announce unused old snapshots, then (after the grace period) delete them."""
-    return run_cleanup(run, Snapshots(run.settings))
+handler = entrypoint(SPEC)(family_handler(Snapshots))

@@ -8,18 +8,19 @@ a later run deletes the volume.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
-from automations.core.runtime import Run, entrypoint
-from automations.core.selection import AUTOMATION_TAG, NOT_PROTECTED, RUN_ID_TAG, copyable_tags, tag_map
+from automations.core.runtime import entrypoint
+from automations.core.selection import NOT_PROTECTED, copyable_tags, tag_map
 from automations.core.spec import Cron, FunctionSpec, Permission, Setting
-from automations.core.steps import Next, Step, single_call_step
+from automations.core.steps import Step
 from automations.scheduled.cleanup.ec2 import Ec2Family, age_days, by_filter, snapshot_states
-from automations.scheduled.cleanup.flow import run_cleanup
-from automations.scheduled.cleanup.model import Candidate, Context, Exclusions, Survey
+from automations.scheduled.cleanup.final_snapshot import FinalSnapshot
+from automations.scheduled.cleanup.flow import family_handler
+from automations.scheduled.cleanup.model import Candidate, Context, Survey
 from automations.scheduled.cleanup.notice import monthly
 from automations.scheduled.cleanup.settings import (
     COMMON,
@@ -35,7 +36,6 @@ from automations.scheduled.cleanup.settings import (
 NAME = "cleanup-ebs-volumes"
 VOLUME_TAG = "caretaker:volume-id"
 PAGE_SIZE = 500  # DescribeVolumes' maximum
-_GONE = ("InvalidVolume.NotFound",)
 
 SPEC = register(FunctionSpec(
     name=NAME,
@@ -69,24 +69,26 @@ SPEC = register(FunctionSpec(
 ))
 
 
-class Volumes(Ec2Family):
-    action = "delete-volume"
-    noun = "volumes"
-    verb = "deleted"
+FINAL = FinalSnapshot(NAME, VOLUME_TAG, "final_snapshot_id", "create-final-snapshot", "deleting")
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
-        self.final_snapshot = bool(settings["final_snapshot"])
-        self.tags: dict[str, dict[str, str]] = {}
-        self.snapshot_states: dict[str, str] = {}
+
+@dataclass(eq=False)
+class Volumes(Ec2Family, action="delete-volume", noun="volumes", verb="deleted",
+              gone=("InvalidVolume.NotFound",)):
+    """Announce unattached volumes, then (after the grace period) snapshot and delete them."""
+
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # volume -> its tags (copied to the snapshot)
+    snapshot_states: dict[str, str] = field(default_factory=dict)  # recorded final snapshot -> its state
+
+    @property
+    def final_snapshot(self) -> bool:
+        return bool(self.settings["final_snapshot"])
 
     def survey(self, ctx: Context) -> Survey:
-        ec2 = ctx.run.clients("ec2")
-        survey = Survey(Exclusions.parse(self.settings["exclude_tags"]))
-        min_age = int(self.settings["min_age_days"])
+        survey = self.new_survey()
         price = float(self.settings["volume_price_per_gb_month"])
         snapshot_price = float(self.settings["snapshot_price_per_gb_month"]) if self.final_snapshot else 0.0
-        pages = ec2.get_paginator("describe_volumes").paginate(
+        pages = self.client(ctx).get_paginator("describe_volumes").paginate(
             Filters=[{"Name": "status", "Values": ["available"]}], PaginationConfig={"PageSize": PAGE_SIZE})
         for page in pages:
             for volume in page.get("Volumes", []):
@@ -95,8 +97,8 @@ class Volumes(Ec2Family):
                     survey.reject(volume_id, "attached")
                     continue
                 age = age_days(volume["CreateTime"], ctx.now)
-                if age <= min_age:
-                    survey.reject(volume_id, f"created {age:.0f} days ago (min_age_days {min_age})")
+                if young := self.too_young(age):
+                    survey.reject(volume_id, young)
                     continue
                 tags = tag_map(volume.get("Tags"))
                 self.tags[volume_id] = tags
@@ -107,10 +109,9 @@ class Volumes(Ec2Family):
                     {"size_gb": size, "volume_type": volume.get("VolumeType", "")}), tags)
         return survey
 
-    def explain(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
-        found = by_filter(ctx.run.clients("ec2"), "describe_volumes", "Volumes", "volume-id", ids)
-        reasons = {resource_id: ("no longer exists", False) for resource_id in ids}
-        for volume in found:
+    def still_there(self, ctx: Context, ids: list[str]) -> dict[str, tuple[str, bool]]:
+        reasons: dict[str, tuple[str, bool]] = {}
+        for volume in by_filter(self.client(ctx), "describe_volumes", "Volumes", "volume-id", ids):
             attached = [a.get("InstanceId", "?") for a in volume.get("Attachments", [])]
             why = f"attached to {', '.join(attached)}" if attached else f"state is {volume.get('State')}"
             reasons[volume["VolumeId"]] = (why, True)
@@ -118,51 +119,28 @@ class Volumes(Ec2Family):
 
     def prepare(self, ctx: Context, due: list[Candidate]) -> None:
         if self.final_snapshot:
-            ids = [str(ctx.records[c.resource_id].details.get("final_snapshot_id", ""))
-                   for c in due if c.resource_id in ctx.records]
-            self.snapshot_states = snapshot_states(ctx.run.clients("ec2"), ids)
+            ids = [s for c in due for s in FINAL.recorded(ctx.records.get(c.resource_id))]
+            self.snapshot_states = snapshot_states(self.client(ctx), ids)
+
+    def act_call(self, client: Any, candidate: Candidate) -> Any:
+        return client.delete_volume(VolumeId=candidate.resource_id)
+
+    def act_details(self, candidate: Candidate) -> Mapping[str, Any]:
+        return {"size_gb": candidate.details.get("size_gb")}
 
     def steps(self, ctx: Context, candidate: Candidate, record: PendingRecord | None) -> list[Step] | str:
-        ec2 = ctx.run.clients("ec2")
-        volume_id = candidate.resource_id
-        delete = single_call_step(volume_id, self.action, candidate.reason,
-                                  lambda: ec2.delete_volume(VolumeId=volume_id), _GONE,
-                                  details={"size_gb": candidate.details.get("size_gb")})
+        delete = self.act_step(ctx, candidate)
         if not self.final_snapshot:
             return [delete]
-        snapshot_id = str(record.details.get("final_snapshot_id", "")) if record else ""
-        state = self.snapshot_states.get(snapshot_id) if snapshot_id else None
-        if state == "completed":
-            return [_with_snapshot(delete, snapshot_id)]
-        if state == "pending":
-            return f"final snapshot {snapshot_id} still pending"
-        tags = {**copyable_tags(self.tags.get(volume_id, {})), AUTOMATION_TAG: NAME,
-                RUN_ID_TAG: ctx.run.run_id, VOLUME_TAG: volume_id}
-        return [Step(
-            volume_id, volume_id, "create-final-snapshot", f"before deleting: {candidate.reason}",
-            lambda: ec2.create_snapshot(
-                VolumeId=volume_id, Description=f"Caretaker {NAME}: final snapshot of {volume_id}",
-                TagSpecifications=[{"ResourceType": "snapshot",
-                                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]),
-            details={"size_gb": candidate.details.get("size_gb")},
-            result_details=lambda result: {"final_snapshot_id": result["SnapshotId"]},
-            then=lambda result: _after_snapshot(result, delete))]
+        earlier = FINAL.ready(FINAL.recorded(record), self.snapshot_states, delete)
+        if earlier is not None:
+            return earlier
+        ec2 = self.client(ctx)
+        volume_id = candidate.resource_id
+        tags = FINAL.tags(ctx.run.run_id, volume_id, copyable_tags(self.tags.get(volume_id, {})))
+        return [FINAL.step(volume_id, candidate.reason, lambda: ec2.create_snapshot(
+            VolumeId=volume_id, Description=FINAL.description(volume_id), TagSpecifications=tags), delete,
+            details={"size_gb": candidate.details.get("size_gb")})]
 
 
-def _with_snapshot(delete: Step, snapshot_id: str) -> Step:
-    return replace(delete, details={**(delete.details or {}), "final_snapshot_id": snapshot_id})
-
-
-def _after_snapshot(result: Mapping[str, Any] | None, delete: Step) -> Next:
-    if result is None:  # dry-run: show the delete that would follow
-        return Next(steps=[delete])
-    snapshot_id = str(result["SnapshotId"])
-    if result.get("State") == "completed":
-        return Next(steps=[_with_snapshot(delete, snapshot_id)])
-    return Next(waiting={"final_snapshot_id": snapshot_id})
-
-
-@entrypoint(SPEC)
-def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Announce unattached volumes, then (after the grace period) snapshot and delete them."""
-    return run_cleanup(run, Volumes(run.settings))
+handler = entrypoint(SPEC)(family_handler(Volumes))

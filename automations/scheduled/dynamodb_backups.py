@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.executor import CHUNK, Act, ActionPool
+from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import is_protected, tag_map
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate
-from automations.scheduled.backup_prune import Candidate, prune_phase
+from automations.scheduled import backup_phase
 from automations.scheduled.backup_settings import (
     BACKUP_TAG_SETTINGS,
     MIN_BACKUP_INTERVAL,
@@ -165,34 +166,26 @@ def backup_name(table: str, now: datetime) -> str:
 
 def take_backups(run: Run, ddb: Any, tables: list[Table], now: datetime) -> int:
     """One work item per table (its ARN): skipped with the reason, or one CreateBackup."""
-    interval = int(run.settings["min_snapshot_interval_hours"])
-    since = now - timedelta(hours=interval)
+    since = backup_phase.interval_start(run.settings, now)
     recent: dict[str, Backup] = {}
-    if interval:
+    if since is not None:
         for backup in list_backups(ddb):
             if backup.created >= since and (backup.table_arn not in recent
                                             or backup.created > recent[backup.table_arn].created):
                 recent[backup.table_arn] = backup
-    with ActionPool(run, "create-backup", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches("backup", tables, key=lambda t: t.arn, size=CHUNK):
-            acts: list[Act[Any]] = []
-            for table in batch:
-                if table.skip:
-                    run.skip(table.arn, "create-backup", table.skip)
-                    continue
-                last = recent.get(table.arn)
-                if last is not None:
-                    run.skip(table.arn, "create-backup", f"backed up at {last.created:%Y-%m-%d %H:%M} UTC "
-                                                         f"({last.name}): within min_snapshot_interval_hours")
-                    continue
-                name = backup_name(table.name, now)
-                acts.append(Act.one(
-                    table.arn, f"tagged {run.settings['backup_tag_key']}",
-                    _create(ddb, table.arn, name),
-                    details={"backup_name": name},
-                    result_details=lambda r: {"backup_arn": r["BackupDetails"]["BackupArn"]}))
-            pool.act(acts)
-    return len(pool.results)
+
+    def one(table: Table) -> Act[Any] | None:
+        last = recent.get(table.arn)
+        why = table.skip or (backup_phase.too_recent("backed up", last.created, last.name) if last is not None else "")
+        if why:
+            run.skip(table.arn, "create-backup", why)
+            return None
+        name = backup_name(table.name, now)
+        return Act.one(table.arn, f"tagged {run.settings['backup_tag_key']}", _create(ddb, table.arn, name),
+                       details={"backup_name": name},
+                       result_details=lambda r: {"backup_arn": r["BackupDetails"]["BackupArn"]})
+
+    return len(backup_phase.act_phase(run, "backup", "create-backup", tables, lambda t: t.arn, one))
 
 
 def _create(ddb: Any, table_arn: str, name: str) -> Callable[[], Any]:
@@ -203,19 +196,9 @@ def prune(run: Run, ddb: Any, protected_tables: set[str], now: datetime) -> int:
     """Retention over this automation's backups, per table; a protected table's backups are all kept."""
     if run.phase_done("prune"):
         return 0
-    candidates = [Candidate(b.arn, b.table_arn, b.created,
-                            "the table is protected (caretaker:protect=true): its backups are kept"
-                            if b.table_arn in protected_tables else "", ready=b.status == "AVAILABLE")
-                  for b in list_backups(ddb)]
-    return prune_phase(run, "prune", "delete-backup", candidates, retention_policy(run.settings), now,
-                       lambda arn: _delete(ddb, arn), source_label="table")
-
-
-def _delete(ddb: Any, arn: str) -> dict[str, Any]:
-    try:
-        ddb.delete_backup(BackupArn=arn)
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            return {"already_gone": True}
-        raise
-    return {"deleted": True}
+    kept = "the table is protected (caretaker:protect=true): its backups are kept"
+    candidates = [backup_phase.Candidate(b.arn, b.table_arn, b.created, kept if b.table_arn in protected_tables else "",
+                                         ready=b.status == "AVAILABLE") for b in list_backups(ddb)]
+    return backup_phase.prune_phase(
+        run, "prune", "delete-backup", candidates, retention_policy(run.settings), now,
+        lambda arn: backup_phase.delete_backup(partial(ddb.delete_backup, BackupArn=arn), _GONE), source_label="table")

@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automations.core.errors import error_code
-from automations.core.executor import CHUNK, Act, ActionPool
+from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
-from automations.core.selection import (
-    AUTOMATION_TAG,
-    RUN_ID_TAG,
-    copyable_tags,
-    is_protected,
-    tag_map,
-    tag_matches,
-)
+from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, is_protected, tag_map
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate
-from automations.scheduled.backup_prune import Candidate, prune_phase
+from automations.scheduled import backup_phase
 from automations.scheduled.backup_settings import (
     BACKUP_TAG_SETTINGS,
     COPY_SETTINGS,
-    EXPIRES_TAG,
     MIN_BACKUP_INTERVAL,
     RETENTION_SETTINGS,
     SOURCE_REGION_TAG,
     copy_target,
-    expires_on,
     retention_policy,
 )
-from automations.scheduled.cleanup.ec2 import snapshots_used_by_images
+from automations.scheduled.cleanup.ec2 import snapshot_tag_spec, snapshots_used_by_images
+from automations.scheduled.ebs_plan import Plan, Volume, instance_volumes, plan_snapshots, select_volumes
 from automations.scheduled.retention import Retention
 
 NAME = "ebs-snapshots"
@@ -83,29 +72,9 @@ SPEC = register(FunctionSpec(
     ),
 ))
 
-
-
 VOLUME_TAG = "caretaker:volume-id"
 SOURCE_SNAPSHOT_TAG = "caretaker:source-snapshot"
 _GONE = ("InvalidSnapshot.NotFound",)
-
-
-@dataclass
-class Volume:
-    volume_id: str
-    tags: dict[str, str]
-    state: str
-    instance_id: str | None
-
-
-@dataclass
-class Plan:
-    """What this run will snapshot: whole instances (crash-consistent) and single volumes."""
-
-    instances: dict[str, tuple[bool, list[Volume]]] = field(default_factory=dict)  # id -> (exclude boot, vols)
-    singles: list[tuple[Volume, str]] = field(default_factory=list)  # (volume, why single)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (volume id, why) recorded as skipped
-
 
 #: The phases of a run, in order; a run that continues resumes inside one and skips those done.
 PHASES = ("snapshot", "prune", "copy", "prune-copies")
@@ -122,7 +91,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     selected = created = 0
     if not run.phase_done("snapshot"):
         skipped: list[tuple[str, str]] = []
-        volumes = select_volumes(run, ec2, skipped)
+        volumes = select_volumes(settings, ec2, skipped)
         selected = len(volumes)
         plan = plan_snapshots(volumes, instance_volumes(ec2, {v.instance_id for v in volumes if v.instance_id}))
         plan.skipped = skipped
@@ -140,135 +109,57 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
             "snapshots_copied": copied, "copies_deleted": copies_deleted}
 
 
-# ---------------------------------------------------------------------- selection
-
-
-def select_volumes(run: Run, ec2: Any, skipped: list[tuple[str, str]]) -> list[Volume]:
-    """Volumes carrying the backup tag with an accepted value; protected ones go to `skipped`
-    (recorded by the snapshot phase, so a continued run records them once)."""
-    key, values = run.settings["backup_tag_key"], run.settings["backup_tag_values"]
-    selected: list[Volume] = []
-    pages = ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "tag-key", "Values": [key]}])
-    for page in pages:
-        for raw in page.get("Volumes", []):
-            tags = tag_map(raw.get("Tags"))
-            volume_id = raw["VolumeId"]
-            if not tag_matches(tags, key, values):
-                continue
-            if is_protected(tags):
-                skipped.append((volume_id, "protected: tagged caretaker:protect=true"))
-                continue
-            if raw.get("State") not in ("available", "in-use"):
-                skipped.append((volume_id, f"volume state is {raw.get('State')!r}"))
-                continue
-            attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attached", "attaching")]
-            instance_id = attached[0]["InstanceId"] if len(attached) == 1 else None
-            selected.append(Volume(volume_id, tags, raw["State"], instance_id))
-    return selected
-
-
-def instance_volumes(ec2: Any, instance_ids: set[str | None]) -> dict[str, tuple[str | None, set[str]]]:
-    """instance id -> (root volume id, every attached volume id), one paginated call for all."""
-    ids = sorted(i for i in instance_ids if i)
-    found: dict[str, tuple[str | None, set[str]]] = {}
-    for start in range(0, len(ids), 1000):
-        pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=ids[start:start + 1000])
-        for page in pages:
-            for reservation in page.get("Reservations", []):
-                for instance in reservation.get("Instances", []):
-                    root_name = instance.get("RootDeviceName")
-                    root: str | None = None
-                    attached: set[str] = set()
-                    for mapping in instance.get("BlockDeviceMappings", []):
-                        volume_id = mapping.get("Ebs", {}).get("VolumeId")
-                        if volume_id:
-                            attached.add(volume_id)
-                            if mapping.get("DeviceName") == root_name:
-                                root = volume_id
-                    found[instance["InstanceId"]] = (root, attached)
-    return found
-
-
-def plan_snapshots(volumes: Iterable[Volume], instances: Mapping[str, tuple[str | None, set[str]]]) -> Plan:
-    """Group an instance's volumes into one crash-consistent CreateSnapshots call when the
-    selection covers all of them (or all but the boot volume); otherwise snapshot one by one."""
-    plan = Plan()
-    by_instance: dict[str, list[Volume]] = defaultdict(list)
-    for volume in volumes:
-        if volume.instance_id and volume.instance_id in instances:
-            by_instance[volume.instance_id].append(volume)
-        else:
-            plan.singles.append((volume, "not attached"))
-    for instance_id, selected in sorted(by_instance.items()):
-        root, attached = instances[instance_id]
-        chosen = {v.volume_id for v in selected}
-        if chosen == attached:
-            plan.instances[instance_id] = (False, selected)
-        elif root is not None and chosen == attached - {root}:
-            plan.instances[instance_id] = (True, selected)
-        else:
-            why = "only some of the instance's volumes are tagged: not crash-consistent with the others"
-            plan.singles.extend((v, why) for v in selected)
-    return plan
-
-
 # ---------------------------------------------------------------------- creation
 
 
 def _caretaker_tags(run: Run, now: datetime, volume_id: str | None) -> dict[str, str]:
-    tags = {AUTOMATION_TAG: NAME, RUN_ID_TAG: run.run_id, EXPIRES_TAG: expires_on(run.settings, now)}
+    tags = backup_phase.backup_tags(run, now, NAME)
     if volume_id:
         tags[VOLUME_TAG] = volume_id
     return tags
 
 
-def _tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
-
-
 def take_snapshots(run: Run, ec2: Any, plan: Plan, now: datetime) -> int:
-    """The snapshot phase: one work item per instance group, single volume or skipped volume, by id.
+    """The snapshot phase: one work item per instance group, single volume or skipped volume, by id
+    (`backup_phase.act_phase`: chunks of 25 planned at once, the CreateSnapshot(s) calls on the pool).
 
-    Work goes in chunks of 25: the chunk's `planned` records in one BatchWriteItem, then its
-    CreateSnapshot(s) calls on `max_concurrency` threads (`ActionPool`), while the next chunk is planned.
     A continued run first re-reads which volumes this run already snapshotted (tag `caretaker:run-id`):
     an item whose `planned` record lost its outcome (the invocation died) is not snapshotted twice.
     """
     done = snapshotted_in_run(ec2, run.run_id) if run.resuming("snapshot") else set()
-    interval = int(run.settings["min_snapshot_interval_hours"])
-    recent = recent_snapshots(ec2, now - timedelta(hours=interval)) if interval else {}
+    since = backup_phase.interval_start(run.settings, now)
+    recent = recent_snapshots(ec2, since) if since is not None else {}
     work: list[tuple[str, str, Any]] = [(i, "instance", spec) for i, spec in plan.instances.items()]
     work += [(volume.volume_id, "volume", (volume, why)) for volume, why in plan.singles]
     work += [(volume_id, "skip", why) for volume_id, why in plan.skipped]
-    with ActionPool(run, "create-snapshot", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches("snapshot", work, key=lambda w: w[0], size=CHUNK):
-            acts: list[Act[Any]] = []
-            for key, kind, item in batch:
-                if kind == "skip":
-                    run.skip(key, "create-snapshot", item)
-                    continue
-                if kind == "instance":
-                    exclude_boot, volumes = item
-                    if done and all(v.volume_id in done for v in volumes):
-                        run.log.info("already snapshotted in this run", extra={"instance_id": key})
-                        continue
-                    if all(v.volume_id in recent for v in volumes):
-                        for v in volumes:
-                            run.skip(v.volume_id, "create-snapshot", recent[v.volume_id], {"instance_id": key})
-                        continue
-                    acts.append(_instance_act(run, ec2, key, exclude_boot, volumes, now))
-                    continue
-                volume, why = item
-                if volume.volume_id in done:
-                    run.log.info("already snapshotted in this run", extra={"volume_id": volume.volume_id})
-                    continue
-                if volume.volume_id in recent:
-                    run.skip(volume.volume_id, "create-snapshot", recent[volume.volume_id])
-                    continue
-                acts.append(_volume_act(run, ec2, volume, why, now))
-            pool.act(acts)
+
+    def one(entry: tuple[str, str, Any]) -> Act[Any] | None:
+        key, kind, item = entry
+        if kind == "skip":
+            run.skip(key, "create-snapshot", item)
+            return None
+        if kind == "instance":
+            exclude_boot, volumes = item
+            if done and all(v.volume_id in done for v in volumes):
+                run.log.info("already snapshotted in this run", extra={"instance_id": key})
+                return None
+            if all(v.volume_id in recent for v in volumes):
+                for v in volumes:
+                    run.skip(v.volume_id, "create-snapshot", recent[v.volume_id], {"instance_id": key})
+                return None
+            return _instance_act(run, ec2, key, exclude_boot, volumes, now)
+        volume, why = item
+        if volume.volume_id in done:
+            run.log.info("already snapshotted in this run", extra={"volume_id": volume.volume_id})
+            return None
+        if volume.volume_id in recent:
+            run.skip(volume.volume_id, "create-snapshot", recent[volume.volume_id])
+            return None
+        return _volume_act(run, ec2, volume, why, now)
+
+    results = backup_phase.act_phase(run, "snapshot", "create-snapshot", work, lambda w: w[0], one)
     # a CreateSnapshots result lists the instance's snapshots; a CreateSnapshot result is one snapshot
-    return sum(len(r["Snapshots"]) if "Snapshots" in r else 1 for r in pool.results)
+    return sum(len(r["Snapshots"]) if "Snapshots" in r else 1 for r in results)
 
 
 def _volume_act(run: Run, ec2: Any, volume: Volume, why: str, now: datetime) -> Act[Any]:
@@ -276,7 +167,7 @@ def _volume_act(run: Run, ec2: Any, volume: Volume, why: str, now: datetime) -> 
     return Act.one(
         volume.volume_id, f"tagged {run.settings['backup_tag_key']}; {why}",
         lambda: ec2.create_snapshot(VolumeId=volume.volume_id, Description=f"Caretaker {NAME} {run.run_id}",
-                                    TagSpecifications=_tag_spec(tags)),
+                                    TagSpecifications=snapshot_tag_spec(tags)),
         result_details=lambda r: {"snapshot_id": r["SnapshotId"]})
 
 
@@ -294,8 +185,8 @@ def recent_snapshots(ec2: Any, since: datetime) -> dict[str, str]:
         tags = tag_map(snapshot.get("Tags"))
         volume_id = _source_volume(snapshot, tags) or ""
         if volume_id not in recent or started > recent[volume_id][0]:
-            recent[volume_id] = (started, f"snapshotted at {started:%Y-%m-%d %H:%M} UTC ({snapshot['SnapshotId']}, "
-                                          f"run {tags.get(RUN_ID_TAG, '?')}): within min_snapshot_interval_hours")
+            recent[volume_id] = (started, backup_phase.too_recent("snapshotted", started, f"{snapshot['SnapshotId']}, "
+                                                                            f"run {tags.get(RUN_ID_TAG, '?')}"))
     return {volume_id: why for volume_id, (_, why) in recent.items()}
 
 
@@ -316,7 +207,7 @@ def _instance_act(run: Run, ec2: Any, instance_id: str, exclude_boot: bool, volu
         result: dict[str, Any] = ec2.create_snapshots(
             InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": exclude_boot},
             Description=f"Caretaker {NAME} {run.run_id}", CopyTagsFromSource="volume",
-            TagSpecifications=_tag_spec(_caretaker_tags(run, now, None)))
+            TagSpecifications=snapshot_tag_spec(_caretaker_tags(run, now, None)))
         _complete_tags(run, ec2, result.get("Snapshots", []), {v.volume_id: v for v in volumes})
         return result
 
@@ -363,7 +254,7 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
     if run.phase_done(phase):
         return 0  # nothing to prepare: the listings below are skipped too
     used_by_images = set(snapshots_used_by_images(ec2))
-    candidates: list[Candidate] = []
+    candidates: list[backup_phase.Candidate] = []
     for snapshot in own_snapshots(ec2):
         tags = tag_map(snapshot.get("Tags"))
         if tags.get(AUTOMATION_TAG) != NAME:
@@ -371,10 +262,10 @@ def prune(run: Run, ec2: Any, policy: Retention, now: datetime, group_tag: str |
         skip = ("protected: tagged caretaker:protect=true" if is_protected(tags)
                 else "used by an AMI" if snapshot["SnapshotId"] in used_by_images else "")
         volume = tags.get(group_tag) if group_tag else _source_volume(snapshot, tags)
-        candidates.append(Candidate(snapshot["SnapshotId"], volume or "unknown", snapshot["StartTime"], skip,
-                                    ready=snapshot.get("State") == "completed"))
-    return prune_phase(run, phase, "delete-snapshot", candidates, policy, now,
-                       lambda snapshot_id: _delete_snapshot(ec2, snapshot_id), source_label="volume")
+        candidates.append(backup_phase.Candidate(snapshot["SnapshotId"], volume or "unknown", snapshot["StartTime"],
+                                                 skip, ready=snapshot.get("State") == "completed"))
+    return backup_phase.prune_phase(run, phase, "delete-snapshot", candidates, policy, now,
+                                    lambda snapshot_id: _delete_snapshot(ec2, snapshot_id), source_label="volume")
 
 
 #: The VolumeId AWS gives snapshots that were copied (their source volume is in another region).
@@ -390,13 +281,7 @@ def _source_volume(snapshot: Mapping[str, Any], tags: Mapping[str, str]) -> str 
 
 
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
-    try:
-        ec2.delete_snapshot(SnapshotId=snapshot_id)
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            return {"already_gone": True}  # already gone counts as done
-        raise
-    return {"deleted": True}
+    return backup_phase.delete_backup(lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE)
 
 
 # ---------------------------------------------------------------------- cross-region copies
@@ -411,28 +296,27 @@ def copy_snapshots(run: Run, ec2: Any, target_ec2: Any, target_region: str, now:
         return 0
     copied_already = {tag_map(s.get("Tags")).get(SOURCE_SNAPSHOT_TAG) for s in own_snapshots(target_ec2)}
     source_region = run.clients.region
-    with ActionPool(run, "copy-snapshot", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches("copy", own_snapshots(ec2), key=lambda s: str(s["SnapshotId"]), size=CHUNK):
-            acts: list[Act[Any]] = []
-            for snapshot in batch:
-                snapshot_id = snapshot["SnapshotId"]
-                tags = tag_map(snapshot.get("Tags"))
-                if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
-                    continue
-                volume_id = _source_volume(snapshot, tags)
-                copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
-                             SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
-                encryption = _copy_encryption(run.settings, snapshot)
-                acts.append(Act.one(
-                    snapshot_id, f"no copy in {target_region} yet",
-                    lambda s=snapshot_id, t=copy_tags, e=encryption: target_ec2.copy_snapshot(  # type: ignore[misc]
-                        SourceRegion=source_region, SourceSnapshotId=s, TagSpecifications=_tag_spec(t),
-                        Description=f"Caretaker {NAME} copy of {s} from {source_region}", **e),
-                    details={"target_region": target_region, **({"kms_key_id": encryption["KmsKeyId"]}
-                                                                if encryption else {})},
-                    result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]}))
-            pool.act(acts)
-    return len(pool.results)
+
+    def one(snapshot: dict[str, Any]) -> Act[Any] | None:
+        snapshot_id = snapshot["SnapshotId"]
+        tags = tag_map(snapshot.get("Tags"))
+        if snapshot_id in copied_already or is_protected(tags) or snapshot.get("State") != "completed":
+            return None
+        volume_id = _source_volume(snapshot, tags)
+        copy_tags = {**copyable_tags(tags), **_caretaker_tags(run, now, volume_id),
+                     SOURCE_SNAPSHOT_TAG: snapshot_id, SOURCE_REGION_TAG: source_region}
+        encryption = _copy_encryption(run.settings, snapshot)
+        return Act.one(
+            snapshot_id, f"no copy in {target_region} yet",
+            lambda: target_ec2.copy_snapshot(
+                SourceRegion=source_region, SourceSnapshotId=snapshot_id,
+                TagSpecifications=snapshot_tag_spec(copy_tags),
+                Description=f"Caretaker {NAME} copy of {snapshot_id} from {source_region}", **encryption),
+            details={"target_region": target_region, **({"kms_key_id": encryption["KmsKeyId"]} if encryption else {})},
+            result_details=lambda r: {"copy_snapshot_id": r["SnapshotId"]})
+
+    return len(backup_phase.act_phase(run, "copy", "copy-snapshot", own_snapshots(ec2),
+                                      lambda s: str(s["SnapshotId"]), one))
 
 
 def _copy_encryption(settings: Mapping[str, Any], snapshot: Mapping[str, Any]) -> dict[str, Any]:

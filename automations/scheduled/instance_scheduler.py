@@ -2,7 +2,8 @@
 
 Each run evaluates every schedule at the scheduled event's `time` (reproducible, and right when the
 invocation is late), lists the resources tagged `caretaker:schedule=<name>` (scheduler_targets.py),
-compares what the schedule wants with what AWS shows now, and acts only on the difference: a resource
+compares what the schedule wants with what AWS shows now, and acts only on the difference (the calls:
+scheduler_actions.py): a resource
 started by hand inside a stop period is stopped again, one stopped by hand inside a run period is
 started, and an RDS instance AWS restarted after seven days stopped is stopped again. Schedules come
 from the operator's `schedules` setting and from `Custom::Schedule` resources (the setting wins on a
@@ -12,18 +13,15 @@ shared name). See docs/instance-scheduler.md.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.codec import iso
 from automations.core.errors import EventError, SettingError, SettingsError
-from automations.core.executor import Act, ActionPool
 from automations.core.notify import LIST_LIMIT
 from automations.core.registry import register
 from automations.core.resource_schedule import (
@@ -32,7 +30,6 @@ from automations.core.resource_schedule import (
     Override,
     Schedule,
     ScheduleError,
-    State,
     desired_state,
     parse_override,
     parse_schedule,
@@ -43,29 +40,17 @@ from automations.core.schedule_store import ScheduleStore
 from automations.core.selection import NOT_PROTECTED, is_protected
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate, Setting
 from automations.scheduled.cleanup.notice import HOURS_PER_MONTH
+from automations.scheduled.scheduler_actions import Change, Outcomes, act
 from automations.scheduled.scheduler_targets import (
-    ASG,
-    EC2,
     OVERRIDE_TAG,
-    RDS_CLUSTER,
-    RDS_INSTANCE,
     SCHEDULE_TAG,
-    GroupRecords,
     Target,
     asg_targets,
     ec2_targets,
-    rds_call,
     rds_targets,
-    scale_in,
-    scale_out,
 )
 
 NAME = "instance-scheduler"
-#: Instances per StopInstances / StartInstances call (the API takes more; a smaller batch keeps one
-#: refused instance from costing more than a few single retries).
-EC2_BATCH = 50
-
-
 def _arn(service: str, resource: str) -> str:
     return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
 
@@ -117,28 +102,6 @@ SPEC = register(FunctionSpec(
     ),
 ))
 
-#: action names, by kind and wanted state
-ACTIONS: Mapping[tuple[str, State], str] = {
-    (EC2, STOPPED): "stop-instance", (EC2, RUNNING): "start-instance",
-    (RDS_INSTANCE, STOPPED): "stop-db-instance", (RDS_INSTANCE, RUNNING): "start-db-instance",
-    (RDS_CLUSTER, STOPPED): "stop-db-cluster", (RDS_CLUSTER, RUNNING): "start-db-cluster",
-    (ASG, STOPPED): "scale-in-group", (ASG, RUNNING): "scale-out-group",
-}
-HIBERNATE_ACTION = "hibernate-instance"
-
-
-@dataclass
-class Change:
-    target: Target
-    wanted: State
-    schedule: Schedule
-    reason: str
-
-    @property
-    def action(self) -> str:
-        return ACTIONS[(self.target.kind, self.wanted)]
-
-
 @dataclass
 class Survey:
     """The run's view: schedules, the resources that need a change, and what was left alone."""
@@ -169,7 +132,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     for (kind, resource_id), reason in sorted(survey.skipped.items()):
         run.skip(resource_id, f"schedule-{kind}", reason, {"kind": kind})
     outcomes = Outcomes()
-    act(run, survey, outcomes)
+    act(run, survey.changes, outcomes)
     return report(run, survey, outcomes, invalid)
 
 
@@ -264,110 +227,6 @@ def decide(survey: Survey, target: Target, invalid: Mapping[str, str]) -> None:
     survey.changes.append(Change(target, wanted, schedule,
                                  f"{why} wants it {wanted} at {local:%a %Y-%m-%d %H:%M} {schedule.timezone}; "
                                  f"it is {target.status}"))
-
-
-# ---------------------------------------------------------------------- acting
-
-
-@dataclass
-class Outcomes:
-    """What the run changed (or, in audit, would have), and what failed; filled from the action threads."""
-
-    done: list[Change] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def tracked(self, change: Change, call: Callable[[], Any]) -> Callable[[], Any]:
-        """`call`, noting its outcome for the notification (the state log records it as well)."""
-
-        def tracked_call() -> Any:
-            try:
-                result = call()
-            except Exception as exc:
-                with self._lock:
-                    self.failed[change.target.resource_id] = describe_error(exc)
-                raise
-            if not (isinstance(result, Mapping) and ("already" in result or "gone" in result)):
-                with self._lock:
-                    self.done.append(change)
-            return result
-
-        return tracked_call
-
-
-def act(run: Run, survey: Survey, outcomes: Outcomes) -> None:
-    """EC2 in batches (stop, hibernate, start), then RDS and Auto Scaling one resource at a time."""
-    ec2_changes = sorted((c for c in survey.changes if c.target.kind == EC2), key=lambda c: c.target.resource_id)
-    hibernate = bool(run.settings["hibernate"])
-    stops = [c for c in ec2_changes if c.wanted == STOPPED]
-    sleepers = [c for c in stops if hibernate and c.target.hibernates]
-    _ec2_batches(run, [c for c in stops if c not in sleepers], "stop-instance", outcomes)
-    _ec2_batches(run, sleepers, HIBERNATE_ACTION, outcomes)
-    _ec2_batches(run, [c for c in ec2_changes if c.wanted == RUNNING], "start-instance", outcomes)
-    _one_by_one(run, [c for c in survey.changes if c.target.kind != EC2], outcomes)
-
-
-def _ec2_batches(run: Run, changes: list[Change], action: str, outcomes: Outcomes) -> None:
-    """StopInstances / StartInstances for up to `EC2_BATCH` instances at once (planned together first); a
-    refused batch is retried one instance at a time, so only the refused instance fails."""
-    ec2 = run.clients("ec2")
-
-    def call(ids: list[str]) -> Any:
-        if action == "start-instance":
-            return ec2.start_instances(InstanceIds=ids)
-        return ec2.stop_instances(InstanceIds=ids, Hibernate=action == HIBERNATE_ACTION)
-
-    for start in range(0, len(changes), EC2_BATCH):
-        batch = changes[start:start + EC2_BATCH]
-        records = run.state.plan_many([(c.target.resource_id, c.reason, {"schedule": c.schedule.name})
-                                       for c in batch], action, dry_run=run.dry_run)
-        if run.dry_run:
-            outcomes.done.extend(batch)
-            continue
-        try:
-            call([c.target.resource_id for c in batch])
-        except (ClientError, BotoCoreError) as exc:
-            run.log.info("batch refused; acting one instance at a time",
-                         extra={"action": action, "instances": len(batch), "error": describe_error(exc)})
-            for change, record in zip(batch, records, strict=True):
-                run.carry_out([record], outcomes.tracked(change, partial(call, [change.target.resource_id])))
-            continue
-        for record in records:
-            run.state.outcome(record, "succeeded")
-        outcomes.done.extend(batch)
-
-
-def _one_by_one(run: Run, changes: list[Change], outcomes: Outcomes) -> None:
-    """RDS and Auto Scaling calls take one resource each: on the action pool's threads, by action."""
-    rds = run.clients("rds")
-    autoscaling = run.clients("autoscaling")
-    records = GroupRecords.beside(run.state)
-    at = iso(run.clock())
-    by_action: dict[str, list[Act[Any]]] = {}
-    for change in sorted(changes, key=lambda c: c.target.resource_id):
-        target = change.target
-        call: Callable[[], Any]
-        if target.kind == ASG and change.wanted == STOPPED:
-            call = partial(scale_in, autoscaling, records, target.resource_id, at, run.run_id)
-        elif target.kind == ASG:
-            call = partial(scale_out, autoscaling, records, target.resource_id)
-        else:
-            call = rds_call(rds, target, change.wanted)
-        by_action.setdefault(change.action, []).append(Act.one(
-            target.resource_id, change.reason, outcomes.tracked(change, call),
-            details={"schedule": change.schedule.name}, result_details=_details))
-        if run.dry_run:
-            outcomes.done.append(change)
-    for action, acts in sorted(by_action.items()):
-        with ActionPool(run, action, int(run.settings["max_concurrency"])) as pool:
-            pool.act(acts)
-
-
-def _details(result: Any) -> Mapping[str, Any]:
-    """What an Auto Scaling call reports (recorded sizes, `already`); RDS and EC2 answers are not kept."""
-    if isinstance(result, Mapping) and {"recorded", "restored", "already", "gone"} & set(result):
-        return {k: v for k, v in result.items() if k in ("recorded", "restored", "already", "gone")}
-    return {}
 
 
 # ---------------------------------------------------------------------- the notification

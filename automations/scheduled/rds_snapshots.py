@@ -1,7 +1,7 @@
 """Scheduled manual snapshots of tagged RDS instances and Aurora clusters, with retention and cross-region copies.
 
 The same backup tag, retention and copy settings as `ebs-snapshots` (`backup_settings`), the same retention
-engine (`retention.decide` through `backup_prune.prune_phase`). A snapshot counts as this automation's when it is
+engine (`retention.decide` through `backup_phase.prune_phase`). A snapshot counts as this automation's when it is
 a manual snapshot named `caretaker-...` that carries `caretaker:automation=rds-snapshots` (and the IAM policy
 lets it delete only such snapshots); retention groups snapshots by the instance or cluster AWS records on them,
 never by a tag, so a forged tag cannot make it delete another database's snapshots.
@@ -11,27 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
-from automations.core.executor import CHUNK, Act, ActionPool
+from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG, copyable_tags, is_protected, tag_map
 from automations.core.spec import MAX_CONCURRENCY, FunctionSpec, Permission, Rate
-from automations.scheduled.backup_prune import Candidate, prune_phase
+from automations.scheduled import backup_phase
 from automations.scheduled.backup_settings import (
     BACKUP_TAG_SETTINGS,
     COPY_SETTINGS,
-    EXPIRES_TAG,
     MIN_BACKUP_INTERVAL,
     RETENTION_SETTINGS,
     SOURCE_REGION_TAG,
     copy_target,
-    expires_on,
     retention_policy,
     selection_reason,
 )
@@ -218,8 +213,7 @@ def list_snapshots(rds: Any) -> list[Snapshot]:
 
 def _tags(run: Run, now: datetime, source: Mapping[str, str], extra: Mapping[str, str] | None = None
           ) -> list[dict[str, str]]:
-    tags = {**copyable_tags(source), AUTOMATION_TAG: NAME, RUN_ID_TAG: run.run_id,
-            EXPIRES_TAG: expires_on(run.settings, now), **(extra or {})}
+    tags = {**copyable_tags(source), **backup_phase.backup_tags(run, now, NAME), **(extra or {})}
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
@@ -229,29 +223,26 @@ def snapshot_name(source: str, now: datetime) -> str:
 
 def take_snapshots(run: Run, rds: Any, databases: list[Database], now: datetime) -> int:
     """One work item per database (its ARN): skipped with the reason, or one Create*Snapshot call."""
-    interval = int(run.settings["min_snapshot_interval_hours"])
-    mine = list_snapshots(rds) if interval or run.resuming("snapshot") else []
-    since = now - timedelta(hours=interval)
-    recent = {(s.kind.name, s.source): s for s in mine if not s.not_ours() and s.created and s.created >= since}
+    since = backup_phase.interval_start(run.settings, now)
+    mine = list_snapshots(rds) if since is not None or run.resuming("snapshot") else []
+    recent = {(s.kind.name, s.source): s for s in mine
+              if since is not None and not s.not_ours() and s.created and s.created >= since}
     done = {(s.kind.name, s.source) for s in mine if s.tags.get(RUN_ID_TAG) == run.run_id}
-    with ActionPool(run, "create-snapshot", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches("snapshot", databases, key=lambda d: d.arn, size=CHUNK):
-            acts: list[Act[Any]] = []
-            for db in batch:
-                if db.skip:
-                    run.skip(db.arn, "create-snapshot", db.skip)
-                    continue
-                if (db.kind.name, db.identifier) in done:
-                    run.log.info("already snapshotted in this run", extra={"resource_id": db.arn})
-                    continue
-                last = recent.get((db.kind.name, db.identifier)) if interval else None
-                if last is not None and last.created is not None:
-                    run.skip(db.arn, "create-snapshot", f"snapshotted at {last.created:%Y-%m-%d %H:%M} UTC "
-                                                        f"({last.identifier}): within min_snapshot_interval_hours")
-                    continue
-                acts.append(_create_act(run, rds, db, now))
-            pool.act(acts)
-    return len(pool.results)
+
+    def one(db: Database) -> Act[Any] | None:
+        if db.skip:
+            run.skip(db.arn, "create-snapshot", db.skip)
+            return None
+        if (db.kind.name, db.identifier) in done:
+            run.log.info("already snapshotted in this run", extra={"resource_id": db.arn})
+            return None
+        last = recent.get((db.kind.name, db.identifier))
+        if last is not None and last.created is not None:
+            run.skip(db.arn, "create-snapshot", backup_phase.too_recent("snapshotted", last.created, last.identifier))
+            return None
+        return _create_act(run, rds, db, now)
+
+    return len(backup_phase.act_phase(run, "snapshot", "create-snapshot", databases, lambda d: d.arn, one))
 
 
 def _create_act(run: Run, rds: Any, db: Database, now: datetime) -> Act[Any]:
@@ -272,25 +263,20 @@ def prune(run: Run, rds: Any, now: datetime, *, phase: str) -> int:
     if run.phase_done(phase):
         return 0
     by_arn: dict[str, Snapshot] = {}
-    candidates: list[Candidate] = []
+    candidates: list[backup_phase.Candidate] = []
     for snapshot in list_snapshots(rds):
         by_arn[snapshot.arn] = snapshot
         skip = snapshot.not_ours() or ("protected: tagged caretaker:protect=true" if is_protected(snapshot.tags)
                                        else "")
-        candidates.append(Candidate(snapshot.arn, f"{snapshot.kind.name} {snapshot.source}",
-                                    snapshot.created or now, skip, ready=snapshot.status in _READY))
-    return prune_phase(run, phase, "delete-snapshot", candidates, retention_policy(run.settings), now,
-                       lambda arn: _delete(rds, by_arn[arn]), source_label="database")
+        candidates.append(backup_phase.Candidate(snapshot.arn, f"{snapshot.kind.name} {snapshot.source}",
+                                                 snapshot.created or now, skip, ready=snapshot.status in _READY))
+    return backup_phase.prune_phase(run, phase, "delete-snapshot", candidates, retention_policy(run.settings), now,
+                                    lambda arn: _delete(rds, by_arn[arn]), source_label="database")
 
 
 def _delete(rds: Any, snapshot: Snapshot) -> dict[str, Any]:
-    try:
-        getattr(rds, snapshot.kind.delete)(**{snapshot.kind.snapshot_id: snapshot.identifier})
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            return {"already_gone": True}
-        raise
-    return {"deleted": True}
+    delete = getattr(rds, snapshot.kind.delete)
+    return backup_phase.delete_backup(lambda: delete(**{snapshot.kind.snapshot_id: snapshot.identifier}), _GONE)
 
 
 # ---------------------------------------------------------------------- cross-region copies
@@ -309,10 +295,8 @@ def copy_snapshots(run: Run, rds: Any, target_rds: Any, target: str, now: dateti
     key = str(run.settings["copy_kms_key_id"])
     todo = [s for s in list_snapshots(rds)
             if not s.not_ours() and not is_protected(s.tags) and s.status in _READY and s.arn not in copied]
-    with ActionPool(run, "copy-snapshot", int(run.settings["max_concurrency"])) as pool:
-        for batch in run.batches("copy", todo, key=lambda s: s.arn, size=CHUNK):
-            pool.act([_copy_act(run, target_rds, snapshot, target, region, key, now) for snapshot in batch])
-    return len(pool.results)
+    return len(backup_phase.act_phase(run, "copy", "copy-snapshot", todo, lambda s: s.arn,
+                         lambda snapshot: _copy_act(run, target_rds, snapshot, target, region, key, now)))
 
 
 def _copy_act(run: Run, target_rds: Any, snapshot: Snapshot, target: str, region: str, key: str,

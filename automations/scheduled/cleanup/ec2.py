@@ -41,6 +41,11 @@ def snapshot_states(ec2: Any, snapshot_ids: Iterable[str]) -> dict[str, str]:
         ec2, "describe_snapshots", "Snapshots", "snapshot-id", ids, OwnerIds=["self"])}
 
 
+def snapshot_tag_spec(tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """CreateSnapshot(s)' / CopySnapshot's `TagSpecifications`: the tags, sorted, on the new snapshots."""
+    return [{"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}]
+
+
 def age_days(created: datetime, now: datetime) -> float:
     return (now - created).total_seconds() / 86400
 
@@ -52,16 +57,14 @@ def parse_time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-class Ec2Family(Family):
+class Ec2Family(Family, service="ec2", tag_batch=TAG_BATCH):
     """A family whose resources take EC2 tags: CreateTags / DeleteTags on up to 1000 ids per call."""
 
-    tag_batch = TAG_BATCH
-
     def tag(self, ctx: Context, ids: list[str], tags: Mapping[str, str]) -> None:
-        ctx.run.clients("ec2").create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        self.client(ctx).create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def untag(self, ctx: Context, ids: list[str], keys: list[str]) -> None:
-        ctx.run.clients("ec2").delete_tags(Resources=ids, Tags=[{"Key": k} for k in keys])
+        self.client(ctx).delete_tags(Resources=ids, Tags=[{"Key": k} for k in keys])
 
 
 def snapshots_used_by_images(ec2: Any) -> dict[str, str]:

@@ -118,6 +118,17 @@ def _seen(resource_id: str, first_seen: datetime, reason: str, dry_run: bool, ru
 # ---------------------------------------------------------------------- the run
 
 
+def family_handler(family: type[Family]) -> Callable[[Run, Mapping[str, Any]], dict[str, Any]]:
+    """A family's run function, for its module's Lambda handler: `handler = entrypoint(SPEC)(family_handler(X))`
+    (the family's docstring is the handler's)."""
+
+    def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
+        return run_cleanup(run, family(run.settings))
+
+    handler.__doc__ = family.__doc__
+    return handler
+
+
 def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     """Survey, decide, announce, act, notify. Returns the figures for the run's result."""
     settings = run.settings
