@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ def _serve(conn: Connection, latency_s: float) -> None:
     from automations.cli.moto_compat import moto_fixes
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("moto").setLevel(logging.ERROR)  # the resource types its CloudFormation skips
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")  # the resource types moto's CloudFormation skips, one warning each
     app = DomainDispatcherApplication(create_backend_app)
 
     def delayed(environ: dict[str, Any], start_response: Any) -> Any:
