@@ -1,40 +1,32 @@
-"""`report --org` over an organization of 50 accounts x 3 regions, each member ledger holding 100 runs.
+"""`report --org` measured: member ledgers seeded, the report timed, its calls counted, its memory traced, and
+its answers recorded and replayed. Used by `bench/org_rollout.py`, which runs it against moto's server in a child
+process (`bench/org_server.py`); run alone, this script is `org_rollout.py --skip-rollout`:
 
-    .venv/bin/python bench/org_report.py [--accounts 50] [--regions 3] [--runs 100] [--with-actions 10]
-                                         [--latency-ms 0] [--format json]
+    .venv/bin/python bench/org_report.py [--accounts 50] [--regions ...] [--runs 100] [--latency-ms 20]
 
-In one process on in-process moto: an organization with `--accounts` member accounts; in each of `--regions`
-regions every member holds a `caretaker-state` table with `--runs` run summaries of the last 24 hours, of which
-`--with-actions` recorded one snapshot each (a planned and a succeeded item: the rest found nothing to do, as most
-scheduled runs do). The first ledger is written by the state log itself; the others get copies of its items
-(BatchWriteItem), so seeding stays quick. Then `report --org --since 24h` (the CLI's `report_org`, through
-`caretaker-reader` in every account, output thrown away as it is written):
+Each member account-region gets a `caretaker-state` table (unless the rollout made one) with `runs` run summaries
+of the last 24 hours, of which `with_actions` recorded one snapshot each (a planned and a succeeded item: the rest
+found nothing to do, as most scheduled runs do). The first ledger is written by the state log itself; the others
+get copies of its items (BatchWriteItem, members seeded in parallel).
 
-- the time of the report over every member (target < 10 s at 150 member account-regions), with the DynamoDB
-  queries and AssumeRole calls it made;
-- the peak memory the report allocates (tracemalloc, in further runs: tracing slows Python down) at about a third of
-  the accounts and at all of them, also less what moto kept of it (moto's DynamoDB keeps a typed copy of what every
-  Query returns, for good: the emulator grows with the ledgers read, the CLI does not): flat in the number of
-  accounts when the two are close.
-
-`--latency-ms`: every AWS call sleeps that long first (a botocore `before-send` hook; the sleep releases the GIL, as
-a network round trip would), to see the fan-out hide latency; moto serving the calls in-process is CPU time that no
-thread pool can overlap, so with latency 0 the figure is mostly moto's.
+Replay: the answers of one report over HTTP are recorded (keyed by URL, the signing access key, which tells the
+member apart, and the request body) and served again from memory after the same simulated latency, with no moto
+at all: what the report costs the CLI when the service's side costs nothing but the round trip.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import io
-import os
 import sys
 import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,8 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TARGET_S = 10.0
-REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1")
 HUB_REGION = "us-east-1"
+SEED_WORKERS = 16
 
 
 class Discard(io.StringIO):
@@ -56,13 +48,6 @@ class Discard(io.StringIO):
         return len(text)
 
 
-def _environment() -> None:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MOTO_ACCOUNT_ID"):
-        os.environ.pop(key, None)
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_SESSION_TOKEN="bench",
-                      AWS_DEFAULT_REGION=HUB_REGION)
-
-
 def _call(client: Any, operation: str, **kwargs: Any) -> Any:
     return getattr(client, operation)(**kwargs)
 
@@ -71,22 +56,29 @@ def _fixed(at: datetime) -> Callable[[], datetime]:
     return lambda: at
 
 
-def seed(accounts: int, regions: list[str], runs: int, with_actions: int) -> list[str]:
-    """The organization and every member's ledger; returns the member account ids."""
-    import boto3
+def _table(account: str, region: str) -> Any:
+    from botocore.exceptions import ClientError
 
-    from automations.core.state_log import StateLog, new_run_id
-    from automations.core.store import write_batches
     from templates import names
     from tests.cli.org_ledgers import create_state_table, member_dynamodb
 
-    org = boto3.client("organizations", region_name=HUB_REGION)
-    org.create_organization(FeatureSet="ALL")
-    members = [str(org.create_account(AccountName=f"m{n}", Email=f"m{n}@example.com")
-                   ["CreateAccountStatus"]["AccountId"]) for n in range(accounts)]
-    now = datetime.now(UTC)
-    first = member_dynamodb(members[0], regions[0])
-    create_state_table(names.MEMBER_STATE_TABLE, first)
+    client = member_dynamodb(account, region)
+    try:
+        create_state_table(names.MEMBER_STATE_TABLE, client)
+    except ClientError as error:  # the rollout's member base made it
+        if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
+    return client
+
+
+def seed_ledgers(accounts: Sequence[str], regions: Sequence[str], runs: int, with_actions: int,
+                 now: datetime) -> None:
+    """Every member account-region's ledger: `runs` runs in the 24 hours before `now`."""
+    from automations.core.state_log import StateLog, new_run_id
+    from automations.core.store import write_batches
+    from templates import names
+
+    first = _table(accounts[0], regions[0])
     for n in range(runs):
         at = now - timedelta(hours=23) + timedelta(seconds=n * 60)
         log = StateLog(names.MEMBER_STATE_TABLE, first, automation="ebs-snapshots" if n < with_actions else
@@ -96,53 +88,107 @@ def seed(accounts: int, regions: list[str], runs: int, with_actions: int) -> lis
             record = log.plan(f"vol-{n:04d}", "create-snapshot", "tagged for backup", dry_run=False)
             log.outcome(record, "succeeded", details={"snapshot_id": f"snap-{n:04d}"})
         log.finish_run("ok")
-    items = [page_item for page in first.get_paginator("scan").paginate(TableName=names.MEMBER_STATE_TABLE)
-             for page_item in page["Items"]]
+    items = [item for page in first.get_paginator("scan").paginate(TableName=names.MEMBER_STATE_TABLE)
+             for item in page["Items"]]
     requests = [{"PutRequest": {"Item": item}} for item in items]
-    for account in members:
-        for region in regions:
-            if (account, region) == (members[0], regions[0]):
-                continue
-            client = member_dynamodb(account, region)
-            create_state_table(names.MEMBER_STATE_TABLE, client)
-            write_batches(partial(_call, client), names.MEMBER_STATE_TABLE, requests)
-    return members
+
+    def copy(where: tuple[str, str]) -> None:
+        client = _table(*where)
+        write_batches(partial(_call, client), names.MEMBER_STATE_TABLE, requests)
+
+    others = [(a, r) for a in accounts for r in regions if (a, r) != (accounts[0], regions[0])]
+    with ThreadPoolExecutor(SEED_WORKERS) as pool:
+        list(pool.map(copy, others))
 
 
-def add_latency(session: Any, latency_s: float) -> None:
-    def wait(**_: Any) -> None:
-        time.sleep(latency_s)
-
-    session.events.register_first("before-send", wait)
+# ---------------------------------------------------------------------- record and replay
 
 
-class MotoTime:
-    """CPU time the threads spent inside moto serving requests (the AWS side: on AWS it is not ours)."""
-
-    def __init__(self) -> None:
-        from moto.core.botocore_stubber import BotocoreStubber
-
-        self.seconds = 0.0
-        self._lock = threading.Lock()
-        self._stubber = BotocoreStubber
-        self._original = BotocoreStubber.__call__
-        timer = self
-
-        def timed(stubber: Any, *args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return timer._original(stubber, *args, **kwargs)
-            finally:
-                with timer._lock:
-                    timer.seconds += time.thread_time() - started
-
-        setattr(BotocoreStubber, "__call__", timed)  # noqa: B010 - restored by close()
-
-    def close(self) -> None:
-        setattr(self._stubber, "__call__", self._original)  # noqa: B010
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
-def run_report(accounts: list[str], regions: list[str], latency_s: float, fmt: str) -> dict[str, Any]:
+def _key(request: Any) -> tuple[str, str, bytes]:
+    """What tells one request from another: URL and operation (`X-Amz-Target`), the access key that signed it
+    (the member) with its region and service (the signature's scope, less its date), the body."""
+    scope = _text(request.headers.get("Authorization")).split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    signer = "/".join(scope[:1] + scope[2:])
+    where = f"{request.url} {_text(request.headers.get('X-Amz-Target'))}"
+    body = request.body if isinstance(request.body, bytes) else _text(request.body).encode()
+    return where, signer, body
+
+
+@dataclass
+class Recorder:
+    """Keeps the answer of every request a session sends (botocore hooks, one call at a time per thread)."""
+
+    answers: dict[tuple[str, str, bytes], tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    _local: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, session: Any) -> None:
+        session.events.register("before-send", self._before)
+        session.events.register("response-received", self._after)
+
+    def _before(self, request: Any, **_: Any) -> None:
+        self._local.key = _key(request)
+
+    def _after(self, response_dict: dict[str, Any] | None = None, **_: Any) -> None:
+        if response_dict is None:
+            return
+        with self._lock:
+            self.answers[self._local.key] = (int(response_dict["status_code"]), dict(response_dict["headers"]),
+                                             bytes(response_dict["body"]))
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+@dataclass
+class Replayer:
+    """Answers every request from a `Recorder`'s answers after `latency_s`; nothing is sent."""
+
+    answers: dict[tuple[str, str, bytes], tuple[int, dict[str, str], bytes]]
+    latency_s: float
+    missed: int = 0
+
+    def attach(self, session: Any) -> None:
+        session.events.register_first("before-send", self._answer)
+
+    def _answer(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        time.sleep(self.latency_s)
+        found = self.answers.get(_key(request))
+        if found is None:
+            self.missed += 1
+            return AWSResponse(request.url, 400, {}, _Body(b'{"__type": "Unrecorded", "message": "not recorded"}'))
+        status, headers, body = found
+        return AWSResponse(request.url, status, headers, _Body(body))
+
+
+# ---------------------------------------------------------------------- the report
+
+
+@dataclass
+class ReportRun:
+    members: int
+    seconds: float
+    cpu: float
+    code: int
+    calls: Counter[str]
+    bytes: int
+
+
+def run_report(accounts: Sequence[str] | None, regions: Sequence[str], members: int, *, since: datetime,
+               now: datetime, hooks: Sequence[Any] = (), fmt: str = "json") -> ReportRun:
+    """`report --org --since ...` as the CLI runs it (`accounts` None: the organization's, as without
+    `--accounts`), output thrown away as it is written."""
     import boto3
     from rich.console import Console
 
@@ -152,87 +198,42 @@ def run_report(accounts: list[str], regions: list[str], latency_s: float, fmt: s
     session = boto3.session.Session(region_name=HUB_REGION)
     calls: Counter[str] = Counter()
     session.events.register("before-call", lambda model, **_: calls.update([model.name]))
-    if latency_s:
-        add_latency(session, latency_s)
+    for hook in hooks:
+        hook.attach(session)
     access = OrgAccess(session)
     out = Discard()
-    moto = MotoTime()
     started, cpu = time.perf_counter(), time.process_time()
-    try:
-        code = report_org(access, since=datetime.now(UTC) - timedelta(hours=24), accounts=accounts,
-                          regions=regions, fmt=fmt, out=out, console=Console(file=out, width=200, emoji=False),
-                          err=sys.stderr)
-    finally:
-        moto.close()
-    return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "moto": moto.seconds,
-            "code": code, "calls": calls, "bytes": out.written}
+    code = report_org(access, since=since, now=now, accounts=accounts, regions=regions, fmt=fmt, out=out,
+                      console=Console(file=out, width=200, emoji=False), err=sys.stderr)
+    return ReportRun(members, time.perf_counter() - started, time.process_time() - cpu, code, calls, out.written)
 
 
-def peak_memory(accounts: list[str], regions: list[str], fmt: str) -> tuple[int, int]:
-    """The report's peak of traced memory, and what moto kept of it: moto 5.2.5's DynamoDB keeps typed copies of
-    the items every Query returns (about 280 KB per read of a 100-run ledger, never freed), which is the
-    emulator's memory growing with the members read, not the CLI's."""
-    moto_files = [tracemalloc.Filter(True, "*/moto/*")]
+def peak_memory(report: Callable[[], object]) -> int:
+    """The peak of memory Python allocated while `report` ran (tracemalloc: tracing slows it down)."""
     gc.collect()
     tracemalloc.start()
     try:
-        before = tracemalloc.take_snapshot().filter_traces(moto_files)
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        run_report(accounts, regions, 0.0, fmt)
-        peak = tracemalloc.get_traced_memory()[1] - base
-        gc.collect()
-        kept = sum(stat.size_diff for stat in
-                   tracemalloc.take_snapshot().filter_traces(moto_files).compare_to(before, "filename"))
-        return peak, kept
+        report()
+        return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--regions", type=int, default=3, choices=range(1, len(REGIONS) + 1))
-    parser.add_argument("--runs", type=int, default=100, help="runs per member ledger")
-    parser.add_argument("--with-actions", type=int, default=10, help="of them, runs that recorded an action")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated latency of every AWS call")
-    parser.add_argument("--format", dest="fmt", choices=("json", "table"), default="json")
-    args = parser.parse_args(argv)
-    _environment()
-    from moto import mock_aws
-
-    regions = list(REGIONS[:args.regions])
-    with mock_aws():
-        started = time.perf_counter()
-        accounts = seed(args.accounts, regions, args.runs, min(args.with_actions, args.runs))
-        members = len(accounts) * len(regions)
-        print(f"seeded {len(accounts)} accounts x {len(regions)} regions = {members} ledgers of {args.runs} runs "
-              f"({args.with_actions} with an action) in {time.perf_counter() - started:.1f} s")
-        result = run_report(accounts, regions, args.latency_ms / 1000, args.fmt)
-        calls = result["calls"]
-        own = result["cpu"] - result["moto"]
-        print(f"report --org --format {args.fmt}, {members} member account-regions, latency {args.latency_ms:g} ms"
-              f" per call: {result['seconds']:.2f} s wall; exit {result['code']}; {result['bytes']:,} bytes out")
-        print(f"  CPU {result['cpu']:.2f} s, of which moto serving the calls {result['moto']:.2f} s (the AWS side) "
-              f"and the CLI's own {own:.2f} s")
-        print(f"  calls: {calls['Query']} Query ({calls['Query'] / members:.1f} per member), {calls['AssumeRole']} "
-              f"AssumeRole, {sum(calls.values())} in all")
-        # On AWS: the CLI's own CPU, or the calls' round trips spread over the workers, whichever is longer.
-        from automations.cli.org_access import ORG_WORKERS
-
-        rtt = max(args.latency_ms, 20.0) / 1000
-        estimate = max(own, sum(calls.values()) * rtt / ORG_WORKERS)
-        verdict = "met" if (result["seconds"] if not result["moto"] else estimate) < TARGET_S else "NOT met"
-        print(f"  on AWS (the CLI's own CPU, or {rtt * 1000:g} ms round trips over {ORG_WORKERS} workers, whichever "
-              f"is longer): about "
-              f"{estimate:.1f} s; target < {TARGET_S:g} s: {verdict}")
-        third = accounts[:max(1, len(accounts) // 3)]
-        for chosen in (third, accounts):
-            peak, kept = peak_memory(chosen, regions, args.fmt)
-            print(f"peak memory of the report (tracemalloc), {len(chosen) * len(regions)} members: "
-                  f"{peak / 1e6:.1f} MB; less what moto kept of it ({kept / 1e6:.1f} MB): {(peak - kept) / 1e6:.1f} MB")
-    return 0
+def describe(run: ReportRun, label: str, server_cpu: float | None) -> list[str]:
+    calls = run.calls
+    per = {op: n / run.members for op, n in sorted(calls.items())}
+    lines = [f"{label}: {run.members} member account-regions in {run.seconds:.2f} s (target < {TARGET_S:g} s: "
+             f"{'met' if run.seconds < TARGET_S else 'NOT met'}); exit {run.code}; {run.bytes:,} bytes out",
+             f"  CPU: the CLI {run.cpu:.2f} s" + (f", moto's server {server_cpu:.2f} s" if server_cpu is not None
+                                                  else " (no server: answers replayed)"),
+             f"  calls: {sum(calls.values())} ({sum(calls.values()) / run.members:.2f} per account-region): "
+             + ", ".join(f"{op} {n:.2f}" for op, n in per.items())]
+    return lines
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from org_rollout import main
+
+    sys.exit(main(["--skip-rollout", *sys.argv[1:]]))

@@ -44,6 +44,7 @@ from builder.errors import DeployError
 from builder.manifest import read_manifest
 from builder.org_config import DEFAULT_FAILURE_TOLERANCE_PERCENTAGE, DEFAULT_MAX_CONCURRENT_PERCENTAGE, OrgConfig
 from builder.org_parameters import DeployValues, check_overrides, parameters_for
+from builder.org_targets import Targeting
 from templates import names
 
 #: A rollout over many accounts takes hours; StackSets itself times out an operation after 12 h.
@@ -92,6 +93,8 @@ class InstanceOutcome:
     region: str
     status: str
     reason: str = ""
+    #: the OU (or root) of the request that made it (AWS records it for SERVICE_MANAGED instances; moto does not)
+    organizational_unit: str = ""
 
     @property
     def failed(self) -> bool:
@@ -184,20 +187,22 @@ def _run(cfn: Any, call: str, name: str, options: RolloutOptions, report: Report
     return _wait_operation(cfn, name, operation_id, options, report, sleep)
 
 
-def instance_outcomes(cfn: Any, name: str, regions: list[str], options: RolloutOptions) -> Iterator[InstanceOutcome]:
+def instance_outcomes(cfn: Any, name: str, options: RolloutOptions) -> Iterator[InstanceOutcome]:
+    """Every instance of the stack set, targeted or not."""
     for page in cfn.get_paginator("list_stack_instances").paginate(StackSetName=name, **options.call_as):
         for summary in page.get("Summaries", []):
-            if summary["Region"] not in regions:
-                continue
             detailed = summary.get("StackInstanceStatus", {}).get("DetailedStatus") or summary.get("Status", "")
             status = "INOPERABLE" if summary.get("Status") == "INOPERABLE" else str(detailed)
-            yield InstanceOutcome(name, summary["Account"], summary["Region"], status, summary.get("StatusReason", ""))
+            yield InstanceOutcome(name, summary["Account"], summary["Region"], status, summary.get("StatusReason", ""),
+                                  str(summary.get("OrganizationalUnitId") or ""))
 
 
 def rollout_stack_set(cfn: Any, stack_set: Mapping[str, Any], url: str, config: OrgConfig, deploy: DeployValues,
                       groups: list[tuple[str, dict[str, Any]]], options: RolloutOptions, report: Report,
-                      sleep: Sleep) -> list[InstanceOutcome]:
-    """Create or update one member stack set and its instances; the outcome of every instance in its regions."""
+                      sleep: Sleep, targeting: Targeting) -> list[InstanceOutcome]:
+    """Create or update one member stack set and its instances; the outcome of every targeted instance. The
+    instances an earlier deploy made that this one no longer targets (a narrower `--targets`/`--regions`) are
+    printed, and neither counted nor deleted."""
     name = stack_set["name"]
     regions = list(config.regions) if stack_set["scope"] == "region" else [config.home_region]
     base = parameters_for(stack_set, deploy, {})
@@ -227,8 +232,11 @@ def rollout_stack_set(cfn: Any, stack_set: Mapping[str, Any], url: str, config: 
         if existed:  # the target's values may have changed since the instances were made
             failures += _run(cfn, "update_stack_instances", name, options, report, sleep, Regions=regions,
                              ParameterOverrides=values, **part)
-    outcomes = list(instance_outcomes(cfn, name, regions, options))
-    known = {(o.account, o.region) for o in outcomes}
+    outcomes, stale = targeting.split(list(instance_outcomes(cfn, name, options)), regions)
+    for outcome in stale:
+        report(f"no longer targeted: {outcome.account} {outcome.region} {name} ({outcome.status}): kept, not "
+               f"deleted (aws cloudformation delete-stack-instances --stack-set-name {name} removes it)")
+    known = {(o.account, o.region) for o in outcomes + stale}
     return outcomes + [f for f in failures if (f.account, f.region) not in known]
 
 
@@ -272,6 +280,7 @@ def deploy_organization(dist: Path, bucket: str, config: OrgConfig, *, prefix: s
     hub_account = session.client("sts", region_name=home).get_caller_identity()["Account"]
     organization_id = _organization_id(session)
     groups = _target_groups(session, config)
+    targeting = Targeting(session, config)
     _upload_artifacts(session, dist, manifest, bucket, prefix, config, organization_id, create_bucket, report)
 
     s3_home = session.client("s3", region_name=home)
@@ -290,7 +299,7 @@ def deploy_organization(dist: Path, bucket: str, config: OrgConfig, *, prefix: s
         key = template_key(prefix, stack_set["name"], body)
         upload(s3_home, home_bucket, key, body, report)
         found = rollout_stack_set(cfn, stack_set, template_url(s3_home, home_bucket, key), config, deploy, groups,
-                                  options, report, sleep)
+                                  options, report, sleep, targeting)
         for outcome in sorted(found, key=lambda o: (o.account, o.region)):
             report(outcome.line())
         outcomes += found

@@ -23,12 +23,12 @@ template trust the others' roles as Caretaker's own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from troposphere import AWSHelperFn, GetAtt, Join, Output, Parameter, Ref, Sub, Template, events, iam, kms, ssm
 
 from automations.core import registry
-from automations.core.spec import CloudTrail, Cron, EventPattern, FunctionSpec, Rate, Rotation
+from automations.core.member_scope import Scope, member_scope
+from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import (
     BYTECODE_LAYER_NAME,
@@ -42,15 +42,13 @@ from templates.core_stack import (
 from templates.functions import CoreValues, SharedParameters, add_function, add_own_role_ids
 from templates.hub import HUB_ALERT_BUS_NAME
 from templates.member_roles import MODE_OVERRIDE_PK, STATE_KEY_ALIAS, operator_role, policy, reader_role
-from templates.member_settings import packed_setting_values
+from templates.member_settings import HOME_REGION_PARAMETER, deployment_parameters, packed_setting_values
 from templates.parameters import add_artifact_parameters, add_log_retention_parameter
 from templates.policies import POLICY_VERSION
 from templates.stacks import StackDef, parameter_defaults, specs_by_stack
 
-__all__ = ["ACCOUNT_STACK_SET", "BASE_STACK_SET", "MODE_OVERRIDE_PK", "STATE_KEY_ALIAS", "StackSetDef",
-           "member_scope", "render_members"]
-
-Scope = Literal["account", "region"]
+__all__ = ["ACCOUNT_STACK_SET", "BASE_STACK_SET", "HOME_REGION_PARAMETER", "MODE_OVERRIDE_PK", "STATE_KEY_ALIAS",
+           "Scope", "StackSetDef", "member_scope", "render_members"]
 
 BASE_STACK_SET = f"{names.STACK_PREFIX}-member-base"
 ACCOUNT_STACK_SET = f"{names.STACK_PREFIX}-member-account"
@@ -61,7 +59,6 @@ CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
 MEMBER_ALERT_TOPIC = f"{names.STACK_PREFIX}-alerts"
 HUB_ACCOUNT_PARAMETER = "HubAccountId"
 HUB_REGION_PARAMETER = "HubRegion"
-HOME_REGION_PARAMETER = "HomeRegion"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 #: SSM parameters the base template writes and the function templates read (same account-region).
 MEMBER_SSM_PREFIX = f"/{names.STACK_PREFIX}/member/"
@@ -72,24 +69,6 @@ MEMBER_SSM = {
 }
 #: Longest region name allowed for in role names (`ap-southeast-5` is 14): a role name may have 64 characters.
 LONGEST_REGION = 16
-
-
-def member_scope(spec: FunctionSpec) -> Scope:
-    """Where a function runs in an organization: once per account (home region) or in every region.
-
-    Account-wide: Secrets Manager rotation functions; rules on IAM's CloudTrail events (IAM is global, its
-    events reach EventBridge in us-east-1 only); schedules that declare IAM actions (IAM users and keys are
-    account-wide: the same run in three regions would rotate a key three times). Everything else is regional;
-    custom resource providers stay regional because the stacks that call them are.
-    """
-    trigger = spec.trigger
-    if isinstance(trigger, Rotation):
-        return "account"
-    if isinstance(trigger, (CloudTrail, EventPattern)):
-        return "account" if trigger.pattern().get("source") == ["aws.iam"] else "region"
-    if isinstance(trigger, (Rate, Cron)) and any(a.startswith("iam:") for p in spec.permissions for a in p.actions):
-        return "account"
-    return "region"
 
 
 def family_stack_set(family: str) -> str:
@@ -215,10 +194,13 @@ def function_template(placement: _Placement, placements: list[_Placement], code:
         for title, suffix in MEMBER_SSM.items()}
     reads_home = placement.scope == "region" and any(s.reads_own_role_ids for s in placement.specs) \
         and any(p.scope == "account" for p in placements)
-    if reads_home:
+    checks_home = any(HOME_REGION_PARAMETER in deployment_parameters(s) for s in placement.specs)
+    if reads_home or checks_home:
+        why = "whose roles the rules here trust as Caretaker's own" if reads_home else \
+            "whose functions trigger-health expects there only"
         template.add_parameter(Parameter(
             HOME_REGION_PARAMETER, Type="String", AllowedPattern=REGION_PATTERN,
-            Description=f"Region of {ACCOUNT_STACK_SET}, whose roles the rules here trust as Caretaker's own."))
+            Description=f"Region of {ACCOUNT_STACK_SET}, {why}."))
     if placement.scope == "account":
         hub_account = _hub_account_parameter(template)
         template.add_resource(reader_role(hub_account))

@@ -18,11 +18,16 @@ from collections.abc import Mapping
 from troposphere import AWSHelperFn, Parameter, Ref, Select, Split, Template
 
 from automations.core.errors import SettingError
-from automations.core.spec import FunctionSpec, pascal
+from automations.core.spec import FunctionSpec, Setting, pascal
 from templates.parameters import setting_parameter_name
 
 #: Between two fields of a settings parameter; no setting value may hold it (checked by `pack`).
 SEPARATOR = "|"
+#: The member template parameter naming the region of the account-scoped stack set (deploy fills it in).
+HOME_REGION_PARAMETER = "HomeRegion"
+#: Settings whose member value is the deployment's, not an operator's: read from the member template's parameter
+#: of that name instead of a field of the settings parameter (deploy sets it; no override may).
+DEPLOYMENT_SETTINGS = {"home_region": HOME_REGION_PARAMETER}
 
 
 class SettingsValueError(ValueError):
@@ -34,9 +39,18 @@ def settings_parameter_name(spec: FunctionSpec) -> str:
     return f"{pascal(spec.name)}Settings"
 
 
+def _packed(spec: FunctionSpec) -> list[Setting]:
+    return [setting for setting in spec.all_settings if setting.name not in DEPLOYMENT_SETTINGS]
+
+
 def field_names(spec: FunctionSpec) -> list[str]:
-    """The setting names in the order their values travel."""
-    return [setting.name for setting in spec.all_settings]
+    """The setting names in the order their values travel (the deployment's own settings left out)."""
+    return [setting.name for setting in _packed(spec)]
+
+
+def deployment_parameters(spec: FunctionSpec) -> list[str]:
+    """The member template parameters `spec`'s deployment settings read (`DEPLOYMENT_SETTINGS`)."""
+    return [DEPLOYMENT_SETTINGS[s.name] for s in spec.all_settings if s.name in DEPLOYMENT_SETTINGS]
 
 
 def pack(spec: FunctionSpec, values: Mapping[str, str]) -> str:
@@ -45,7 +59,7 @@ def pack(spec: FunctionSpec, values: Mapping[str, str]) -> str:
     if unknown:
         raise SettingsValueError(f"{spec.name} has no setting {', '.join(unknown)}")
     fields: list[str] = []
-    for setting in spec.all_settings:
+    for setting in _packed(spec):
         raw = values.get(setting.name, setting.render(setting.default))
         if SEPARATOR in raw:
             raise SettingsValueError(f"{setting_parameter_name(spec, setting)}: a value may not contain "
@@ -79,6 +93,14 @@ def settings_parameter(spec: FunctionSpec) -> Parameter:
 
 
 def packed_setting_values(template: Template, spec: FunctionSpec) -> dict[str, AWSHelperFn]:
-    """`SharedParameters.settings` of a member template: each setting a field of the one parameter."""
+    """`SharedParameters.settings` of a member template: each setting a field of the one parameter, but the
+    deployment's own (`DEPLOYMENT_SETTINGS`), which read the template's parameter (added by `templates.member`)."""
     parameter = template.add_parameter(settings_parameter(spec))
-    return {name: Select(index, Split(SEPARATOR, Ref(parameter))) for index, name in enumerate(field_names(spec))}
+    values: dict[str, AWSHelperFn] = {name: Select(index, Split(SEPARATOR, Ref(parameter)))
+                                      for index, name in enumerate(field_names(spec))}
+    for name, title in DEPLOYMENT_SETTINGS.items():
+        if any(setting.name == name for setting in spec.all_settings):
+            if title not in template.parameters:
+                raise ValueError(f"{spec.name}: its setting {name} needs the template parameter {title}")
+            values[name] = Ref(template.parameters[title])
+    return values

@@ -86,6 +86,7 @@ class OrgAccess:
         self.session = session or boto3.session.Session()
         self._sts = self.session.client("sts", config=CLIENT_CONFIG)
         self._identity: dict[str, str] | None = None
+        self._identity_lock = threading.Lock()
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
         self._account_locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -105,10 +106,12 @@ class OrgAccess:
         return self.caller_arn.split(":")[1]
 
     def _caller(self) -> dict[str, str]:
-        if self._identity is None:
-            identity = self._sts.get_caller_identity()
-            self._identity = {"Arn": str(identity["Arn"]), "Account": str(identity["Account"])}
-        return self._identity
+        """Read once: every member's first thread asks at the same moment (one call, not one per account)."""
+        with self._identity_lock:
+            if self._identity is None:
+                identity = self._sts.get_caller_identity()
+                self._identity = {"Arn": str(identity["Arn"]), "Account": str(identity["Account"])}
+            return self._identity
 
     def role_arn(self, account: str, role: str) -> str:
         return f"arn:{self.partition}:iam::{account}:role/{role}"

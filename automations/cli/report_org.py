@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from automations.cli.fast_query import parse_queries_fast
 from automations.cli.org_access import ORG_WORKERS, Member, OrgAccess, describe_error
 from automations.cli.report import actions_table, collect, runs_table
 from automations.core.codec import iso
@@ -71,7 +72,7 @@ def _count(value: Any) -> int:
 def read_member(access: OrgAccess, member: Member, *, since: datetime, now: datetime) -> MemberReport:
     """One member's runs since `since` and their actions, each stamped with the member's account and region."""
     try:
-        client = access.client(member, "dynamodb", names.READER_ROLE_NAME)
+        client = parse_queries_fast(access.client(member, "dynamodb", names.READER_ROLE_NAME))
         data = collect(client, names.MEMBER_STATE_TABLE, since=since, now=now)
     except Exception as exc:  # the isolation boundary: one member never stops the others
         return MemberReport(member, error=describe_error(exc))

@@ -1,6 +1,8 @@
 """trigger-health: a canary that checks every declared function can still be triggered, and ran when it should.
 
-For every function in the registry whose stack is deployed (at least one of its functions exists):
+For every function in the registry expected in this region (in an organization member, the account-scoped ones only
+in the home region: `trigger_health_checks.expected_here`) whose stack is deployed (at least one of its functions
+exists):
 - the Lambda function exists and has its dead-letter queue, and that queue is empty;
 - an EventBridge rule that is ENABLED targets it (schedule and event triggers); an event rule still carries the
   declared pattern (an attacker who narrows a security rule's pattern silences it as surely as one who deletes it);
@@ -17,9 +19,7 @@ See docs/operations.md.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -29,13 +29,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core import registry
 from automations.core import state_schema as schema
 from automations.core.codec import iso, serialize
-from automations.core.errors import StateLogError, error_code
+from automations.core.errors import StateLogError
 from automations.core.ledger import close_abandoned_run, runs_since
 from automations.core.registry import register
-from automations.core.runtime import Run, describe_error, entrypoint
+from automations.core.runtime import Run, entrypoint
 from automations.core.schedule_expr import Expectation, ScheduleError, expected_last_run
-from automations.core.spec import Cron, EventTrigger, FunctionSpec, Permission, Rate, Setting
+from automations.core.spec import FunctionSpec, Permission, Rate, Setting
 from automations.core.store import query_items
+from automations.scheduled.trigger_health_checks import Observed, Problem, expected_here, observe, parse_time
 
 NAME = "trigger-health"
 _RULES = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"
@@ -64,6 +65,11 @@ SPEC = register(FunctionSpec(
                 "schedule fired.", minimum=1, maximum=1440),
         Setting("functions", "list", (),
                 "Only check these functions (names as in `python -m automations list`; empty = all)."),
+        Setting("home_region", "str", "",
+                "In an organization member: the region of the account-scoped stack set, the only one whose "
+                "account-wide functions (rotation, IAM rules) are expected (the member templates set it). "
+                "Empty = a single account: every function is expected in this region.",
+                pattern=r"([a-z]{2}(-[a-z]+)+-\d)?"),
     ),
 ))
 
@@ -72,145 +78,6 @@ HEALTH_PK_PREFIX = "HEALTH#"
 _START_TOLERANCE = timedelta(minutes=1)
 #: How far back runs are read for the run checks (a monthly cron fires at most ~31 days apart).
 _MAX_RUN_LOOKBACK = timedelta(days=40)
-
-
-@dataclass(frozen=True)
-class Problem:
-    function: str
-    kind: str  # function-missing, dead-letter-queue-missing, dead-letters, no-rule, rule-disabled,
-    #            pattern-changed, schedule-unreadable, missed-run, last-run-failed, check-failed, run-abandoned
-    detail: str
-    #: reported once and then gone by itself (an abandoned run the canary closed): never kept as open
-    transient: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.function}#{self.kind}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"function": self.function, "kind": self.kind, "detail": self.detail}
-
-
-@dataclass
-class Observed:
-    """What the AWS checks found for one deployed function (read before the state log is consulted)."""
-
-    spec: FunctionSpec
-    problems: list[Problem]
-    schedule: str | None = None  # the enabled rule's expression, for the run check
-    deployed_at: datetime | None = None
-
-
-
-
-def _canonical(value: Any) -> Any:
-    """A pattern with its lists of scalars sorted, so that equal patterns compare equal."""
-    if isinstance(value, Mapping):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, list):
-        items = [_canonical(v) for v in value]
-        return sorted(items, key=json.dumps) if all(not isinstance(i, dict | list) for i in items) else items
-    return value
-
-
-def _rule_names(events: Any, function_arn: str) -> Iterator[str]:
-    token: str | None = None
-    while True:
-        page = events.list_rule_names_by_target(TargetArn=function_arn, **({"NextToken": token} if token else {}))
-        yield from page.get("RuleNames", [])
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
-def check_rules(events: Any, spec: FunctionSpec, function_arn: str) -> tuple[list[Problem], str | None]:
-    """Problems with the rules that should trigger `spec`, and the enabled schedule expression if any."""
-    trigger = spec.trigger
-    if not isinstance(trigger, Rate | Cron | EventTrigger):
-        return [], None  # custom resources and rotation functions are invoked by their service
-    rules = [events.describe_rule(Name=name) for name in _rule_names(events, function_arn)]
-    if not rules:
-        return [Problem(spec.name, "no-rule", f"no EventBridge rule targets {spec.function_name}: deleted, or "
-                                              "retargeted to something else")], None
-    enabled = [r for r in rules if r.get("State") == "ENABLED"]
-    if not enabled:
-        names = ", ".join(str(r.get("Name")) for r in rules)
-        return [Problem(spec.name, "rule-disabled", f"the rule(s) targeting {spec.function_name} are disabled: "
-                                                    f"{names}")], None
-    if isinstance(trigger, Rate | Cron):
-        scheduled = [r for r in enabled if r.get("ScheduleExpression")]
-        if not scheduled:
-            return [Problem(spec.name, "no-rule", f"no enabled rule schedules {spec.function_name}")], None
-        return [], str(scheduled[0]["ScheduleExpression"])
-    declared = _canonical(trigger.pattern())
-    patterns = [_canonical(json.loads(r["EventPattern"])) for r in enabled if r.get("EventPattern")]
-    if declared not in patterns:
-        return [Problem(spec.name, "pattern-changed",
-                        f"no enabled rule targeting {spec.function_name} carries the declared event pattern; "
-                        f"found: {json.dumps(patterns, sort_keys=True)[:400]}")], None
-    return [], None
-
-
-def check_dead_letters(sqs: Any, spec: FunctionSpec, config: Mapping[str, Any]) -> list[Problem]:
-    target = str((config.get("DeadLetterConfig") or {}).get("TargetArn") or "")
-    parts = target.split(":")
-    if len(parts) != 6 or parts[2] != "sqs":
-        return [Problem(spec.name, "dead-letter-queue-missing",
-                        f"{spec.function_name} has no SQS dead-letter queue: failed async invocations are lost")]
-    url = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    depth = int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
-    if depth:
-        return [Problem(spec.name, "dead-letters", f"{depth} message(s) in the dead-letter queue {parts[5]}: "
-                                                   "invocations that failed after their retries")]
-    return []
-
-
-def observe(run: Run, specs: Sequence[FunctionSpec]) -> tuple[list[Observed], list[str]]:
-    """Check each function in AWS. Returns the deployed ones and the stacks found not deployed."""
-    lam, events, sqs = run.clients("lambda"), run.clients("events"), run.clients("sqs")
-    configs: dict[str, Mapping[str, Any] | None] = {}
-    failures: dict[str, Problem] = {}
-    for spec in specs:
-        try:
-            configs[spec.name] = lam.get_function_configuration(FunctionName=spec.function_name)
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                failures[spec.name] = Problem(spec.name, "check-failed", describe_error(exc))
-            configs[spec.name] = None
-        except BotoCoreError as exc:
-            failures[spec.name] = Problem(spec.name, "check-failed", describe_error(exc))
-            configs[spec.name] = None
-    stacks = {registry.stack_of(s) for s in specs if configs[s.name] is not None or s.name in failures}
-    observed: list[Observed] = []
-    for spec in specs:
-        if registry.stack_of(spec) not in stacks:
-            continue
-        config = configs[spec.name]
-        if spec.name in failures:
-            observed.append(Observed(spec, [failures[spec.name]]))
-            continue
-        if config is None:
-            observed.append(Observed(spec, [Problem(spec.name, "function-missing",
-                                                    f"{spec.function_name} does not exist, but its stack's other "
-                                                    "functions do: deleted outside CloudFormation?")]))
-            continue
-        try:
-            problems, schedule = check_rules(events, spec, str(config["FunctionArn"]))
-            problems += check_dead_letters(sqs, spec, config)
-        except (ClientError, BotoCoreError) as exc:
-            problems, schedule = [Problem(spec.name, "check-failed", describe_error(exc))], None
-        deployed = str(config.get("LastModified") or "")
-        observed.append(Observed(spec, problems, schedule, _parse_time(deployed.replace("+0000", "+00:00"))))
-    not_deployed = sorted({str(registry.stack_of(s)) for s in specs} - {str(s) for s in stacks})
-    return observed, not_deployed
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None
 
 
 def expect_runs(observed: Sequence[Observed], at: datetime) -> dict[str, Expectation]:
@@ -253,7 +120,7 @@ def check_runs(observed: Sequence[Observed], expectations: Mapping[str, Expectat
         if item.deployed_at is not None and item.deployed_at > expected.due_since:
             continue  # deployed or updated since the schedule last fired: not due yet
         last = latest.get(item.spec.name)
-        started = _parse_time(str(last.get("started_at", ""))) if last else None
+        started = parse_time(str(last.get("started_at", ""))) if last else None
         if started is None or started < expected.due_since - _START_TOLERANCE:
             when = f"its latest run started {iso(started)}" if started else "no run is recorded"
             item.problems.append(Problem(item.spec.name, "missed-run",
@@ -286,7 +153,7 @@ def close_abandoned_runs(run: Run, specs: Sequence[FunctionSpec],
         name, run_id = str(summary.get("automation", "")), str(summary.get("run_id", ""))
         if summary.get("status") != "running" or name not in timeouts:
             continue
-        started = _parse_time(str(summary.get("started_at", "")))
+        started = parse_time(str(summary.get("started_at", "")))
         if started is not None and started < now - _ABANDONED_LOOKBACK:
             continue
         lease = summary.get("lease_until")
@@ -393,6 +260,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(wanted - {s.name for s in specs})
     if unknown:
         run.notes.append(f"functions setting names unknown functions: {', '.join(unknown)}")
+    specs, in_home_region = expected_here(specs, run.clients("lambda").meta.region_name, run.settings["home_region"])
     observed, not_deployed = observe(run, specs)
     grace = timedelta(minutes=int(run.settings["run_grace_minutes"]))
     expectations = expect_runs(observed, run.clock() - grace)
@@ -401,4 +269,5 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     problems = [p for item in observed for p in item.problems] + close_abandoned_runs(run, specs, summaries)
     counts = report(run, problems)
     return {"checked": len(observed), "healthy": sum(1 for item in observed if not item.problems),
-            "problems": [p.as_dict() for p in problems], "not_deployed_stacks": not_deployed, **counts}
+            "problems": [p.as_dict() for p in problems], "not_deployed_stacks": not_deployed,
+            "home_region_only": in_home_region, **counts}

@@ -286,3 +286,28 @@ def test_report_and_mode_reach_every_member_of_the_real_deployment_and_name_the_
             assert item["Item"]["mode"]["S"] == "audit" and item["Item"]["reason"]["S"] == "change freeze", (
                 account, region)
     assert cli(["mode", "ebs-snapshots", "clear", "--org", "--reason", "freeze over"]) == 0
+
+
+def test_a_narrower_deploy_lists_the_instances_it_no_longer_targets_and_keeps_them(org: Org) -> None:
+    """One account and one region of the three accounts and two regions deployed before: the other instances are
+    printed as no longer targeted, neither deleted nor counted (nor failing the deploy). Last in the module: the
+    organization keeps every instance for the tests before it anyway."""
+    kept, dropped_region = org.members[0], "eu-west-1"
+    cfn = boto3.client("cloudformation", region_name=HOME)
+    before = {(i["Account"], i["Region"]) for i in cfn.list_stack_instances(StackSetName=SCHEDULED)["Summaries"]}
+
+    status, stdout, stderr = org.deploy("--targets", kept, "--regions", HOME)
+
+    assert status == 0, stderr
+    assert outcome_lines(stdout, SCHEDULED) == {(kept, HOME): "SUCCEEDED"}
+    stale = set(re.findall(rf"^no longer targeted: (\d{{12}}) ([a-z0-9-]+) {SCHEDULED} \(SUCCEEDED\): kept, not "
+                           rf"deleted \(aws cloudformation delete-stack-instances --stack-set-name {SCHEDULED} ",
+                           stdout, re.MULTILINE))
+    assert stale == before - {(kept, HOME)}
+    assert (kept, dropped_region) in stale and (org.members[1], HOME) in stale
+    after = {(i["Account"], i["Region"]) for i in cfn.list_stack_instances(StackSetName=SCHEDULED)["Summaries"]}
+    assert after == before
+    # the account-scoped stack set lives in the home region: only the accounts no longer targeted are listed
+    assert set(re.findall(rf"^no longer targeted: (\d{{12}}) {HOME} {ACCOUNT_STACK_SET} ", stdout, re.MULTILINE)) \
+        == set(org.members[1:])
+    assert f"organization deploy: {len(REGIONAL_STACK_SETS) + 1} member stack instances succeeded" in stdout

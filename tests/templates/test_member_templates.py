@@ -13,7 +13,14 @@ from automations.core import registry
 from automations.core.spec import FunctionSpec
 from templates import names
 from templates.member import ACCOUNT_STACK_SET, BASE_STACK_SET, family_stack_set, member_scope
-from templates.member_settings import SettingsValueError, field_names, pack, settings_parameter, unpack
+from templates.member_settings import (
+    DEPLOYMENT_SETTINGS,
+    SettingsValueError,
+    field_names,
+    pack,
+    settings_parameter,
+    unpack,
+)
 from templates.organization import render_organization
 
 ORG = render_organization("c.zip", "d.zip", "b.zip")
@@ -68,10 +75,14 @@ def test_each_setting_reaches_its_variable_from_its_field_of_the_settings_parame
     template = rendered(holding(spec))
     variables = template["Resources"][spec.logical_id]["Properties"]["Environment"]["Variables"]
     parameter = settings_parameter(spec).title
-    for index, setting in enumerate(spec.all_settings):
+    packed = [s for s in spec.all_settings if s.name not in DEPLOYMENT_SETTINGS]
+    for index, setting in enumerate(packed):
         assert variables[setting.env_name] == {"Fn::Select": [index, {"Fn::Split": ["|", {"Ref": parameter}]}]}
+    for setting in set(spec.all_settings) - set(packed):  # the deployment's own: its template parameter
+        assert variables[setting.env_name] == {"Ref": DEPLOYMENT_SETTINGS[setting.name]}
+        assert DEPLOYMENT_SETTINGS[setting.name] in template["Parameters"]
     declared = template["Parameters"][parameter]
-    assert unpack(spec, declared["Default"]) == {s.name: s.render(s.default) for s in spec.all_settings}
+    assert unpack(spec, declared["Default"]) == {s.name: s.render(s.default) for s in packed}
     assert re.fullmatch(declared["AllowedPattern"], declared["Default"])
     assert not re.fullmatch(declared["AllowedPattern"], declared["Default"] + "|extra")
 
@@ -106,3 +117,13 @@ def test_each_family_trusts_every_other_member_role_by_its_fixed_name() -> None:
     others = json.dumps(variables["CARETAKER_OWN_ROLE_NAMES"])
     assert "caretaker-ebs-snapshots-${AWS::Region}" in others  # a regional role of another family
     assert "caretaker-access-key-rotation-${HomeRegion}" in others  # an account-scoped role
+
+
+def test_trigger_health_in_a_member_reads_the_home_region_from_the_deployment() -> None:
+    """trigger-health must not look for the account-scoped functions outside the home region (docs/organizations.md):
+    its `home_region` setting is the member template's `HomeRegion`, which deploy fills in; no override sets it."""
+    spec = registry.get("trigger-health")
+    template = rendered(holding(spec))
+    variables = template["Resources"][spec.logical_id]["Properties"]["Environment"]["Variables"]
+    assert variables["CARETAKER_HOME_REGION"] == {"Ref": "HomeRegion"}
+    assert "home_region" not in field_names(spec)

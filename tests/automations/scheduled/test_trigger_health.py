@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from automations.cli.moto_compat import lambda_dead_letter_config
+from automations.core.errors import SettingsError
 from automations.core.ledger import run_items
 from automations.core.registry import get
 from automations.core.spec import CloudTrail
@@ -333,3 +334,38 @@ def test_closing_an_abandoned_run_leaves_a_run_that_finished_meanwhile_alone(h: 
 
     assert close_abandoned_run(client("dynamodb"), h.table, "r-1", reason="x", at=h.clock.now) is False
     assert summary_of(h, "r-1")["status"] == "ok"
+
+
+# ---------------------------------------------------------------------- in an organization member
+
+ACCOUNT_WIDE = get("access-key-rotation")  # account-scoped (it declares IAM actions), in the scheduled family
+MEMBER_CHECKED = f"{SCHEDULED.name},{ACCOUNT_WIDE.name}"
+
+
+def test_a_member_outside_its_home_region_does_not_miss_the_account_scoped_functions(
+        h: Harness, account: Account) -> None:
+    """The member templates deploy access-key-rotation in the home region only: in another region it is absent."""
+    ran(h, SCHEDULED.name, hours_ago=2)
+
+    elsewhere = h.invoke(functions=MEMBER_CHECKED, home_region="eu-west-1")  # this region (REGION) is not home
+
+    assert REGION != "eu-west-1"
+    assert elsewhere["problems"] == []
+    assert elsewhere["checked"] == 1 and elsewhere["home_region_only"] == [ACCOUNT_WIDE.name]
+    assert canary_messages(h) == []
+
+
+@pytest.mark.parametrize("home_region", [REGION, ""], ids=["home-region", "single-account"])
+def test_in_the_home_region_or_a_single_account_an_absent_account_scoped_function_is_missing(
+        h: Harness, account: Account, home_region: str) -> None:
+    ran(h, SCHEDULED.name, hours_ago=2)
+
+    result = h.invoke(functions=MEMBER_CHECKED, home_region=home_region)
+
+    assert problems(result) == {(ACCOUNT_WIDE.name, "function-missing")}
+    assert result["home_region_only"] == []
+
+
+def test_the_home_region_setting_refuses_what_is_not_a_region(h: Harness, account: Account) -> None:
+    with pytest.raises(SettingsError, match="CARETAKER_HOME_REGION"):
+        h.invoke(functions=MEMBER_CHECKED, home_region="not a region")
