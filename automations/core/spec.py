@@ -16,7 +16,7 @@ Lambda without any build-time dependency.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from automations.core.declared_settings import (
     API_RATE_SHARE,
@@ -82,7 +82,6 @@ class FunctionSpec:
 
     name: str
     description: str
-    handler: str  # dotted path: "automations.scheduled.ebs_snapshots.handler"
     trigger: Trigger
     permissions: tuple[Permission, ...]
     default_mode: Mode
@@ -92,6 +91,11 @@ class FunctionSpec:
     #: A scheduled run may checkpoint and re-invoke itself to finish (automations/core/continuation.py):
     #: adds the `continuation_margin_seconds` setting and `lambda:InvokeFunction` on its own ARN.
     continues: bool = False
+    #: Where the Lambda handler is, as a dotted path ("automations.scheduled.ebs_snapshots.handler"). Not declared:
+    #: `registry.discover()` binds it to the module whose `handler` was built from this spec (`bind_handler`), so
+    #: the manifest's `handler` always names the object Lambda calls. The one field set after construction, and so
+    #: left out of equality.
+    handler: str = field(default="", kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -114,8 +118,18 @@ class FunctionSpec:
         if duplicates:
             raise ValueError(f"{self.name}: settings declared twice: {sorted(duplicates)}")
 
+    def bind_handler(self, path: str) -> None:
+        """Record the handler's dotted path (`registry.discover()` does). Once: binding a bound spec to another
+        path is an error, because two modules would then claim to be its handler."""
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", path):
+            raise ValueError(f"{self.name}: a handler is a dotted path <module>.<attribute>, got {path!r}")
+        if self.handler and self.handler != path:
+            raise ValueError(f"{self.name}: handler bound to {self.handler}, not also to {path}")
+        object.__setattr__(self, "handler", path)  # frozen: the late field, see `handler`
+
     @property
     def module(self) -> str:
+        """The module of the handler ("" while unbound)."""
         return self.handler.rsplit(".", 1)[0]
 
     @property

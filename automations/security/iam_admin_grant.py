@@ -14,9 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.core.spec import CloudTrail, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_policy import PolicyDocumentError, parse_document
@@ -34,7 +33,7 @@ from automations.security.iam_state import (
     managed_verdict,
     principal_tags,
 )
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
 NAME = "iam-admin-grant"
 ATTACH = ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy")
@@ -50,15 +49,12 @@ ALLOWED_PRINCIPALS = Setting(
     "for assumed roles, the role ARN with its path).",
     pattern=r"arn:[^\s,]+")
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Reports admin-equivalent rights granted outside the allow-list; in enforce mode removes them.",
-    handler=__name__ + ".handler",
     # every attachment passes: customer-managed policies are judged by their document, not their name
     trigger=CloudTrail("aws.iam", "iam.amazonaws.com", ATTACH + PUT + (ADD_TO_GROUP,)),
     default_mode="audit",  # detaching, deleting or removing from a group takes access away
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:ListAttachedUserPolicies", "iam:GetUserPolicy", "iam:ListUserTags",
                     "iam:ListGroupsForUser"), (USERS,),
@@ -76,8 +72,8 @@ SPEC = register(FunctionSpec(
         Permission(("iam:DetachGroupPolicy", "iam:DeleteGroupPolicy", "iam:RemoveUserFromGroup"), (GROUPS,),
                    why="remove the policy from the group, or the user from it (enforce mode only)"),
     ),
-    settings=security_settings(ALLOWED_PRINCIPALS),
-))
+    settings=(ALLOWED_PRINCIPALS,),
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
 from automations.core.notify import owner_of
+from automations.core.registry import register
 from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
-from automations.core.spec import FunctionSpec, Setting
+from automations.core.spec import EventTrigger, FunctionSpec, Mode, Permission, Setting
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import CLOUDTRAIL, Kind, ParsedEvent, checked_kind
@@ -56,6 +57,21 @@ IGNORE_PRINCIPALS = Setting(
 def security_settings(*settings: Setting) -> tuple[Setting, ...]:
     """The settings of a security rule: the shared ones, then its own."""
     return (IGNORE_PRINCIPALS, *settings)
+
+
+#: What a rule gets unless it declares otherwise: one event is one decision and at most a few calls.
+RULE_TIMEOUT_S = 60
+RULE_MEMORY_MB = 256
+
+
+def rule_spec(*, name: str, description: str, trigger: EventTrigger, default_mode: Mode,
+              permissions: tuple[Permission, ...], settings: tuple[Setting, ...] = (), timeout: int = RULE_TIMEOUT_S,
+              memory: int = RULE_MEMORY_MB) -> FunctionSpec:
+    """Declare and register a reactive rule: the shared timeout, memory and settings (`security_settings`) unless
+    it declares its own; its module's `handler = rule_handler(SPEC, decide)` is bound by `registry.discover()`."""
+    return register(FunctionSpec(name=name, description=description, trigger=trigger, default_mode=default_mode,
+                                 permissions=permissions, settings=security_settings(*settings), timeout=timeout,
+                                 memory=memory))
 
 
 @dataclass(frozen=True)
