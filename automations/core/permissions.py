@@ -50,14 +50,10 @@ class Permission:
 #: create roles can create one under it.
 ROLE_PATH = "/caretaker/"
 
-#: The environment variable that may hold the unique ids (RoleId, `AROA...`) of more roles the rules treat as
-#: Caretaker's own (comma-separated). The templates no longer set it: the exact ARNs below say the same, and the
-#: two lists together passed Lambda's 4 KB environment at 40 functions. The rules still honour it when set.
-OWN_ROLE_IDS_ENV = "CARETAKER_OWN_ROLE_IDS"
-#: Beside the ids, the same roles' names and the ARN prefix they share
-#: (`arn:<partition>:iam::<account>:role/caretaker/`, deploy-time values): DESIGN.md's contract is the
-#: exact ARN, and an event carrying the ARN but not the id (or another id) is recognised by it. Names,
-#: not whole ARNs: every role ARN at its longest would not fit Lambda's 4 KB environment.
+#: How the reactive rules know Caretaker's own roles: their names and the ARN prefix they share
+#: (`arn:<partition>:iam::<account>:role/caretaker/`, deploy-time values), which together give each role's exact
+#: ARN, DESIGN.md's contract. Names, not whole ARNs: every role ARN at its longest would not fit Lambda's 4 KB
+#: environment.
 OWN_ROLE_NAMES_ENV = "CARETAKER_OWN_ROLE_NAMES"
 OWN_ROLE_ARN_PREFIX_ENV = "CARETAKER_OWN_ROLE_ARN_PREFIX"
 

@@ -32,7 +32,6 @@ from automations.core.permissions import (
     BASELINE_PERMISSIONS,
     CONTINUATION_PERMISSION,
     OWN_ROLE_ARN_PREFIX_ENV,
-    OWN_ROLE_IDS_ENV,
     OWN_ROLE_NAMES_ENV,
     RESOURCE_VARIABLES,
     ROLE_PATH,
@@ -61,7 +60,7 @@ from automations.core.triggers import (
 
 __all__ = [
     "API_RATE_SHARE", "BASELINE_PERMISSIONS", "CONTINUATION_MARGIN", "CONTINUATION_PERMISSION", "MAX_CONCURRENCY",
-    "MODES", "OWN_ROLE_ARN_PREFIX_ENV", "OWN_ROLE_IDS_ENV", "OWN_ROLE_NAMES_ENV", "RESOURCE_VARIABLES", "ROLE_PATH",
+    "MODES", "OWN_ROLE_ARN_PREFIX_ENV", "OWN_ROLE_NAMES_ENV", "RESOURCE_VARIABLES", "ROLE_PATH",
     "AnyOf", "CloudTrail", "Cron", "CustomResource", "EventKind", "EventPattern", "EventTrigger", "FunctionSpec",
     "GuardDuty", "Health", "InstanceStateChange", "Mode", "ObjectCreated", "Permission", "Rate", "Rotation",
     "Schedule", "ServiceEvent", "Setting", "SettingKind", "Trigger", "common_settings", "pascal", "trigger_kinds",
@@ -153,8 +152,9 @@ class FunctionSpec:
         raise KeyError(f"{self.name} declares no setting {name!r}")
 
     @property
-    def reads_own_role_ids(self) -> bool:
-        """Whether the function reads `CARETAKER_OWN_ROLE_IDS`: the reactive rules on CloudTrail records, the only
+    def reads_own_roles(self) -> bool:
+        """Whether the function reads the own roles' exact ARNs (`CARETAKER_OWN_ROLE_NAMES` and
+        `CARETAKER_OWN_ROLE_ARN_PREFIX`): the reactive rules on CloudTrail records, the only
         events that name the principal who caused them (docs/security-rules.md, *Event kinds*)."""
         return "cloudtrail" in trigger_kinds(self.trigger)
 

@@ -32,7 +32,7 @@ from automations.core.spec import EventTrigger, FunctionSpec, Mode, Permission, 
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import CLOUDTRAIL, Kind, ParsedEvent, checked_kind
-from automations.security.findings import caretaker_cause, own_role_arns, own_role_ids
+from automations.security.findings import caretaker_cause, own_role_arns
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -165,8 +165,8 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide[E], kind: Kind[E]
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
     actor = parsed.actor
-    own = actor and caretaker_cause(actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
-                                    account=parsed.account, own_arns=own_role_arns(run.environ))
+    own = actor and caretaker_cause(actor, own_role_arns(run.environ), run.settings["ignore_principal_arns"],
+                                    account=parsed.account)
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")
