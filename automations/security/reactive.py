@@ -48,8 +48,8 @@ ID_LIMIT_BYTES = 1_000
 IGNORE_PRINCIPALS = Setting(
     "ignore_principal_arns", "list", (),
     "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed): the operator's "
-    "explicit choice. Caretaker's own roles are always ignored, recognised by their unique ids "
-    "(CARETAKER_OWN_ROLE_IDS), never by path or name.",
+    "explicit choice. Caretaker's own roles are always ignored, recognised by their exact ARNs "
+    "(CARETAKER_OWN_ROLE_ARN_PREFIX + CARETAKER_OWN_ROLE_NAMES), never by path or name pattern.",
     pattern=r"arn:[^\s,]+",
 )
 
