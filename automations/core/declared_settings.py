@@ -10,6 +10,11 @@ from typing import Any, Literal
 
 from automations.core.errors import SettingError
 
+__all__ = [
+    "API_RATE_SHARE", "CONTINUATION_MARGIN", "MAX_CONCURRENCY", "MODES", "Mode", "Setting", "SettingKind",
+    "common_settings",
+]
+
 SettingKind = Literal["int", "float", "str", "bool", "list"]
 Mode = Literal["enforce", "audit", "off"]
 MODES: tuple[Mode, ...] = ("enforce", "audit", "off")

@@ -11,6 +11,11 @@ from typing import Any
 
 from automations.core import iam_rules
 
+__all__ = [
+    "BASELINE_PERMISSIONS", "CONTINUATION_PERMISSION", "OWN_ROLE_ARN_PREFIX_ENV", "OWN_ROLE_NAMES_ENV",
+    "RESOURCE_VARIABLES", "ROLE_PATH", "Permission",
+]
+
 #: Resource placeholders a permission may use. Templates bind each to a value
 #: (`Fn::Sub` variables); `${AWS::Partition}`, `${AWS::Region}` and
 #: `${AWS::AccountId}` are CloudFormation pseudo parameters.

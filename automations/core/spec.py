@@ -18,54 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from automations.core.declared_settings import (
-    API_RATE_SHARE,
-    CONTINUATION_MARGIN,
-    MAX_CONCURRENCY,
-    MODES,
-    Mode,
-    Setting,
-    SettingKind,
-    common_settings,
-)
-from automations.core.permissions import (
-    BASELINE_PERMISSIONS,
-    CONTINUATION_PERMISSION,
-    OWN_ROLE_ARN_PREFIX_ENV,
-    OWN_ROLE_NAMES_ENV,
-    RESOURCE_VARIABLES,
-    ROLE_PATH,
-    Permission,
-)
-from automations.core.triggers import (
-    AnyOf,
-    CloudTrail,
-    Cron,
-    CustomResource,
-    EventKind,
-    EventPattern,
-    EventTrigger,
-    GuardDuty,
-    Health,
-    InstanceStateChange,
-    ObjectCreated,
-    Rate,
-    Rotation,
-    Schedule,
-    ServiceEvent,
-    Trigger,
-    trigger_kinds,
-    trigger_manifest,
-)
-
-__all__ = [
-    "API_RATE_SHARE", "BASELINE_PERMISSIONS", "CONTINUATION_MARGIN", "CONTINUATION_PERMISSION", "MAX_CONCURRENCY",
-    "MODES", "OWN_ROLE_ARN_PREFIX_ENV", "OWN_ROLE_NAMES_ENV", "RESOURCE_VARIABLES", "ROLE_PATH",
-    "AnyOf", "CloudTrail", "Cron", "CustomResource", "EventKind", "EventPattern", "EventTrigger", "FunctionSpec",
-    "GuardDuty", "Health", "InstanceStateChange", "Mode", "ObjectCreated", "Permission", "Rate", "Rotation",
-    "Schedule", "ServiceEvent", "Setting", "SettingKind", "Trigger", "common_settings", "pascal", "trigger_kinds",
-    "trigger_manifest",
-]
+# The parts of a declaration, re-exported (each module's `__all__`): a handler imports its whole declaration from here.
+from automations.core.declared_settings import *  # noqa: F403
+from automations.core.declared_settings import CONTINUATION_MARGIN, MODES, Mode, Setting, common_settings
+from automations.core.permissions import *  # noqa: F403
+from automations.core.permissions import BASELINE_PERMISSIONS, CONTINUATION_PERMISSION, Permission
+from automations.core.triggers import *  # noqa: F403
+from automations.core.triggers import Cron, Rate, Trigger, trigger_kinds
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 

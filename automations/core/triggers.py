@@ -8,6 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+__all__ = [
+    "AnyOf", "CloudTrail", "Cron", "CustomResource", "EventKind", "EventPattern", "EventTrigger", "GuardDuty",
+    "Health", "InstanceStateChange", "ObjectCreated", "Rate", "Rotation", "Schedule", "ServiceEvent", "Trigger",
+    "trigger_kinds", "trigger_manifest",
+]
+
 #: What a reactive rule receives, and so which typed parser reads it (`automations/security/event_kinds.py`):
 #: CloudTrail records, and the events AWS services send to EventBridge on their own.
 EventKind = Literal["cloudtrail", "health", "guardduty", "ec2-instance-state", "s3-object-created"]
