@@ -18,15 +18,7 @@ from automations.core.spec import CloudTrail, Permission
 from automations.security import trail_guard
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    rule_spec,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 from automations.security.trail_config import TrailConfig, read_trail, weakenings
 from automations.security.trail_guard import Recorded
 

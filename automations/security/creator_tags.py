@@ -25,15 +25,7 @@ from automations.core.spec import EventPattern, Permission
 from automations.security.create_calls import CreateCall, create_call, pattern
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import ASSUMED_ROLE, Actor, CloudTrailEvent
-from automations.security.reactive import (
-    EVALUATE,
-    Decision,
-    Remediate,
-    Skip,
-    event_ref,
-    rule_handler,
-    rule_spec,
-)
+from automations.security.reactive import EVALUATE, Decision, Remediate, Skip, event_ref, rule_handler, rule_spec
 from automations.security.resource_tags import TAGGERS
 
 NAME = "creator-tags"

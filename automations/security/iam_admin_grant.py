@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.spec import CloudTrail, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import (
@@ -91,12 +88,8 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     if event.name in ATTACH:
         policy = event.param_text("policyArn")
         action = f"detach-{who.kind}-policy"
-        try:
+        with gone_when_missing(resource, f"policy {policy}"):
             verdict, version = managed_verdict(iam, scope, policy)
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                raise ResourceGoneError(resource, f"policy {policy} no longer exists") from None
-            raise
         details.update(policy_arn=policy, policy_version=version, verdict=verdict.as_details())
         if not verdict.admin:
             return Skip(resource, action, f"{policy} (default version {version}) is not admin-equivalent", details)
@@ -116,16 +109,12 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     if allowed:
         return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
     headline = f"{grant} by {event.actor.label}"
-    try:
+    with gone_when_missing(resource, f"{who.kind} {principal}"):
         tags = principal_tags(iam, who, principal)  # also: NoSuchEntity when the principal is gone
         if event.name in ATTACH:
             still = policy in attached_policies(iam, who, principal)
         else:
             still = scope.judge(inline_document(iam, who, principal, policy)).admin
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"{who.kind} {principal} no longer exists") from None
-        raise
     if not still:
         return Skip(resource, action, "the grant is no longer in place: only the grant is reported", details,
                     notify=True, headline=headline)
@@ -145,12 +134,8 @@ def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
     group, user = event.param_text("groupName"), event.param_text("userName")
     resource, action = f"user/{user}", "remove-user-from-group"
     iam = run.clients("iam")
-    try:
+    with gone_when_missing(f"group/{group}", f"group {group}"):
         found = admin_policy_of(iam, Scope(event.partition, event.account), PRINCIPALS["group"], group)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(f"group/{group}", f"group {group} no longer exists") from None
-        raise
     details: dict[str, Any] = {"principal_kind": "user", "principal": user, "group": group}
     if found is None:
         return Skip(resource, action, f"group {group} has no admin-equivalent policy", details)
@@ -160,13 +145,9 @@ def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
     if allowed:
         return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
     headline = f"user {user} added to admin-equivalent group {group} by {event.actor.label}"
-    try:
+    with gone_when_missing(resource, f"user {user}"):
         tags = principal_tags(iam, PRINCIPALS["user"], user)
         member = group in groups_of_user(iam, user)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"user {user} no longer exists") from None
-        raise
     if not member:
         return Skip(resource, action, "the user is no longer in the group: only the grant is reported", details,
                     notify=True, headline=headline)

@@ -15,7 +15,7 @@ from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, tag_map, tag_matches
 from automations.core.spec import CloudTrail, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, require
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
@@ -74,12 +74,8 @@ def target_user(event: CloudTrailEvent) -> str:
 
 
 def user_tags(iam: Any, user: str) -> dict[str, str]:
-    try:
+    with gone_when_missing(f"user/{user}", f"user {user}"):
         return tag_map(iam.list_user_tags(UserName=user).get("Tags"))
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(f"user/{user}", f"user {user} no longer exists") from None
-        raise
 
 
 def _access_key(run: Run, iam: Any, event: CloudTrailEvent) -> Decision:

@@ -15,13 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, Permission
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_admin_grant import ALLOWED_PRINCIPALS
 from automations.security.iam_state import IAM_ARN, Scope, policy_version_document
@@ -76,13 +73,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     resource = f"policy/{arn.rsplit('/', 1)[-1]}"
     iam = run.clients("iam")
     scope = Scope(event.partition, event.account)
-    try:
+    with gone_when_missing(resource, f"policy {arn} or its version {version}"):
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
         verdict = scope.judge(policy_version_document(iam, arn, version))
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"policy {arn} or its version {version} no longer exists") from None
-        raise
     attachments = int(policy.get("AttachmentCount", 0))
     details: dict[str, Any] = {"policy_arn": arn, "version_id": version, "attachment_count": attachments,
                                "verdict": verdict.as_details()}

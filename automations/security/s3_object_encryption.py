@@ -26,15 +26,7 @@ from automations.security.errors import ResourceGoneError
 from automations.security.event_kinds import S3_OBJECT_CREATED
 from automations.security.findings import arn_account
 from automations.security.object_copy import ObjectVersion
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    rule_spec,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 
 NAME = "s3-object-encryption"
 ACTION = "encrypt-object"

@@ -24,15 +24,7 @@ from automations.core.spec import InstanceStateChange, Permission, Setting
 from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import EC2_INSTANCE_STATE
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    rule_spec,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 from automations.security.resource_tags import describe_ec2
 
 NAME = "tag-compliance"
