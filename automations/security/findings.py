@@ -18,6 +18,7 @@ from typing import Any
 
 from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_NAMES_ENV
 from automations.core.truncate import clip
+from automations.security.envelope import Envelope
 from automations.security.errors import BadEventError
 
 API_CALL = "AWS API Call via CloudTrail"
@@ -91,17 +92,11 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class CloudTrailEvent:
-    """One CloudTrail record inside its EventBridge envelope."""
+class CloudTrailEvent(Envelope):
+    """One CloudTrail record inside its EventBridge envelope (`time`: the record's `eventTime`)."""
 
-    id: str  # the envelope id: the same for every delivery of one event (idempotency key)
-    detail_type: str
-    source: str
-    account: str
-    region: str
     name: str
     event_source: str
-    time: str
     actor: Actor
     source_ip: str
     user_agent: str
