@@ -9,6 +9,7 @@ from the group. Default audit: each takes access away.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from automations.core.runtime import Run
@@ -105,9 +106,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         if not verdict.admin:
             return Skip(resource, action, f"inline policy {policy} is not admin-equivalent", details)
         grant = f"admin-equivalent inline policy {policy} put on {who.kind} {principal}"
-    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    allowed = _allowed(run, event, resource, action, details)
     if allowed:
-        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+        return allowed
     headline = f"{grant} by {event.actor.label}"
     with gone_when_missing(resource, f"{who.kind} {principal}"):
         tags = principal_tags(iam, who, principal)  # also: NoSuchEntity when the principal is gone
@@ -115,18 +116,31 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
             still = policy in attached_policies(iam, who, principal)
         else:
             still = scope.judge(inline_document(iam, who, principal, policy)).admin
-    if not still:
-        return Skip(resource, action, "the grant is no longer in place: only the grant is reported", details,
-                    notify=True, headline=headline)
-    guarded = protected(resource, action, tags, headline, details)
-    if guarded:
-        return guarded
+    kept = _unless_in_place(still, "the grant is no longer in place", resource, action, tags, headline, details)
+    if kept:
+        return kept
     target = {who.argument: principal}
     if event.name in ATTACH:
         return Remediate(resource, action, headline, f"detach {policy} from {who.kind} {principal}",
                          lambda: getattr(iam, who.detach)(**target, PolicyArn=policy), details)
     return Remediate(resource, action, headline, f"delete inline policy {policy} of {who.kind} {principal}",
                      lambda: getattr(iam, who.delete)(**target, PolicyName=policy), details)
+
+
+def _allowed(run: Run, event: CloudTrailEvent, resource: str, action: str, details: Mapping[str, Any]) -> Skip | None:
+    """The skip of a grant made by a principal of `admin_grant_allowed_principals`, or None."""
+    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    if allowed:
+        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+    return None
+
+
+def _unless_in_place(in_place: bool, lost: str, resource: str, action: str, tags: Mapping[str, str], headline: str,
+                     details: Mapping[str, Any]) -> Skip | None:
+    """What stops the removal: the grant is gone already (reported only), or the principal is protected."""
+    if not in_place:
+        return Skip(resource, action, f"{lost}: only the grant is reported", details, notify=True, headline=headline)
+    return protected(resource, action, tags, headline, details)
 
 
 def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
@@ -141,19 +155,16 @@ def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
         return Skip(resource, action, f"group {group} has no admin-equivalent policy", details)
     policy, verdict = found
     details.update(group_policy=policy, verdict=verdict.as_details())
-    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    allowed = _allowed(run, event, resource, action, details)
     if allowed:
-        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+        return allowed
     headline = f"user {user} added to admin-equivalent group {group} by {event.actor.label}"
     with gone_when_missing(resource, f"user {user}"):
         tags = principal_tags(iam, PRINCIPALS["user"], user)
         member = group in groups_of_user(iam, user)
-    if not member:
-        return Skip(resource, action, "the user is no longer in the group: only the grant is reported", details,
-                    notify=True, headline=headline)
-    guarded = protected(resource, action, tags, headline, details)
-    if guarded:
-        return guarded
+    kept = _unless_in_place(member, "the user is no longer in the group", resource, action, tags, headline, details)
+    if kept:
+        return kept
     return Remediate(resource, action, headline, f"remove user {user} from group {group}",
                      lambda: iam.remove_user_from_group(GroupName=group, UserName=user), details)
 
