@@ -24,7 +24,7 @@ OWN_FILTERS = ("name", "architecture", "state")
 
 # enforce, like every provider; it only reads
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "the newest AMI matching a pattern.",
+    NAME, RESOURCE_TYPE, "the newest AMI matching a pattern.",
     permissions=(Permission(("ec2:DescribeImages",), why="DescribeImages has no resource-level scoping"),),
 )
 

@@ -16,16 +16,16 @@ PROVIDER_TIMEOUT_S = 120
 PROVIDER_MEMORY_MB = 256
 
 
-def provider_spec(module: str, name: str, resource_type: str, what: str, permissions: tuple[Permission, ...], *,
+def provider_spec(name: str, resource_type: str, what: str, permissions: tuple[Permission, ...], *,
                   timeout: int = PROVIDER_TIMEOUT_S, polls: bool = False) -> FunctionSpec:
-    """Declare and register the provider of one custom resource type (handler: `<module>.handler`).
+    """Declare and register the provider of one custom resource type; its module's `handler = Provider(SPEC, ...)`
+    is bound by `registry.discover()`.
 
     `polls`: a Delete may continue through crhelper polling, so the function also gets the permissions
     for its own schedule rules (`polling_permissions`)."""
     spec = FunctionSpec(
         name=name,
         description=f"CloudFormation provider of {resource_type}: {what}",
-        handler=module + ".handler",
         trigger=CustomResource(resource_type),
         default_mode=PROVIDER_MODE,
         timeout=timeout,

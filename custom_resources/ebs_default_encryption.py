@@ -20,7 +20,7 @@ RESOURCE_TYPE = "Custom::EbsDefaultEncryption"
 AWS_MANAGED_KEY = "alias/aws/ebs"
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "EBS encryption by default and its KMS key.",
+    NAME, RESOURCE_TYPE, "EBS encryption by default and its KMS key.",
     permissions=(
         Permission(("ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault",
                     "ec2:DisableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId",

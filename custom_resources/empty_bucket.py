@@ -55,7 +55,7 @@ BUCKET_OF_STACK = ResourceOfStack("AWS::S3::Bucket", "BucketName")
 
 # enforce, like every provider: its Delete empties the bucket it names
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "empties a bucket (all versions) on Delete.", timeout=300, polls=True,
+    NAME, RESOURCE_TYPE, "empties a bucket (all versions) on Delete.", timeout=300, polls=True,
     permissions=(
         Permission(("s3:ListBucketVersions", "s3:GetBucketTagging"), ("arn:${AWS::Partition}:s3:::*",),
                    why="the bucket is named by the consumer stack (and must be one of its resources): any bucket "

@@ -22,7 +22,7 @@ NAME = "account-password-policy"
 RESOURCE_TYPE = "Custom::AccountPasswordPolicy"
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "the IAM account password policy.",
+    NAME, RESOURCE_TYPE, "the IAM account password policy.",
     permissions=(
         Permission(("iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy",
                     "iam:DeleteAccountPasswordPolicy"),

@@ -33,7 +33,7 @@ CLASSES: tuple[tuple[str, str], ...] = (
 )
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "generated passwords in Secrets Manager or SSM.",
+    NAME, RESOURCE_TYPE, "generated passwords in Secrets Manager or SSM.",
     permissions=(*storage.secret_permissions(NAME), *storage.parameter_permissions(NAME, read=True)),
 )
 

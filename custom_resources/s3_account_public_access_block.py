@@ -23,7 +23,7 @@ RESOURCE_TYPE = "Custom::S3AccountPublicAccessBlock"
 NOT_FOUND = "NoSuchPublicAccessBlockConfiguration"
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "the account's S3 block-public-access settings.",
+    NAME, RESOURCE_TYPE, "the account's S3 block-public-access settings.",
     permissions=(
         Permission(("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"),
                    why="account-level settings (DeletePublicAccessBlock is authorised as "

@@ -43,7 +43,7 @@ ID_PREFIX = "caretaker:schedule:"
 _ID = re.compile(re.escape(ID_PREFIX) + f"({NAME_PATTERN}):[0-9a-f]{{12}}")
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "office-hours schedules that instance-scheduler applies.",
+    NAME, RESOURCE_TYPE, "office-hours schedules that instance-scheduler applies.",
     permissions=(
         Permission(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), ("${StateTableArn}",),
                    condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [PARTITION]}},

@@ -19,7 +19,7 @@ NAME = "secure-string-parameter"
 RESOURCE_TYPE = "Custom::SecureStringParameter"
 
 SPEC = provider_spec(
-    __name__, NAME, RESOURCE_TYPE, "SSM SecureString parameters.",
+    NAME, RESOURCE_TYPE, "SSM SecureString parameters.",
     permissions=(
         *storage.parameter_permissions(NAME, read=False),
         Permission(("kms:Encrypt", "kms:GenerateDataKey"),

@@ -173,7 +173,7 @@ def _role(spec: FunctionSpec, bindings: dict[str, Binding], name: AWSHelperFn | 
         f"{pascal(spec.name)}Role",
         **extra,
         Description=f"Execution role of {spec.function_name}",
-        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust exact ARNs, see add_own_role_ids
+        Path=ROLE_PATH,  # groups them (an SCP can reserve it); rules trust exact ARNs, see add_own_roles
         AssumeRolePolicyDocument=assume_role_document("lambda.amazonaws.com"),
         Policies=[Policy(PolicyName=spec.function_name,
                          PolicyDocument=policy_document(spec.all_permissions, bindings))],
@@ -247,21 +247,21 @@ def makes_changes(spec: FunctionSpec) -> bool:
                for permission in spec.permissions for action in permission.actions)
 
 
-def add_own_role_ids(template: Template, functions: list[FunctionResources],
+def add_own_roles(template: Template, functions: list[FunctionResources],
                      other_names: AWSHelperFn | str | None) -> None:
-    """Give every function of the stack that reads it (`spec.reads_own_role_ids`) the exact ARNs of Caretaker's
+    """Give every function of the stack that reads it (`spec.reads_own_roles`) the exact ARNs of Caretaker's
     own roles, compactly: `CARETAKER_OWN_ROLE_ARN_PREFIX` (this account's `/caretaker/` role path) and
     `CARETAKER_OWN_ROLE_NAMES`, the names of this stack's roles and `other_names` (the `CaretakerRoleNames`
     parameter joined, which the stack has when one of its functions reads them; a member passes its fixed
     names); output this stack's as `RoleNames`.
 
     Added after all functions exist: each function then depends on every role of its stack (roles depend on no
-    function, so there is no cycle). The manifest default is "" (known only at deploy). The role ids
-    (`CARETAKER_OWN_ROLE_IDS`) are no longer set: they were redundant with the exact ARNs, and with 40 functions
-    the two lists passed Lambda's 4 KB environment (tests/templates/test_own_roles.py). Only the roles of
+    function, so there is no cycle). The manifest default is "" (known only at deploy). The roles' unique ids are
+    not passed (nor read): the exact ARNs are the contract, and with 40 functions the two lists passed Lambda's
+    4 KB environment (tests/templates/test_own_roles.py). Only the roles of
     functions that make changes (`makes_changes`) are trusted and output.
     """
-    readers = [resources for resources in functions if resources.spec.reads_own_role_ids]
+    readers = [resources for resources in functions if resources.spec.reads_own_roles]
     functions = [resources for resources in functions if makes_changes(resources.spec)]
     if readers:
         if other_names is None:

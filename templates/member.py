@@ -39,7 +39,7 @@ from templates.core_stack import (
     state_key,
     state_table,
 )
-from templates.functions import CoreValues, SharedParameters, add_function, add_own_role_ids
+from templates.functions import CoreValues, SharedParameters, add_function, add_own_roles
 from templates.hub import HUB_ALERT_BUS_NAME
 from templates.member_roles import MODE_OVERRIDE_PK, STATE_KEY_ALIAS, operator_role, policy, reader_role
 from templates.member_settings import HOME_REGION_PARAMETER, deployment_parameters, packed_setting_values
@@ -165,7 +165,7 @@ class _Placement:
 
 
 def _other_role_names(placement: _Placement, placements: list[_Placement]) -> AWSHelperFn | str:
-    """The fixed names of every other Caretaker function role of this account (`add_own_role_ids`)."""
+    """The fixed names of every other Caretaker function role of this account (`add_own_roles`)."""
     others = []
     for other in placements:
         if other is placement:
@@ -192,7 +192,7 @@ def function_template(placement: _Placement, placements: list[_Placement], code:
         title, Type="AWS::SSM::Parameter::Value<String>", Default=MEMBER_SSM_PREFIX + suffix,
         Description=f"SSM parameter written by {BASE_STACK_SET} in this region"))
         for title, suffix in MEMBER_SSM.items()}
-    reads_home = placement.scope == "region" and any(s.reads_own_role_ids for s in placement.specs) \
+    reads_home = placement.scope == "region" and any(s.reads_own_roles for s in placement.specs) \
         and any(p.scope == "account" for p in placements)
     checks_home = any(HOME_REGION_PARAMETER in deployment_parameters(s) for s in placement.specs)
     if reads_home or checks_home:
@@ -221,7 +221,7 @@ def function_template(placement: _Placement, placements: list[_Placement], code:
                               role_name=member_role_name)
     functions = [add_function(template, spec, shared, code) for spec in placement.specs]
     # the other templates' roles have fixed names: those names decide (DESIGN.md: exact ARNs)
-    add_own_role_ids(template, functions, _other_role_names(placement, placements))
+    add_own_roles(template, functions, _other_role_names(placement, placements))
     return StackDef(name=placement.name, template=template, parameters=parameter_defaults(template),
                     functions=functions)
 

@@ -12,7 +12,7 @@ from automations.core.spec import FunctionSpec
 from templates import names
 from templates.core_stack import core_template
 from templates.dashboard import dashboard
-from templates.functions import FunctionResources, SharedParameters, add_function, add_own_role_ids, core_imports
+from templates.functions import FunctionResources, SharedParameters, add_function, add_own_roles, core_imports
 from templates.parameters import (
     add_artifact_parameters,
     add_core_stack_parameter,
@@ -58,10 +58,10 @@ def function_template(stack_key: str, specs: list[FunctionSpec], code_artifact_n
     shared = SharedParameters(core=core_imports(core_stack), bucket=Ref(bucket), prefix=prefix,
                               log_retention=log_retention, layers=(Ref(layer), Ref(bytecode_layer)))
     # only where a function reads them: the reactive rules
-    reads = any(s.reads_own_role_ids for s in specs)
+    reads = any(s.reads_own_roles for s in specs)
     other_names = add_other_stack_role_parameter(template) if reads else None
     functions = [add_function(template, spec, shared, code_artifact_name) for spec in specs]
-    add_own_role_ids(template, functions, None if other_names is None else Join(",", Ref(other_names)))
+    add_own_roles(template, functions, None if other_names is None else Join(",", Ref(other_names)))
     extra = STACK_EXTRAS.get(stack_key)
     if extra is not None:
         extra(template)

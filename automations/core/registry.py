@@ -2,13 +2,16 @@
 
 `register()` only records the spec. `discover()` imports every module of the
 handler packages and of their subpackages (e.g. `automations/scheduled/cleanup/`), so build code
-never keeps a second list of functions.
+never keeps a second list of functions, and binds each spec to its handler: the module attribute
+`handler` built from it (`@entrypoint(SPEC)`, `rule_handler(SPEC, ...)`, `Provider(SPEC, ...)`, each of which
+keeps the spec as `.spec`). A declaration never names its own handler path.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from types import ModuleType
 
 from automations.core.spec import FunctionSpec
 
@@ -22,18 +25,40 @@ HANDLER_PACKAGES: dict[str, str] = {
     "automations.security": "security",
 }
 
+#: The module attribute that is a function's Lambda handler (the manifest's `handler` is `<module>.handler`).
+HANDLER_ATTRIBUTE = "handler"
+
 _REGISTRY: dict[str, FunctionSpec] = {}
 
 
 def register(spec: FunctionSpec) -> FunctionSpec:
-    """Record a spec; a second spec with the same name from another module is an error."""
+    """Record a spec; a second, different spec with the same name is an error (re-importing a module is not)."""
     existing = _REGISTRY.get(spec.name)
-    if existing is not None and existing.handler != spec.handler:
-        raise ValueError(f"function {spec.name!r} declared twice: {existing.handler} and {spec.handler}")
-    if stack_of(spec) is None:
+    if existing is not None and existing is not spec and existing != spec:
+        where = existing.handler or "another module"
+        raise ValueError(f"function {spec.name!r} declared twice: in {where} and again")
+    if spec.handler and stack_of(spec) is None:
         raise ValueError(f"{spec.handler} is not in a handler package {sorted(HANDLER_PACKAGES)}")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def bind(module: ModuleType) -> None:
+    """Bind the spec of the module's `handler` (if it has one and registered it) to `<module>.handler`."""
+    spec = getattr(getattr(module, HANDLER_ATTRIBUTE, None), "spec", None)
+    if isinstance(spec, FunctionSpec) and _REGISTRY.get(spec.name) is spec:
+        spec.bind_handler(f"{module.__name__}.{HANDLER_ATTRIBUTE}")
+
+
+def _check_bound(specs: list[FunctionSpec]) -> None:
+    unbound = sorted(spec.name for spec in specs if not spec.handler)
+    if unbound:
+        raise LookupError(f"no handler bound for {', '.join(unbound)}: the module that registers a spec must define "
+                          f"`{HANDLER_ATTRIBUTE}` built from it (@entrypoint(SPEC), rule_handler(SPEC, ...), "
+                          f"Provider(SPEC, ...))")
+    outside = sorted(spec.handler for spec in specs if stack_of(spec) is None)
+    if outside:
+        raise ValueError(f"{', '.join(outside)}: not in a handler package {sorted(HANDLER_PACKAGES)}")
 
 
 def stack_of(spec: FunctionSpec) -> str | None:
@@ -44,16 +69,19 @@ def stack_of(spec: FunctionSpec) -> str | None:
 
 
 def discover() -> list[FunctionSpec]:
-    """Import every handler module, subpackages included, and return all specs, sorted by name."""
+    """Import every handler module, subpackages included, bind each spec to its handler and return all specs,
+    sorted by name. A registered spec that no module's `handler` was built from is an error."""
     for package_name in HANDLER_PACKAGES:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, package_name + "."):
-            importlib.import_module(info.name)
-    return sorted(_REGISTRY.values(), key=lambda s: s.name)
+            bind(importlib.import_module(info.name))
+    specs = sorted(_REGISTRY.values(), key=lambda s: s.name)
+    _check_bound(specs)
+    return specs
 
 
 def get(name: str) -> FunctionSpec:
-    if name not in _REGISTRY:
+    if name not in _REGISTRY or not _REGISTRY[name].handler:
         discover()
     try:
         return _REGISTRY[name]

@@ -26,12 +26,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.core.codec import iso
 from automations.core.errors import error_code
 from automations.core.keys import Key, delete_key, last_used, list_keys
-from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
 from automations.core.selection import NOT_PROTECTED, is_protected, tag_map
-from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
+from automations.core.spec import Permission, Setting
 from automations.rotation.errors import RotationError
-from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
+from automations.rotation.protocol import CURRENT, STAGE_PENDING, RotationStep, rotate, rotation_spec
 
 NAME = "rotate-iam-access-key"
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
@@ -44,18 +43,11 @@ _BOUND_USER: Mapping[str, Mapping[str, Any]] = {
     **NOT_PROTECTED,
 }
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description="Secrets Manager rotation function for secrets holding an IAM user's access key.",
-    handler=__name__ + ".handler",
-    trigger=Rotation(),
-    # enforce: it acts only on secrets whose owner enabled rotation with this function, for users an IAM
-    # administrator tagged, and deactivates the old key only after the new one passed testSecret.
-    default_mode="enforce",
-    timeout=120,
-    memory=256,
+# enforce (ROTATION_MODE): it acts only on secrets whose owner enabled rotation with this function, for users an IAM
+# administrator tagged, and deactivates the old key only after the new one passed testSecret.
+SPEC = rotation_spec(
+    NAME, "Secrets Manager rotation function for secrets holding an IAM user's access key.", timeout=120,
     permissions=(
-        PROTOCOL_PERMISSION,
         Permission(("iam:GetUser",), (_USERS,), why="the user's tags (binding, protection) and its ARN"),
         Permission(("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"), (_USERS,), condition=_BOUND_USER,
                    why="its keys and their last use; only users that name a caretaker/ secret"),
@@ -70,7 +62,7 @@ SPEC = register(FunctionSpec(
                 "Secret tag that names the IAM user when the secret's JSON has no UserName.",
                 pattern=r"[\w.:/=+@ -]{1,128}"),
     ),
-))
+)
 
 #: Errors a key answers with while IAM is still propagating it, and the pauses between attempts.
 PROPAGATION_ERRORS = ("InvalidClientTokenId", "SignatureDoesNotMatch")

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from automations.core.errors import SettingError, SettingsError
-from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
 from automations.core.settings import Settings
-from automations.core.spec import FunctionSpec, Rotation, Setting
+from automations.core.spec import Setting
 from automations.rotation.errors import RotationError
-from automations.rotation.protocol import CURRENT, PROTOCOL_PERMISSION, STAGE_PENDING, RotationStep, rotate
+from automations.rotation.protocol import CURRENT, STAGE_PENDING, RotationStep, rotate, rotation_spec
 
 NAME = "rotate-password"
 
@@ -41,19 +40,11 @@ CLASSES: dict[str, str] = {
     "punctuation": string.punctuation,
 }
 
-SPEC = register(FunctionSpec(
-    name=NAME,
-    description="Secrets Manager rotation function for generated passwords that their consumer applies itself.",
-    handler=__name__ + ".handler",
-    trigger=Rotation(),
-    # enforce: it acts only on secrets whose owner enabled rotation with this function; it replaces a value
-    # the consumer applies itself, and the old value stays available as AWSPREVIOUS.
-    default_mode="enforce",
-    timeout=60,
-    memory=256,
-    permissions=(
-        PROTOCOL_PERMISSION,
-    ),
+# enforce (ROTATION_MODE): it acts only on secrets whose owner enabled rotation with this function; it replaces a
+# value the consumer applies itself, and the old value stays available as AWSPREVIOUS.
+SPEC = rotation_spec(
+    NAME, "Secrets Manager rotation function for generated passwords that their consumer applies itself.",
+    permissions=(), timeout=60,
     settings=(
         Setting("password_length", "int", 32, "Length of generated passwords.", minimum=8, maximum=4096),
         Setting("character_classes", "list", tuple(CLASSES),
@@ -65,7 +56,7 @@ SPEC = register(FunctionSpec(
         Setting("json_key", "str", "password",
                 "Field that holds the password when the secret's value is a JSON object.", pattern=r"\S{1,256}"),
     ),
-))
+)
 
 
 @dataclass(frozen=True)

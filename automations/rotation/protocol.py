@@ -23,15 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
 from automations.core.keys import SecretInfo, describe_secret
+from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import is_protected
-from automations.core.spec import Permission
+from automations.core.spec import FunctionSpec, Permission, Rotation, Setting
 from automations.rotation.errors import RotationError, RotationEventError, RotationRefused, RotationTestFailed
 from automations.rotation.token_log import TokenLog
 
@@ -42,6 +43,20 @@ PROTOCOL_PERMISSION = Permission(
     ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
      "secretsmanager:UpdateSecretVersionStage"), (SECRETS_ARN,),
     why="the rotation protocol on caretaker/* secrets: read the versions, stage AWSPENDING, move AWSCURRENT")
+
+#: Rotation functions act (mode `enforce`): they run only for secrets whose owner turned rotation on with them
+#: (docs/architecture.md says why not `audit`).
+ROTATION_MODE: Literal["enforce"] = "enforce"
+ROTATION_MEMORY_MB = 256
+
+
+def rotation_spec(name: str, description: str, permissions: tuple[Permission, ...], *, timeout: int,
+                  settings: tuple[Setting, ...] = ()) -> FunctionSpec:
+    """Declare and register a Secrets Manager rotation function: the protocol's permission, then its own."""
+    return register(FunctionSpec(name=name, description=description, trigger=Rotation(), default_mode=ROTATION_MODE,
+                                 timeout=timeout, memory=ROTATION_MEMORY_MB,
+                                 permissions=(PROTOCOL_PERMISSION, *permissions), settings=settings))
+
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 CREATE, SET, TEST, FINISH = "createSecret", "setSecret", "testSecret", "finishSecret"

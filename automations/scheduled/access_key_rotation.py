@@ -50,7 +50,6 @@ SPEC = register(FunctionSpec(
     name=NAME,
     description="Rotates the access keys of opted-in IAM users through Secrets Manager; reports old and unused "
                 "keys of the others and deactivates unused ones.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="audit",  # deactivating and deleting keys takes access away
     timeout=900,

@@ -45,7 +45,6 @@ SPEC = register(FunctionSpec(
     name=NAME,
     description="Reports (records, notification, metric) the tagged or critical resources that have no recent "
                 "recovery point from Caretaker, AWS Backup or DLM. Read-only.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="enforce",  # it only reads and reports
     timeout=600,

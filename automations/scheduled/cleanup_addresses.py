@@ -32,7 +32,6 @@ NAME = "cleanup-elastic-ips"
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Releases Elastic IPs left unassociated, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="audit",  # an address, once released, may never come back
     continues=True,  # shares cleanup.flow's phases; few addresses per account, but the flow is one

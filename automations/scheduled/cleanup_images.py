@@ -51,7 +51,6 @@ _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Deregisters old AMIs nothing launches from and deletes their snapshots, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("0 5 * * ? *"),
     default_mode="audit",  # deletes images and data
     timeout=900,

@@ -47,7 +47,6 @@ _STOPPED_AT = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Reports instances stopped for long, or snapshots and terminates them, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("30 6 * * ? *"),
     default_mode="audit",  # terminating deletes the instance and its delete-on-termination volumes
     timeout=900,

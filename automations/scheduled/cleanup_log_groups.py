@@ -40,7 +40,6 @@ RETENTION_VALUES = ("1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "1
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Sets a retention on CloudWatch log groups that keep events forever, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("0 6 ? * MON *"),
     default_mode="audit",  # a retention deletes the events older than it
     timeout=600,

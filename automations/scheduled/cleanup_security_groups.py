@@ -30,7 +30,6 @@ PAGE_SIZE = 1000
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Deletes security groups no network interface, rule or launch template uses, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("30 5 * * ? *"),
     default_mode="audit",  # deletes configuration
     timeout=600,

@@ -37,7 +37,6 @@ MANAGED_BY = {"aws:dlm:lifecycle-policy-id": "Data Lifecycle Manager",
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Deletes old EBS snapshots no AMI uses and no other automation manages, after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("30 4 * * ? *"),
     default_mode="audit",  # deletes data
     timeout=900,

@@ -40,7 +40,6 @@ PAGE_SIZE = 500  # DescribeVolumes' maximum
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Deletes EBS volumes left unattached (final snapshot first), after a grace period.",
-    handler=__name__ + ".handler",
     trigger=Cron("0 4 * * ? *"),
     default_mode="audit",  # deletes data
     timeout=900,

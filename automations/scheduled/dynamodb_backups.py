@@ -44,7 +44,6 @@ _GONE = ("BackupNotFoundException",)
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Takes on-demand backups of tagged DynamoDB tables and prunes the backups it made past retention.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="enforce",  # taking backups only adds protection; pruning touches only its own
     timeout=900,

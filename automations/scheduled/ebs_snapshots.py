@@ -35,7 +35,6 @@ _KEYS = "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Snapshots tagged EBS volumes and prunes the snapshots it made past retention.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="enforce",  # taking snapshots only adds protection; pruning touches only its own
     timeout=900,

@@ -72,7 +72,6 @@ SPEC = register(FunctionSpec(
     name=NAME,
     description="Starts and stops EC2 instances, RDS instances, Aurora clusters and Auto Scaling groups tagged "
                 "caretaker:schedule on their schedules.",
-    handler=__name__ + ".handler",
     trigger=Rate(15, "minutes"),
     # opt-in by tag, reversible (a start undoes a stop), and a schedule that does not act is no schedule:
     # enforce, like AWS's Instance Scheduler (docs/architecture.md)

@@ -42,7 +42,6 @@ _TAGGED_AS_OURS = {"StringEquals": {f"aws:RequestTag/{AUTOMATION_TAG}": NAME}}
 SPEC = register(FunctionSpec(
     name=NAME,
     description="Snapshots tagged RDS instances and Aurora clusters and prunes the snapshots it made past retention.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "day"),
     default_mode="enforce",  # taking snapshots only adds protection; pruning touches only its own
     timeout=900,

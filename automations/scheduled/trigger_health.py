@@ -45,7 +45,6 @@ SPEC = register(FunctionSpec(
     name=NAME,
     description="Canary: every function's rule exists, is enabled and targets it; scheduled functions ran on "
                 "time and did not fail; dead-letter queues are empty. Alerts once per problem; never acts.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "hour"),
     default_mode="enforce",  # it only reports
     timeout=120,

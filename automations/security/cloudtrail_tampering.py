@@ -12,22 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import GUARD_TRAIL_TAG, PROTECT_TAG
-from automations.core.spec import CloudTrail, FunctionSpec, Permission
+from automations.core.spec import CloudTrail, Permission
 from automations.security import trail_guard
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 from automations.security.trail_config import TrailConfig, read_trail, weakenings
 from automations.security.trail_guard import Recorded
 
@@ -46,15 +37,12 @@ TRAIL_PARAMETER = {"StopLogging": "name", "DeleteTrail": "name", "UpdateTrail": 
 #: Changes reported (as before) on trails that are not guarded.
 CHANGES = ("UpdateTrail", "PutEventSelectors")
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Restarts logging on a stopped trail; restores or re-creates guarded trails from their "
                 "recorded configuration; reports changes to other trails.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.cloudtrail", "cloudtrail.amazonaws.com", tuple(TRAIL_PARAMETER)),
     default_mode="enforce",  # it only restores logging and configuration; the rest is reported in every mode
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
                     "cloudtrail:ListTags"), (_TRAILS,),
@@ -66,8 +54,7 @@ SPEC = register(FunctionSpec(
                    why="give a restored trail back the CloudWatch Logs role its recorded configuration names",
                    condition={"StringEquals": {"iam:PassedToService": "cloudtrail.amazonaws.com"}}),
     ),
-    settings=security_settings(),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

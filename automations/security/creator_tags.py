@@ -19,22 +19,13 @@ from typing import Any
 
 from automations.core.codec import iso
 from automations.core.iam_rules import only_tag_keys
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_AT_TAG, CREATED_BY_TAG, PROTECT_TAG, is_protected
-from automations.core.spec import EventPattern, FunctionSpec, Permission
+from automations.core.spec import EventPattern, Permission
 from automations.security.create_calls import CreateCall, create_call, pattern
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import ASSUMED_ROLE, Actor, CloudTrailEvent
-from automations.security.reactive import (
-    EVALUATE,
-    Decision,
-    Remediate,
-    Skip,
-    event_ref,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import EVALUATE, Decision, Remediate, Skip, event_ref, rule_handler, rule_spec
 from automations.security.resource_tags import TAGGERS
 
 NAME = "creator-tags"
@@ -57,15 +48,12 @@ def _add_only() -> dict[str, dict[str, Any]]:
     return condition
 
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Tags new resources with caretaker:created-by and caretaker:created-at from the CloudTrail create "
                 "call (never over an existing tag).",
-    handler=__name__ + ".handler",
     trigger=EventPattern(pattern()),
     default_mode="enforce",  # adds information only
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots",
                     "ec2:DescribeSecurityGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates",
@@ -99,8 +87,7 @@ SPEC = register(FunctionSpec(
                    ("arn:${AWS::Partition}:elasticloadbalancing:*:${AWS::AccountId}:loadbalancer/*",),
                    condition=_add_only(), why="add the creator tags only"),
     ),
-    settings=security_settings(),
-))
+)
 
 
 # ---------------------------------------------------------------------- who and when

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import CloudTrail, FunctionSpec, Permission
+from automations.core.spec import CloudTrail, Permission
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import Decision, Remediate, Skip, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, rule_handler, rule_spec
 
 NAME = "ebs-encryption-disabled"
 ACTION = "enable-ebs-encryption-by-default"
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Re-enables EBS encryption by default in a region where it was disabled.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.ec2", "ec2.amazonaws.com", ("DisableEbsEncryptionByDefault",)),
     default_mode="enforce",  # re-enabling only restores protection
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault"),
                    why="an account-and-region setting: these actions have no resource-level scoping"),
     ),
-    settings=security_settings(),
-))
+)
 
 
 def setting_id(account: str, region: str) -> str:

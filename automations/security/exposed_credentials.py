@@ -17,13 +17,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, tag_map
-from automations.core.spec import AnyOf, FunctionSpec, GuardDuty, Health, Permission, Setting
+from automations.core.spec import AnyOf, GuardDuty, Health, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import GUARDDUTY, HEALTH, either
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 from automations.security.service_events import GuardDutyFinding, HealthEvent
 from automations.security.steps import Step, run_steps
 
@@ -46,15 +45,12 @@ ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,124}")
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
 _GONE = ("NoSuchEntity",)
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Deactivates an IAM user's access key that AWS Health or GuardDuty reports exposed, and attaches "
                 "AWS's quarantine policy to the user; never deletes.",
-    handler=__name__ + ".handler",
     trigger=AnyOf((Health((HEALTH_EVENT,)), GuardDuty("AccessKey", CREDENTIAL_FINDINGS))),
     default_mode="enforce",  # the containment AWS asks for; docs/security-rules.md says why it is not audit
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags",
                     "iam:ListAttachedUserPolicies"), (_USERS,),
@@ -67,12 +63,12 @@ SPEC = register(FunctionSpec(
                    why="attach AWS's quarantine policy, and no other policy, to the key's user; never a "
                        "protected user"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("quarantine_policy", "bool", True,
                 f"Attach AWS's {QUARANTINE_POLICY_NAME} managed policy to the user whose key is exposed "
                 "(false: only deactivate the key)."),
     ),
-))
+)
 
 Event = HealthEvent | GuardDutyFinding
 

@@ -16,16 +16,13 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
-from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_IDS_ENV, OWN_ROLE_NAMES_ENV
+from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_NAMES_ENV
 from automations.core.truncate import clip
+from automations.security.envelope import Envelope
 from automations.security.errors import BadEventError
 
 API_CALL = "AWS API Call via CloudTrail"
 CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
-#: An IAM role's unique id (RoleId), as IAM assigns it and CloudTrail records a role session's issuer:
-#: `AROA` and 17 upper-case letters and digits (21 characters). Never reused: a role re-created under the
-#: same name (the same ARN) gets a new one.
-ROLE_ID = re.compile(r"AROA[A-Z0-9]{17}")
 #: The `userIdentity.type` of a role session (a Lambda function's calls, among others).
 ASSUMED_ROLE = "AssumedRole"
 
@@ -80,25 +77,6 @@ class Actor:
         return tuple(a for a in (self.arn, self.session_issuer_arn) if a)
 
     @property
-    def role_id(self) -> str:
-        """The unique id of the role whose session made the call ("" when it is not a role session): the
-        session issuer's principalId; without an issuer, the part of `principalId` before `:`."""
-        if self.type != ASSUMED_ROLE:
-            return ""
-        if self.session_issuer_principal_id:
-            return self.session_issuer_principal_id
-        role_id, colon, _ = self.principal_id.partition(":")
-        return role_id if colon else ""
-
-    @property
-    def role_account(self) -> str:
-        """The account of the role whose session made the call: from the issuer's ARN or `accountId`
-        (without an issuer, the caller's)."""
-        if self.session_issuer_principal_id:
-            return arn_account(self.session_issuer_arn) or self.session_issuer_account_id
-        return arn_account(self.arn) or self.account_id
-
-    @property
     def label(self) -> str:
         return self.session_issuer_arn or self.arn or self.principal_id or self.type or "unknown"
 
@@ -114,17 +92,11 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class CloudTrailEvent:
-    """One CloudTrail record inside its EventBridge envelope."""
+class CloudTrailEvent(Envelope):
+    """One CloudTrail record inside its EventBridge envelope (`time`: the record's `eventTime`)."""
 
-    id: str  # the envelope id: the same for every delivery of one event (idempotency key)
-    detail_type: str
-    source: str
-    account: str
-    region: str
     name: str
     event_source: str
-    time: str
     actor: Actor
     source_ip: str
     user_agent: str
@@ -234,23 +206,6 @@ def matching_arn(actor: Actor, patterns: Iterable[str]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
-def parse_own_role_ids(text: str) -> frozenset[str]:
-    """The role ids of a `CARETAKER_OWN_ROLE_IDS` value (comma-separated); empty entries are dropped, and
-    entries that are not role ids too (with a warning): a name, an ARN or a pattern identifies nobody."""
-    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-    bad = [entry for entry in entries if not ROLE_ID.fullmatch(entry)]
-    if bad:
-        log.warning("%s: ignoring entries that are not IAM role ids (AROA...): %s", OWN_ROLE_IDS_ENV,
-                    clip(", ".join(bad), QUOTE_LIMIT_BYTES))
-    return frozenset(entry for entry in entries if entry not in bad)
-
-
-def own_role_ids(environ: Mapping[str, str]) -> frozenset[str]:
-    """The unique ids of Caretaker's own roles, from `CARETAKER_OWN_ROLE_IDS` (parsed once per value)."""
-    return parse_own_role_ids(environ.get(OWN_ROLE_IDS_ENV, ""))
-
-
 #: An IAM role name (what `Ref` of a role gives): letters, digits and `+=,.@_-` (IAM allows 64; the emulator's
 #: generated names are longer, and the length proves nothing either way).
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,128}")
@@ -286,20 +241,15 @@ def arn_account(arn: str) -> str:
     return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
 
 
-def caretaker_cause(actor: Actor, own_roles: Collection[str], ignored: Sequence[str], account: str,
-                    own_arns: Collection[str] = frozenset()) -> str | None:
+def caretaker_cause(actor: Actor, own_arns: Collection[str], ignored: Sequence[str], account: str) -> str | None:
     """Why the event is Caretaker's own doing (and must be ignored), or None.
 
-    Own: the call was made in a session of a role whose unique id (RoleId) is exactly one of `own_roles`,
-    the ids of Caretaker's own roles, and that role is of the event's `account`. Never an ARN, a path or a
-    name: anyone who may create roles can create one under `/caretaker/` or named `caretaker-*`, and a role
-    deleted and re-created under an own role's name has the same ARN but a new id. `ignored` (the
-    operator's `ignore_principal_arns`, wildcards allowed) is checked after.
+    Own: the call was made in a session of a role whose ARN is exactly one of `own_arns` (`own_role_arns`, known at
+    deploy time), of the event's `account`. Never a path, a name pattern or a session name: anyone who may create
+    roles can create one under `/caretaker/` or named `caretaker-*`, and a session's name is the caller's choice.
+    `ignored` (the operator's `ignore_principal_arns`, wildcards allowed) is checked after.
     """
-    role_id = actor.role_id
-    if role_id and role_id in own_roles and account and actor.role_account == account:
-        return f"caused by Caretaker's own role {actor.session_issuer_arn or actor.arn} (role id {role_id})"
-    issuer = actor.session_issuer_arn if actor.type == "AssumedRole" else ""
+    issuer = actor.session_issuer_arn if actor.type == ASSUMED_ROLE else ""
     if issuer and issuer in own_arns and account and arn_account(issuer) == account:
         return f"caused by Caretaker's own role {issuer} (its exact ARN)"
     listed = matching_arn(actor, ignored)

@@ -9,15 +9,12 @@ from the group. Default audit: each takes access away.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.core.spec import CloudTrail, Permission, Setting
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import (
@@ -34,7 +31,7 @@ from automations.security.iam_state import (
     managed_verdict,
     principal_tags,
 )
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
 NAME = "iam-admin-grant"
 ATTACH = ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy")
@@ -50,15 +47,12 @@ ALLOWED_PRINCIPALS = Setting(
     "for assumed roles, the role ARN with its path).",
     pattern=r"arn:[^\s,]+")
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Reports admin-equivalent rights granted outside the allow-list; in enforce mode removes them.",
-    handler=__name__ + ".handler",
     # every attachment passes: customer-managed policies are judged by their document, not their name
     trigger=CloudTrail("aws.iam", "iam.amazonaws.com", ATTACH + PUT + (ADD_TO_GROUP,)),
     default_mode="audit",  # detaching, deleting or removing from a group takes access away
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:ListAttachedUserPolicies", "iam:GetUserPolicy", "iam:ListUserTags",
                     "iam:ListGroupsForUser"), (USERS,),
@@ -76,8 +70,8 @@ SPEC = register(FunctionSpec(
         Permission(("iam:DetachGroupPolicy", "iam:DeleteGroupPolicy", "iam:RemoveUserFromGroup"), (GROUPS,),
                    why="remove the policy from the group, or the user from it (enforce mode only)"),
     ),
-    settings=security_settings(ALLOWED_PRINCIPALS),
-))
+    settings=(ALLOWED_PRINCIPALS,),
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
@@ -95,12 +89,8 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     if event.name in ATTACH:
         policy = event.param_text("policyArn")
         action = f"detach-{who.kind}-policy"
-        try:
+        with gone_when_missing(resource, f"policy {policy}"):
             verdict, version = managed_verdict(iam, scope, policy)
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                raise ResourceGoneError(resource, f"policy {policy} no longer exists") from None
-            raise
         details.update(policy_arn=policy, policy_version=version, verdict=verdict.as_details())
         if not verdict.admin:
             return Skip(resource, action, f"{policy} (default version {version}) is not admin-equivalent", details)
@@ -116,26 +106,19 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
         if not verdict.admin:
             return Skip(resource, action, f"inline policy {policy} is not admin-equivalent", details)
         grant = f"admin-equivalent inline policy {policy} put on {who.kind} {principal}"
-    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    allowed = _allowed(run, event, resource, action, details)
     if allowed:
-        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+        return allowed
     headline = f"{grant} by {event.actor.label}"
-    try:
+    with gone_when_missing(resource, f"{who.kind} {principal}"):
         tags = principal_tags(iam, who, principal)  # also: NoSuchEntity when the principal is gone
         if event.name in ATTACH:
             still = policy in attached_policies(iam, who, principal)
         else:
             still = scope.judge(inline_document(iam, who, principal, policy)).admin
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"{who.kind} {principal} no longer exists") from None
-        raise
-    if not still:
-        return Skip(resource, action, "the grant is no longer in place: only the grant is reported", details,
-                    notify=True, headline=headline)
-    guarded = protected(resource, action, tags, headline, details)
-    if guarded:
-        return guarded
+    kept = _unless_in_place(still, "the grant is no longer in place", resource, action, tags, headline, details)
+    if kept:
+        return kept
     target = {who.argument: principal}
     if event.name in ATTACH:
         return Remediate(resource, action, headline, f"detach {policy} from {who.kind} {principal}",
@@ -144,39 +127,44 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                      lambda: getattr(iam, who.delete)(**target, PolicyName=policy), details)
 
 
+def _allowed(run: Run, event: CloudTrailEvent, resource: str, action: str, details: Mapping[str, Any]) -> Skip | None:
+    """The skip of a grant made by a principal of `admin_grant_allowed_principals`, or None."""
+    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    if allowed:
+        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+    return None
+
+
+def _unless_in_place(in_place: bool, lost: str, resource: str, action: str, tags: Mapping[str, str], headline: str,
+                     details: Mapping[str, Any]) -> Skip | None:
+    """What stops the removal: the grant is gone already (reported only), or the principal is protected."""
+    if not in_place:
+        return Skip(resource, action, f"{lost}: only the grant is reported", details, notify=True, headline=headline)
+    return protected(resource, action, tags, headline, details)
+
+
 def _group_membership(run: Run, event: CloudTrailEvent) -> Decision:
     """AddUserToGroup: the user gets the group's rights; admin-equivalent ones are taken back."""
     group, user = event.param_text("groupName"), event.param_text("userName")
     resource, action = f"user/{user}", "remove-user-from-group"
     iam = run.clients("iam")
-    try:
+    with gone_when_missing(f"group/{group}", f"group {group}"):
         found = admin_policy_of(iam, Scope(event.partition, event.account), PRINCIPALS["group"], group)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(f"group/{group}", f"group {group} no longer exists") from None
-        raise
     details: dict[str, Any] = {"principal_kind": "user", "principal": user, "group": group}
     if found is None:
         return Skip(resource, action, f"group {group} has no admin-equivalent policy", details)
     policy, verdict = found
     details.update(group_policy=policy, verdict=verdict.as_details())
-    allowed = matching_arn(event.actor, run.settings["admin_grant_allowed_principals"])
+    allowed = _allowed(run, event, resource, action, details)
     if allowed:
-        return Skip(resource, action, f"granted by {allowed}, listed in admin_grant_allowed_principals", details)
+        return allowed
     headline = f"user {user} added to admin-equivalent group {group} by {event.actor.label}"
-    try:
+    with gone_when_missing(resource, f"user {user}"):
         tags = principal_tags(iam, PRINCIPALS["user"], user)
         member = group in groups_of_user(iam, user)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"user {user} no longer exists") from None
-        raise
-    if not member:
-        return Skip(resource, action, "the user is no longer in the group: only the grant is reported", details,
-                    notify=True, headline=headline)
-    guarded = protected(resource, action, tags, headline, details)
-    if guarded:
-        return guarded
+    kept = _unless_in_place(member, "the user is no longer in the group", resource, action, tags, headline, details)
+    if kept:
+        return kept
     return Remediate(resource, action, headline, f"remove user {user} from group {group}",
                      lambda: iam.remove_user_from_group(GroupName=group, UserName=user), details)
 

@@ -12,13 +12,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, tag_map, tag_matches
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.core.spec import CloudTrail, Permission, Setting
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, require
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
 NAME = "iam-credential-guard"
 DEACTIVATE = "deactivate-access-key"
@@ -26,15 +25,12 @@ DELETE_LOGIN = "delete-login-profile"
 _USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"
 _TAG_KEY = r"[\w.:/=+@ -]{1,128}"
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Deactivates new access keys of console-only users and deletes new passwords of machine-only "
                 "users.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.iam", "iam.amazonaws.com", ("CreateAccessKey", "CreateLoginProfile")),
     default_mode="audit",  # deactivating keys and deleting passwords takes access away
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:ListUserTags", "iam:ListAccessKeys", "iam:GetLoginProfile"), (_USERS,),
                    why="the user's tags and its current credentials"),
@@ -43,13 +39,13 @@ SPEC = register(FunctionSpec(
                    why="deactivate the key / delete the login profile (enforce mode only); never a user tagged "
                        "caretaker:protect=true"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("console_only_tag_key", "str", "caretaker:console-only",
                 "Tag key (value true) of users that must not have access keys.", pattern=_TAG_KEY),
         Setting("machine_only_tag_key", "str", "caretaker:machine-only",
                 "Tag key (value true) of users that must not have a console password.", pattern=_TAG_KEY),
     ),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:
@@ -78,12 +74,8 @@ def target_user(event: CloudTrailEvent) -> str:
 
 
 def user_tags(iam: Any, user: str) -> dict[str, str]:
-    try:
+    with gone_when_missing(f"user/{user}", f"user {user}"):
         return tag_map(iam.list_user_tags(UserName=user).get("Tags"))
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(f"user/{user}", f"user {user} no longer exists") from None
-        raise
 
 
 def _access_key(run: Run, iam: Any, event: CloudTrailEvent) -> Decision:

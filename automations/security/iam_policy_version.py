@@ -15,18 +15,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
-from automations.core.spec import CloudTrail, FunctionSpec, Permission
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.core.spec import CloudTrail, Permission
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent, matching_arn
 from automations.security.iam_admin_grant import ALLOWED_PRINCIPALS
 from automations.security.iam_state import IAM_ARN, Scope, policy_version_document
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 
 NAME = "iam-policy-version"
 CREATE, SET_DEFAULT = "CreatePolicyVersion", "SetDefaultPolicyVersion"
@@ -34,11 +30,10 @@ ACTION = "restore-policy-version"
 #: Only the account's own policies have versions anyone but AWS can create.
 OWN_POLICIES = f"{IAM_ARN}:policy/*"
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Reports a managed policy made admin-equivalent by a new default version; in enforce mode "
                 "restores the previous one.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail(
         "aws.iam", "iam.amazonaws.com", (CREATE, SET_DEFAULT),
         # a version created without setAsDefault changes nothing until SetDefaultPolicyVersion; CloudTrail
@@ -46,16 +41,14 @@ SPEC = register(FunctionSpec(
         detail={"$or": [{"eventName": [SET_DEFAULT]}, {"requestParameters": {"setAsDefault": [True, "true"]}}]},
     ),
     default_mode="audit",  # restoring the previous version takes access away
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"),
                    (OWN_POLICIES,), why="the policy's versions, attachments and protect tag"),
         Permission(("iam:SetDefaultPolicyVersion",), (OWN_POLICIES,),
                    why="set the previous version back as the default (enforce mode only)"),
     ),
-    settings=security_settings(ALLOWED_PRINCIPALS),
-))
+    settings=(ALLOWED_PRINCIPALS,),
+)
 
 
 def made_default(event: CloudTrailEvent) -> str:
@@ -80,13 +73,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     resource = f"policy/{arn.rsplit('/', 1)[-1]}"
     iam = run.clients("iam")
     scope = Scope(event.partition, event.account)
-    try:
+    with gone_when_missing(resource, f"policy {arn} or its version {version}"):
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
         verdict = scope.judge(policy_version_document(iam, arn, version))
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"policy {arn} or its version {version} no longer exists") from None
-        raise
     attachments = int(policy.get("AttachmentCount", 0))
     details: dict[str, Any] = {"policy_arn": arn, "version_id": version, "attachment_count": attachments,
                                "verdict": verdict.as_details()}

@@ -20,28 +20,24 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.core.spec import CloudTrail, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import ROLES
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 from automations.security.trust_policy import Boundary, closed, openings
 
 NAME = "iam-trust-policy"
 ACTION = "close-trust-policy"
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Reports a role trust policy opened to anyone or to a foreign account; in enforce mode closes it.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.iam", "iam.amazonaws.com", ("UpdateAssumeRolePolicy",)),
     default_mode="audit",  # removing principals from a trust policy takes access away
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("iam:GetRole", "iam:ListRoleTags"), (ROLES,), why="the role's current trust policy and tags"),
         Permission(("organizations:DescribeOrganization",), ("*",),
@@ -49,13 +45,13 @@ SPEC = register(FunctionSpec(
         Permission(("iam:UpdateAssumeRolePolicy",), (ROLES,),
                    why="remove the principals outside the boundary (enforce mode only)"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("trust_policy_allowed_accounts", "list", (),
                 "Accounts outside the organization that role trust policies may name (comma-separated "
                 "12-digit account ids).",
                 pattern=r"\d{12}"),
     ),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

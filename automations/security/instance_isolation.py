@@ -18,14 +18,13 @@ from botocore.exceptions import ClientError
 
 from automations.core import iam_rules
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, PROTECT_TAG, tag_map
-from automations.core.spec import FunctionSpec, GuardDuty, Permission, Setting
+from automations.core.spec import GuardDuty, Permission, Setting
 from automations.security import quarantine
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import GUARDDUTY
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 from automations.security.service_events import GuardDutyFinding
 from automations.security.steps import Step, run_steps
 
@@ -41,11 +40,10 @@ _FINDING_TYPE = r"[A-Za-z0-9:/.!*?_-]+"
 #: Lifecycle states in which the group no longer replaces or terminates the instance (or already does).
 _OUT_OF_SERVICE = ("Standby", "EnteringStandby", "Detaching", "Detached", "Terminating", "Terminated")
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Isolates an EC2 instance that GuardDuty reports at or above a severity: quarantine security "
                 "group, forensic snapshots, out of its Auto Scaling group; records the previous groups.",
-    handler=__name__ + ".handler",
     trigger=GuardDuty("Instance"),
     default_mode="audit",  # it takes the instance's network access away
     timeout=120,
@@ -79,7 +77,7 @@ SPEC = register(FunctionSpec(
         Permission(("autoscaling:DetachInstances", "autoscaling:EnterStandby"), (_GROUPS_ARN,),
                    why="take the instance out of its Auto Scaling group so it is not replaced and terminated"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("min_severity", "float", 7.0,
                 "Isolate only findings of at least this GuardDuty severity (0 to 10; 7 = High).",
                 minimum=0, maximum=10),
@@ -97,7 +95,7 @@ SPEC = register(FunctionSpec(
                 "Name prefix of the quarantine security group created in each VPC (the VPC id is appended).",
                 pattern=r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,200}"),
     ),
-))
+)
 
 
 def decide(run: Run, event: GuardDutyFinding) -> Decision:

@@ -8,13 +8,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
-from automations.core.spec import CloudTrail, FunctionSpec, Permission
+from automations.core.spec import CloudTrail, Permission
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
 NAME = "kms-key-deletion"
 ACTION = "cancel-key-deletion"
@@ -22,22 +21,18 @@ PENDING = ("PendingDeletion", "PendingReplicaDeletion")
 _KEYS = "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
 _GONE = ("NotFoundException",)
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Cancels the scheduled deletion of a KMS key and re-enables it; always notifies.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.kms", "kms.amazonaws.com", ("ScheduleKeyDeletion",)),
     default_mode="enforce",  # cancelling a deletion only keeps what exists
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("kms:DescribeKey", "kms:ListResourceTags"), (_KEYS,),
                    why="the key's current state and its protect tag"),
         Permission(("kms:CancelKeyDeletion", "kms:EnableKey"), (_KEYS,),
                    why="cancel the deletion; cancelling leaves the key disabled, so enable it again"),
     ),
-    settings=security_settings(),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

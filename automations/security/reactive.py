@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 from automations.core import state_schema as schema
 from automations.core.errors import StateLogError
 from automations.core.notify import owner_of
+from automations.core.registry import register
 from automations.core.runtime import Entrypoint, Run, describe_error, entrypoint
 from automations.core.selection import PROTECT_TAG, is_protected
-from automations.core.spec import FunctionSpec, Setting
+from automations.core.spec import EventTrigger, FunctionSpec, Mode, Permission, Setting
 from automations.core.truncate import clip
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import CLOUDTRAIL, Kind, ParsedEvent, checked_kind
-from automations.security.findings import caretaker_cause, own_role_arns, own_role_ids
+from automations.security.findings import caretaker_cause, own_role_arns
 
 #: The action name of items that are about the event as a whole (bad input, own event, duplicate).
 EVALUATE = "evaluate-event"
@@ -47,8 +48,8 @@ ID_LIMIT_BYTES = 1_000
 IGNORE_PRINCIPALS = Setting(
     "ignore_principal_arns", "list", (),
     "More principals whose events this rule ignores (comma-separated ARNs, * and ? allowed): the operator's "
-    "explicit choice. Caretaker's own roles are always ignored, recognised by their unique ids "
-    "(CARETAKER_OWN_ROLE_IDS), never by path or name.",
+    "explicit choice. Caretaker's own roles are always ignored, recognised by their exact ARNs "
+    "(CARETAKER_OWN_ROLE_ARN_PREFIX + CARETAKER_OWN_ROLE_NAMES), never by path or name pattern.",
     pattern=r"arn:[^\s,]+",
 )
 
@@ -56,6 +57,21 @@ IGNORE_PRINCIPALS = Setting(
 def security_settings(*settings: Setting) -> tuple[Setting, ...]:
     """The settings of a security rule: the shared ones, then its own."""
     return (IGNORE_PRINCIPALS, *settings)
+
+
+#: What a rule gets unless it declares otherwise: one event is one decision and at most a few calls.
+RULE_TIMEOUT_S = 60
+RULE_MEMORY_MB = 256
+
+
+def rule_spec(*, name: str, description: str, trigger: EventTrigger, default_mode: Mode,
+              permissions: tuple[Permission, ...], settings: tuple[Setting, ...] = (), timeout: int = RULE_TIMEOUT_S,
+              memory: int = RULE_MEMORY_MB) -> FunctionSpec:
+    """Declare and register a reactive rule: the shared timeout, memory and settings (`security_settings`) unless
+    it declares its own; its module's `handler = rule_handler(SPEC, decide)` is bound by `registry.discover()`."""
+    return register(FunctionSpec(name=name, description=description, trigger=trigger, default_mode=default_mode,
+                                 permissions=permissions, settings=security_settings(*settings), timeout=timeout,
+                                 memory=memory))
 
 
 @dataclass(frozen=True)
@@ -149,8 +165,8 @@ def respond(run: Run, event: Mapping[str, Any], decide: Decide[E], kind: Kind[E]
         run.skip(event_ref(event_id), EVALUATE, f"bad event: {exc}")
         return _result(run, event_id, name, event_ref(event_id), EVALUATE, "skipped", f"bad event: {exc}")
     actor = parsed.actor
-    own = actor and caretaker_cause(actor, own_role_ids(run.environ), run.settings["ignore_principal_arns"],
-                                    account=parsed.account, own_arns=own_role_arns(run.environ))
+    own = actor and caretaker_cause(actor, own_role_arns(run.environ), run.settings["ignore_principal_arns"],
+                                    account=parsed.account)
     if own:
         run.skip(event_ref(parsed.id), EVALUATE, f"ignored: {own}", parsed.summary())
         return _result(run, parsed.id, parsed.name, event_ref(parsed.id), EVALUATE, "skipped", f"ignored: {own}")

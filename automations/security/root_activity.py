@@ -11,18 +11,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from automations.core.registry import register
 from automations.core.runtime import Run
-from automations.core.spec import EventPattern, FunctionSpec, Permission
+from automations.core.spec import EventPattern, Permission
 from automations.security.findings import API_CALL, CONSOLE_SIGN_IN, CloudTrailEvent
-from automations.security.reactive import Decision, Report, rule_handler, security_settings
+from automations.security.reactive import Decision, Report, rule_handler, rule_spec
 
 NAME = "root-activity"
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Reports every API call and console sign-in made by the account's root user.",
-    handler=__name__ + ".handler",
     trigger=EventPattern({
         "source": [{"prefix": "aws."}],
         "detail-type": [API_CALL, CONSOLE_SIGN_IN],
@@ -34,8 +32,7 @@ SPEC = register(FunctionSpec(
     permissions=(
         Permission(("iam:ListAccountAliases",), why="name the account in the report; no resource-level scoping"),
     ),
-    settings=security_settings(),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

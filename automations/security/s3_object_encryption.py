@@ -18,24 +18,15 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
-from automations.core.spec import FunctionSpec, ObjectCreated, Permission, Setting
+from automations.core.spec import ObjectCreated, Permission, Setting
 from automations.security import object_copy, service_events
 from automations.security.errors import ResourceGoneError
 from automations.security.event_kinds import S3_OBJECT_CREATED
 from automations.security.findings import arn_account
 from automations.security.object_copy import ObjectVersion
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 
 NAME = "s3-object-encryption"
 ACTION = "encrypt-object"
@@ -190,18 +181,17 @@ def decide_object(run: Run, *, region: str, account: str, bucket: str, key: str,
 
 
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Copies objects stored without the KMS key their bucket's caretaker:require-kms tag names onto "
                 "themselves with SSE-KMS and that key.",
-    handler=__name__ + ".handler",
     trigger=ObjectCreated(),
     default_mode="audit",  # it rewrites data
     timeout=900,  # a multipart copy of max_object_size_gb must fit in one invocation
     memory=256,
     permissions=PERMISSIONS,
-    settings=security_settings(*SETTINGS),
-))
+    settings=SETTINGS,
+)
 
 
 def decide(run: Run, event: service_events.ObjectCreated) -> Decision:

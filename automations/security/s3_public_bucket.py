@@ -15,13 +15,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.core.spec import CloudTrail, Permission, Setting
 from automations.security.errors import ResourceGoneError
 from automations.security.findings import CloudTrailEvent
-from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 from automations.security.s3_account_block import EVENT_NAMES as ACCOUNT_EVENTS
 from automations.security.s3_account_block import decide_account
 
@@ -42,18 +41,15 @@ def weakening_filter() -> dict[str, Any]:
     return {"$or": alternatives}
 
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Re-applies a bucket's full Block Public Access configuration when a call weakened it; restores "
                 "or reports the account-level configuration.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.s3", "s3.amazonaws.com",
                        ("PutBucketAcl", "PutBucketPolicy", "DeleteBucketPublicAccessBlock",
                         "PutBucketPublicAccessBlock", *ACCOUNT_EVENTS),
                        detail=weakening_filter()),
     default_mode="enforce",  # re-applying the block only restores protection
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("s3:GetBucketTagging", "s3:GetBucketPublicAccessBlock"), (_BUCKETS,),
                    why="allow tag, protect tag and the bucket's current block configuration"),
@@ -62,12 +58,12 @@ SPEC = register(FunctionSpec(
                    why="the account-level configuration (S3 Control Get/PutPublicAccessBlock); these actions "
                        "have no resource type"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("allow_public_tag", "str", "caretaker:allow-public=true",
                 "key=value of the tag that marks a bucket as public on purpose: it is left public, and reported.",
                 pattern=r"[^=]{1,128}=.{0,256}"),
     ),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

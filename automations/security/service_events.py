@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automations.core.truncate import clip
+from automations.security.envelope import Envelope
 from automations.security.errors import BadEventError
 
 if TYPE_CHECKING:
@@ -57,15 +58,9 @@ def _quote(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class ServiceEvent:
-    """The envelope every AWS service event carries."""
+class ServiceEvent(Envelope):
+    """An AWS service's own event: the envelope and the resources it names."""
 
-    id: str  # the envelope id: the same for every delivery of one event (idempotency key)
-    source: str
-    detail_type: str
-    account: str
-    region: str
-    time: str
     resources: tuple[str, ...]
 
     #: what the notification says reported the event ("AWS Health", "GuardDuty", ...)

@@ -18,10 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, tag_map
-from automations.core.spec import CloudTrail, FunctionSpec, Permission, Setting
+from automations.core.spec import CloudTrail, Permission, Setting
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.findings import CloudTrailEvent
 from automations.security.ip_ranges import (
@@ -33,7 +32,7 @@ from automations.security.ip_ranges import (
     normalized,
 )
 from automations.security.prefix_lists import PrefixLists
-from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, security_settings
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 
 NAME = "sg-open-world"
 ACTION = "revoke-ingress"
@@ -43,15 +42,12 @@ _GONE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound")
 _RULE_GONE = ("InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound")
 _PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Revokes security group ingress open to the world (directly or through a prefix list) on ports "
                 "outside an allow-list.",
-    handler=__name__ + ".handler",
     trigger=CloudTrail("aws.ec2", "ec2.amazonaws.com", ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")),
     default_mode="enforce",  # revoking world-open ingress only restores protection
-    timeout=60,
-    memory=256,
     permissions=(
         Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"),
                    why="the group's current state; Describe* has no resource-level scoping"),
@@ -63,7 +59,7 @@ SPEC = register(FunctionSpec(
                    condition=NOT_PROTECTED,
                    why="revoke the offending rules; never on a group tagged caretaker:protect=true"),
     ),
-    settings=security_settings(
+    settings=(
         Setting("allowed_ports", "list", ("80", "443"),
                 "TCP/UDP ports (or ranges like 8000-8080) that may stay open to the world.",
                 pattern=f"{_PORT}(-{_PORT})?"),
@@ -74,7 +70,7 @@ SPEC = register(FunctionSpec(
                 "A public IPv6 source range with a prefix length shorter than this is open to the world "
                 "(::/0 always is; ULA, link-local and loopback never are).", minimum=1, maximum=128),
     ),
-))
+)
 
 
 def decide(run: Run, event: CloudTrailEvent) -> Decision:

@@ -18,22 +18,13 @@ from typing import Any
 from automations.core.codec import iso
 from automations.core.iam_rules import only_tag_keys
 from automations.core.pending import PendingRecord, PendingStore
-from automations.core.registry import register
 from automations.core.runtime import Run
 from automations.core.selection import CREATED_BY_TAG, NOT_PROTECTED, tag_map
-from automations.core.spec import FunctionSpec, InstanceStateChange, Permission, Setting
+from automations.core.spec import InstanceStateChange, Permission, Setting
 from automations.security import service_events
 from automations.security.errors import BadEventError, ResourceGoneError
 from automations.security.event_kinds import EC2_INSTANCE_STATE
-from automations.security.reactive import (
-    Decision,
-    Remediate,
-    Report,
-    Skip,
-    protected,
-    rule_handler,
-    security_settings,
-)
+from automations.security.reactive import Decision, Remediate, Report, Skip, protected, rule_handler, rule_spec
 from automations.security.resource_tags import describe_ec2
 
 NAME = "tag-compliance"
@@ -126,18 +117,15 @@ def decide_instance(run: Run, *, region: str, instance_id: str, details: Mapping
                                              Tags=[{"Key": STOP_AFTER_TAG, "Value": deadline}]), info)
 
 
-SPEC = register(FunctionSpec(
+SPEC = rule_spec(
     name=NAME,
     description="Announces running instances without the required tags (caretaker:stop-after, a pending record); "
                 "tag-compliance-sweep stops them after the grace period unless fixed.",
-    handler=__name__ + ".handler",
     trigger=InstanceStateChange(("running",)),
     default_mode="audit",  # it leads to stopping instances
-    timeout=60,
-    memory=256,
     permissions=ANNOUNCE_PERMISSIONS,
-    settings=security_settings(REQUIRED_TAGS, GRACE_HOURS),
-))
+    settings=(REQUIRED_TAGS, GRACE_HOURS),
+)
 
 
 def decide(run: Run, event: service_events.InstanceStateChange) -> Decision:

@@ -38,7 +38,6 @@ SPEC = register(FunctionSpec(
     name=NAME,
     description="Stops the instances tag-compliance announced once their deadline passed, if they still lack "
                 "the required tags.",
-    handler=__name__ + ".handler",
     trigger=Rate(1, "hour"),
     default_mode="audit",  # stopping an instance takes a service away
     timeout=300,

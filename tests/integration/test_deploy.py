@@ -78,7 +78,7 @@ def test_functions_run_with_the_manifest_environment_and_the_core_table(
         expected = dict(entry["environment"],
                         CARETAKER_STATE_TABLE=core["StateTableName"],
                         CARETAKER_ALERT_TOPIC_ARN=core["AlertTopicArn"])
-        if get(entry["name"]).reads_own_role_ids:  # only the rules on CloudTrail records read the own roles
+        if get(entry["name"]).reads_own_roles:  # only the rules on CloudTrail records read the own roles
             for name in ("CARETAKER_OWN_ROLE_NAMES", "CARETAKER_OWN_ROLE_ARN_PREFIX"):
                 expected[name] = config["Environment"]["Variables"][name]
         assert config["Environment"]["Variables"] == expected
@@ -99,7 +99,7 @@ def test_each_reactive_function_trusts_the_exact_arns_of_every_caretaker_role(
     roles = {lambda_.get_function_configuration(FunctionName=e["function_name"])["Role"] for e in data["functions"]
              if makes_changes(get(e["name"]))}  # read-only functions' roles are not trusted
     assert all("/caretaker/" in arn for arn in roles)
-    readers = [e for e in data["functions"] if get(e["name"]).reads_own_role_ids]
+    readers = [e for e in data["functions"] if get(e["name"]).reads_own_roles]
     assert readers and {e["stack"] for e in readers} == {"caretaker-security"}
     for entry in readers:
         env = lambda_.get_function_configuration(FunctionName=entry["function_name"])["Environment"]["Variables"]

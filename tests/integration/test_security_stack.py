@@ -45,7 +45,7 @@ def test_deployed_pattern_is_the_declared_one_and_matches_its_events(spec: Any, 
     pattern = deployed_patterns()[arn]
     assert pattern == trigger_manifest(spec.trigger)["pattern"]
     if spec.name not in RULE_EVENTS:  # the rules on AWS service events: their samples in test_event_kinds.py
-        assert not spec.reads_own_role_ids, spec.name
+        assert not spec.reads_own_roles, spec.name
         return
     for name in RULE_EVENTS[spec.name]:
         assert matches(pattern, load_event(name)), name

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_IDS_ENV, OWN_ROLE_NAMES_ENV
+from automations.core.spec import OWN_ROLE_ARN_PREFIX_ENV, OWN_ROLE_NAMES_ENV
 from builder.deploy import Target, stack_parameters
 from templates.functions import makes_changes
 from templates.stacks import StackDef, render_all
@@ -46,7 +46,7 @@ def role_ids_of(stack: StackDef) -> dict[str, Any]:
 
 
 def readers(stack: StackDef) -> list[Any]:
-    return [resources for resources in stack.functions if resources.spec.reads_own_role_ids]
+    return [resources for resources in stack.functions if resources.spec.reads_own_roles]
 
 
 def role_names_of(stack: StackDef) -> list[dict[str, str]]:
@@ -77,7 +77,7 @@ def test_no_template_sets_the_role_ids_any_more(stacks: list[StackDef]) -> None:
         data = stack.template.to_dict()
         assert "CaretakerRoleIds" not in data.get("Parameters", {}) and "RoleIds" not in data.get("Outputs", {})
         for resources in stack.functions:
-            assert OWN_ROLE_IDS_ENV not in [v.name for v in resources.environment], resources.spec.name
+            assert "CARETAKER_OWN_ROLE_IDS" not in [v.name for v in resources.environment], resources.spec.name
 
 
 def test_only_the_functions_that_read_the_own_roles_get_them(stacks: list[StackDef]) -> None:

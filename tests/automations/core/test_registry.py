@@ -1,7 +1,9 @@
-"""`discover()` walks the handler packages' subpackages, so a family module may live in a package."""
+"""`discover()` walks the handler packages' subpackages, so a family module may live in a package, and binds each
+spec to the module whose `handler` was built from it."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +14,26 @@ from automations.core import registry
 
 FAMILY_SOURCE = '''
 from automations.core.registry import register
+from automations.core.runtime import entrypoint
 from automations.core.spec import FunctionSpec, Permission, Rate
 
 SPEC = register(FunctionSpec(
-    name="nested-family", description="a family module inside a subpackage",
-    handler="caretaker_fixture_pkg.sub.family.handler", trigger=Rate(1, "day"),
+    name="nested-family", description="a family module inside a subpackage", trigger=Rate(1, "day"),
+    permissions=(Permission(("ec2:DescribeVolumes",)),), default_mode="audit"))
+
+
+@entrypoint(SPEC)
+def handler(run, event):
+    return {}
+'''
+
+#: Registers a spec but builds no handler from it: nothing says where Lambda would call it.
+UNBOUND_SOURCE = '''
+from automations.core.registry import register
+from automations.core.spec import FunctionSpec, Permission, Rate
+
+SPEC = register(FunctionSpec(
+    name="handlerless-family", description="declares a function and forgets its handler", trigger=Rate(1, "day"),
     permissions=(Permission(("ec2:DescribeVolumes",)),), default_mode="audit"))
 
 
@@ -45,6 +62,25 @@ def test_discover_finds_a_family_module_in_a_subpackage(nested_package: Path) ->
     assert [s.name for s in specs] == ["nested-family"]
     assert specs[0].handler == "caretaker_fixture_pkg.sub.family.handler"
     assert registry.stack_of(specs[0]) == "scheduled"
+
+
+def test_discover_fails_loudly_for_a_spec_without_a_handler_built_from_it(nested_package: Path) -> None:
+    (nested_package / "sub" / "handlerless.py").write_text(UNBOUND_SOURCE)
+    with pytest.raises(LookupError, match="no handler bound for handlerless-family"):
+        registry.discover()
+
+
+def test_a_spec_is_bound_to_one_handler_only() -> None:
+    (spec,) = [s for s in registry.discover() if s.name == "cleanup-ebs-volumes"]
+    spec.bind_handler("automations.scheduled.cleanup_volumes.handler")  # the same path again: nothing changes
+    with pytest.raises(ValueError, match=re.escape("bound to automations.scheduled.cleanup_volumes.handler")):
+        spec.bind_handler("automations.scheduled.cleanup_snapshots.handler")
+
+
+def test_every_declared_handler_is_the_object_built_from_its_spec() -> None:
+    for spec in registry.discover():
+        module, attribute = spec.handler.rsplit(".", 1)
+        assert getattr(sys.modules[module], attribute).spec is spec, spec.name
 
 
 def test_the_cleanup_package_is_walked_and_registers_nothing_itself() -> None:

@@ -18,7 +18,6 @@ from automations.core import ledger, registry
 from automations.core.runtime import Entrypoint
 from automations.core.spec import (
     OWN_ROLE_ARN_PREFIX_ENV,
-    OWN_ROLE_IDS_ENV,
     OWN_ROLE_NAMES_ENV,
     ROLE_PATH,
     FunctionSpec,
@@ -47,22 +46,16 @@ def role_id(role_arn: str, incarnation: int = 0) -> str:
     return "AROA" + base64.b32encode(digest).decode()[:17]
 
 
-def own_role_id(function: str) -> str:
-    """The RoleId IAM gave the role of `function` in this deployment (GetAtt RoleId)."""
-    return role_id(own_role_arn(function))
-
-
-def stack_role_ids(spec: FunctionSpec) -> list[str]:
-    """What the template gives every reactive function of `spec`'s stack: the ids of all roles of that stack."""
-    stack = registry.stack_of(spec)
-    return [own_role_id(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
+def own_role_name(function: str) -> str:
+    """The name CloudFormation gives the role of `function` (what `Ref` of the role gives)."""
+    return own_role_arn(function).rsplit("/", 1)[1]
 
 
 def stack_role_names(spec: FunctionSpec) -> list[str]:
-    """What the template gives every reactive function of `spec`'s stack besides the ids: its roles' names."""
+    """What the template gives every reactive function of `spec`'s stack: its roles' names (with
+    `CARETAKER_OWN_ROLE_ARN_PREFIX`, their exact ARNs)."""
     stack = registry.stack_of(spec)
-    return [own_role_arn(other.name).rsplit("/", 1)[1] for other in registry.discover()
-            if registry.stack_of(other) == stack]
+    return [own_role_name(other.name) for other in registry.discover() if registry.stack_of(other) == stack]
 
 
 OWN_ROLE = own_role_arn("sg-open-world")
@@ -191,13 +184,12 @@ class Harness:
         self.monkeypatch.setenv(env_name, value)
 
     def invoke(self, handler: Entrypoint, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Invoke in-process. Unless the test set CARETAKER_OWN_ROLE_IDS, the function gets what its template
-        gives it without the deploy tool: the role ids of its own stack."""
+        """Invoke in-process. Unless the test set CARETAKER_OWN_ROLE_NAMES, the function gets what its template
+        gives it without the deploy tool: the exact ARNs of its own stack's roles (prefix + names)."""
         self.clock.advance(seconds=1)
-        if OWN_ROLE_IDS_ENV not in os.environ and handler.spec.reads_own_role_ids:
-            self.monkeypatch.setenv(OWN_ROLE_IDS_ENV, ",".join(stack_role_ids(handler.spec)))
-        if OWN_ROLE_NAMES_ENV not in os.environ and handler.spec.reads_own_role_ids:
+        if OWN_ROLE_NAMES_ENV not in os.environ and handler.spec.reads_own_roles:
             self.monkeypatch.setenv(OWN_ROLE_NAMES_ENV, ",".join(stack_role_names(handler.spec)))
+        if OWN_ROLE_ARN_PREFIX_ENV not in os.environ and handler.spec.reads_own_roles:
             self.monkeypatch.setenv(OWN_ROLE_ARN_PREFIX_ENV, f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}")
         self.specs[handler.spec.name] = handler.spec
         start = len(self.clients.calls)

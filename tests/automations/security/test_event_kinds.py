@@ -364,8 +364,8 @@ def test_a_rule_whose_decide_takes_another_kind_than_its_trigger_delivers_is_ref
         reactive.rule_handler(spec, lambda run, event: reactive.Skip("x", "y", "z"))
 
 
-def test_only_rules_on_cloudtrail_records_read_the_own_role_ids() -> None:
+def test_only_rules_on_cloudtrail_records_read_the_own_roles() -> None:
     spec = FunctionSpec(name="finding-rule", description="test", handler="automations.security.finding_rule.handler",
                         trigger=GuardDuty("Instance"), permissions=(Permission(("ec2:CreateTags",)),),
                         default_mode="enforce", settings=reactive.security_settings())
-    assert not spec.reads_own_role_ids
+    assert not spec.reads_own_roles

@@ -56,7 +56,7 @@ def test_missing_or_malformed_request_parameters_are_skipped_without_an_exceptio
 
 def test_every_security_rule_has_the_shared_settings() -> None:
     for spec in registry.discover():
-        if registry.stack_of(spec) == "security" and spec.reads_own_role_ids:  # the event rules
+        if registry.stack_of(spec) == "security" and spec.reads_own_roles:  # the event rules
             assert spec.setting("ignore_principal_arns") is reactive.IGNORE_PRINCIPALS, spec.name
 
 
@@ -149,52 +149,47 @@ def role_session(role_id: str = OWN_ID, issuer: str = OWN, account: str = "12345
 
 @pytest.mark.parametrize(("actor", "own"), [
     (role_session(), True),
-    (role_session(with_issuer=False), True),  # no sessionIssuer: the part of principalId before ':'
-    (role_session(OTHER_ID), False),  # same ARN, another id: the role was deleted and re-created
-    (role_session(OWN_ID[:-1]), False),  # a prefix
-    (role_session(OWN_ID.lower()), False),  # case
+    (role_session(OTHER_ID), True),  # the exact ARN decides, whatever id the record carries
+    (role_session(with_issuer=False), False),  # no session issuer: no role ARN to compare
+    (role_session(issuer=OWN[:-1]), False),  # a prefix
+    (role_session(issuer=OWN.lower()), False),  # case
     (role_session(OTHER_ID, "arn:aws:iam::123456789012:role/caretaker/totally-not-caretaker"), False),
     (role_session(OWN_ID, kind="IAMUser"), False),  # not a role session
-    (role_session(""), False),
 ])
-def test_own_events_are_recognised_by_the_exact_role_id_only(actor: findings.Actor, own: bool) -> None:
-    own_roles = findings.parse_own_role_ids(f"{OWN_ID},{OTHER_ID[:-1]}Z")
-    assert (findings.caretaker_cause(actor, own_roles, (), account="123456789012") is not None) is own
+def test_own_events_are_recognised_by_the_exact_role_arn_only(actor: findings.Actor, own: bool) -> None:
+    own_arns = findings.parse_own_role_arns("arn:aws:iam::123456789012:role/caretaker/",
+                                            f"{OWN.rsplit('/', 1)[1]},caretaker-security-Other")
+    assert (findings.caretaker_cause(actor, own_arns, (), account="123456789012") is not None) is own
 
 
-def test_the_issuers_id_wins_over_the_callers_principal_id() -> None:
-    """The caller's principalId is read only when the record has no session issuer."""
-    identity = {"type": "AssumedRole", "principalId": f"{OWN_ID}:x", "accountId": "123456789012",
-                "sessionContext": {"sessionIssuer": {"principalId": OTHER_ID, "arn": OWN, "accountId": "123456789012"}}}
-    actor = findings.Actor.from_identity(identity)
-    assert actor.role_id == OTHER_ID
-    assert findings.caretaker_cause(actor, {OWN_ID}, (), account="123456789012") is None
-
-
-def test_the_reason_names_the_role_arn_and_its_id() -> None:
-    assert findings.caretaker_cause(role_session(), {OWN_ID}, (), account="123456789012") == (
-        f"caused by Caretaker's own role {OWN} (role id {OWN_ID})")
+def test_the_reason_names_the_role_arn() -> None:
+    assert findings.caretaker_cause(role_session(), {OWN}, (), account="123456789012") == (
+        f"caused by Caretaker's own role {OWN} (its exact ARN)")
 
 
 @pytest.mark.parametrize("event_account", ["210987654321", ""])
-def test_an_own_role_id_in_a_session_of_another_account_than_the_event_is_not_trusted(event_account: str) -> None:
-    """The role must be of the event's account (from the issuer's ARN or accountId), and that account known."""
+def test_an_own_role_arn_in_a_session_of_another_account_than_the_event_is_not_trusted(event_account: str) -> None:
+    """The role must be of the event's account (from the issuer's ARN), and that account known."""
     elsewhere = OWN.replace(":123456789012:", ":210987654321:")
-    assert findings.caretaker_cause(role_session(issuer=elsewhere, account="210987654321"), {OWN_ID}, (),
+    assert findings.caretaker_cause(role_session(issuer=elsewhere, account="210987654321"), {OWN, elsewhere}, (),
                                     account="123456789012") is None
-    assert findings.caretaker_cause(role_session(), {OWN_ID}, (), account=event_account) is None
+    assert findings.caretaker_cause(role_session(), {OWN}, (), account=event_account) is None
 
 
-@pytest.mark.parametrize(("value", "parsed"), [
+@pytest.mark.parametrize(("names", "parsed"), [
     ("", set()),
     (",,", set()),
-    (f"{OWN_ID},", {OWN_ID}),  # the template's trailing comma when CaretakerRoleIds is empty
-    (f" {OWN_ID} ,{OTHER_ID}", {OWN_ID, OTHER_ID}),
-    (f"{OWN},caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F,/caretaker/*,*,AROA*", set()),  # ARN, name, patterns
-    ("AIDAYHXTQ4F2KQZ3VN7MB,AROAYHXTQ4F2KQZ3VN7M,AROAYHXTQ4F2KQZ3VN7MBB,AROAyhxtq4f2kqz3vn7mb", set()),
+    ("caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F,", {OWN}),  # the trailing comma of an empty parameter
+    (f"{OWN},/caretaker/*,*,{OWN_ID}*", set()),  # an ARN, patterns
 ])
-def test_the_own_role_list_holds_role_ids_only_and_no_names_arns_or_patterns(value: str, parsed: set[str]) -> None:
-    assert findings.parse_own_role_ids(value) == parsed
+def test_the_own_role_list_holds_role_names_only_and_no_arns_or_patterns(names: str, parsed: set[str]) -> None:
+    assert findings.parse_own_role_arns("arn:aws:iam::123456789012:role/caretaker/", names) == parsed
+
+
+def test_an_own_role_list_without_a_caretaker_arn_prefix_trusts_nothing() -> None:
+    names = "caretaker-security-SgOpenWorldRole-1A2B3C4D5E6F"
+    assert findings.parse_own_role_arns("arn:aws:iam::123456789012:role/", names) == set()
+    assert findings.parse_own_role_arns("", names) == set()
 
 
 def test_a_parsed_event_says_who_where_and_when() -> None:
