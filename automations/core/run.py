@@ -55,7 +55,7 @@ class Run:
                  continuation: Continuation | None = None, carried: Mapping[str, Any] | None = None,
                  started: datetime | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.spec = spec
-        #: the function's environment (os.environ unless injected), e.g. for CARETAKER_OWN_ROLE_IDS
+        #: the function's environment (os.environ unless injected), e.g. for the own-role names and ARN prefix
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.settings = settings
         self.state = state
