@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,8 @@ def main() -> int:
         t0 = time.perf_counter()
         while events:
             session = boto3.session.Session(region_name=REGION)
-            session.events.register("before-call.lambda.Invoke", answer)
+            answering: Callable[..., Any] = answer  # the stubs type handlers `-> None`
+            session.events.register("before-call.lambda.Invoke", answering)
             session.events.register("before-parameter-build.ec2.DeleteVolume", count_delete)
             session.events.register("before-parameter-build.sns.Publish", count_publish)
             before = len(sent)

@@ -59,11 +59,11 @@ def setup(instances: int, groups: int, databases: int) -> tuple[str, str, float]
     started = time.perf_counter()
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.register_image(Name="base", RootDeviceName="/dev/sda1")["ImageId"]
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": "caretaker:schedule", "Value": "office-hours"}]}]
     for start in range(0, instances, 500):
         count = min(500, instances - start)
         ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count, InstanceType="t3.micro",
-                          TagSpecifications=tags)
+                          TagSpecifications=[{"ResourceType": "instance",
+                                              "Tags": [{"Key": "caretaker:schedule", "Value": "office-hours"}]}])
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     if groups:
         autoscaling.create_launch_configuration(LaunchConfigurationName="lc", ImageId=image, InstanceType="t3.micro")

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
-from automations.core.aws import Clients
+from automations.core.aws import Clients, ServiceName
 from automations.core.codec import Clock
 from automations.core.errors import CaretakerError, describe_error
 from automations.core.executor import Budget, Executor, remaining_ms
@@ -99,7 +99,7 @@ class Request:
         data = self.event.get("CrHelperData")
         return data if isinstance(data, Mapping) else {}
 
-    def client(self, service: str) -> Any:
+    def client(self, service: ServiceName) -> Any:
         return self.clients(service)
 
     def now(self) -> datetime:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,5 +184,6 @@ class OrgAccess:
         """A client of `service` in the member's account and region, as `role`."""
         credentials = self.credentials(member.account, role)
         with self._client_lock:
-            return self.session.client(service, region_name=member.region, config=CLIENT_CONFIG, **credentials)
+            make: Callable[..., Any] = self.session.client  # any service by name: no per-service overload
+            return make(service, region_name=member.region, config=CLIENT_CONFIG, **credentials)
 

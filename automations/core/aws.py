@@ -17,6 +17,12 @@ buckets of one invocation, see `automations.core.throttle`); a shared client car
 `LimiterSlot`, registered once, that the `Clients` using it points at its limiter. A `Clients` built
 on an injected session (tests, fault injection, benchmarks) builds its own clients from that session
 and never touches the shared ones.
+
+Typed clients: `clients("ec2")` is an `EC2Client` of the types-boto3 stubs (one overload of
+`Clients.__call__` per `ServiceName`), so mypy checks every call against the service's API shapes.
+The stubs are a development dependency only: they are imported for the type checker alone, never at
+run time (Lambda does not have them). A service the code starts to call needs its name in
+`ServiceName`, an overload below and its stub package in requirements-dev.txt.
 """
 
 from __future__ import annotations
@@ -24,13 +30,44 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 
 from automations.core.throttle import LimiterSlot, RateLimiter
+
+if TYPE_CHECKING:
+    from types_boto3_autoscaling.client import AutoScalingClient
+    from types_boto3_backup.client import BackupClient
+    from types_boto3_cloudformation.client import CloudFormationClient
+    from types_boto3_cloudtrail.client import CloudTrailClient
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_ec2.client import EC2Client
+    from types_boto3_efs.client import EFSClient
+    from types_boto3_elbv2.client import ElasticLoadBalancingv2Client
+    from types_boto3_events.client import EventBridgeClient
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_lambda.client import LambdaClient
+    from types_boto3_logs.client import CloudWatchLogsClient
+    from types_boto3_organizations.client import OrganizationsClient
+    from types_boto3_rds.client import RDSClient
+    from types_boto3_s3.client import S3Client
+    from types_boto3_s3control.client import S3ControlClient
+    from types_boto3_secretsmanager.client import SecretsManagerClient
+    from types_boto3_sns.client import SNSClient
+    from types_boto3_sqs.client import SQSClient
+    from types_boto3_ssm.client import SSMClient
+    from types_boto3_sts.client import STSClient
+
+#: Every AWS service Caretaker calls through `Clients` (each has its types-boto3 stub package).
+ServiceName = Literal[
+    "autoscaling", "backup", "cloudformation", "cloudtrail", "dynamodb", "ec2", "efs", "elbv2", "events", "iam",
+    "kms", "lambda", "logs", "organizations", "rds", "s3", "s3control", "secretsmanager", "sns", "sqs", "ssm",
+    "sts",
+]
 
 #: Bound on retries per call after the first try (botocore's legacy `max_attempts` key counts retries, so
 #: a call is tried at most 11 times); throttled calls are retried, never dropped before this bound, and
@@ -72,16 +109,16 @@ class SharedClients:
     def __init__(self, key: str) -> None:
         self.key = key
         self.session = boto3.session.Session()
-        self._clients: dict[tuple[str, str | None, Config], tuple[Any, LimiterSlot]] = {}
+        self._clients: dict[tuple[ServiceName, str | None, Config], tuple[Any, LimiterSlot]] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str, region: str | None, config: Config, limiter: RateLimiter) -> Any:
+    def client(self, service: ServiceName, region: str | None, config: Config, limiter: RateLimiter) -> Any:
         # `config` is keyed by identity (botocore's Config has no value equality); the entry keeps it alive
         key = (service, region, config)
         with self._lock:
             entry = self._clients.get(key)
             if entry is None:
-                client = self.session.client(service, region_name=region, config=config)
+                client = build_client(self.session, service, region, config)
                 slot = LimiterSlot(limiter)
                 slot.register(client)
                 entry = self._clients[key] = (client, slot)
@@ -91,6 +128,12 @@ class SharedClients:
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+def build_client(session: boto3.session.Session, service: ServiceName, region: str | None, config: Config) -> Any:
+    """A new client of `session`. Typed as `Any`: the caller (`Clients.__call__`) gives it its type by name."""
+    make: Callable[..., Any] = session.client  # one call for every service name, not one overload each
+    return make(service, region_name=region, config=config)
 
 
 _SHARED: list[SharedClients] = []
@@ -134,7 +177,7 @@ class Clients:
         #: happen inside the handler, where it is answered and recorded, not when the `Clients` is made.
         self._shared: SharedClients | None = None
         self._config = config or CLIENT_CONFIG
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[ServiceName, str | None], Any] = {}
         self._lock = threading.Lock()
         self.limiter = limiter if limiter is not None else RateLimiter()
 
@@ -156,7 +199,53 @@ class Clients:
     def region(self) -> str:
         return self.session.region_name or "us-east-1"
 
-    def __call__(self, service: str, region: str | None = None) -> Any:
+    @overload
+    def __call__(self, service: Literal["autoscaling"], region: str | None = None) -> AutoScalingClient: ...
+    @overload
+    def __call__(self, service: Literal["backup"], region: str | None = None) -> BackupClient: ...
+    @overload
+    def __call__(self, service: Literal["cloudformation"], region: str | None = None) -> CloudFormationClient: ...
+    @overload
+    def __call__(self, service: Literal["cloudtrail"], region: str | None = None) -> CloudTrailClient: ...
+    @overload
+    def __call__(self, service: Literal["dynamodb"], region: str | None = None) -> DynamoDBClient: ...
+    @overload
+    def __call__(self, service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+    @overload
+    def __call__(self, service: Literal["efs"], region: str | None = None) -> EFSClient: ...
+    @overload
+    def __call__(self, service: Literal["elbv2"], region: str | None = None) -> ElasticLoadBalancingv2Client: ...
+    @overload
+    def __call__(self, service: Literal["events"], region: str | None = None) -> EventBridgeClient: ...
+    @overload
+    def __call__(self, service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+    @overload
+    def __call__(self, service: Literal["kms"], region: str | None = None) -> KMSClient: ...
+    @overload
+    def __call__(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
+    @overload
+    def __call__(self, service: Literal["logs"], region: str | None = None) -> CloudWatchLogsClient: ...
+    @overload
+    def __call__(self, service: Literal["organizations"], region: str | None = None) -> OrganizationsClient: ...
+    @overload
+    def __call__(self, service: Literal["rds"], region: str | None = None) -> RDSClient: ...
+    @overload
+    def __call__(self, service: Literal["s3"], region: str | None = None) -> S3Client: ...
+    @overload
+    def __call__(self, service: Literal["s3control"], region: str | None = None) -> S3ControlClient: ...
+    @overload
+    def __call__(self, service: Literal["secretsmanager"], region: str | None = None) -> SecretsManagerClient: ...
+    @overload
+    def __call__(self, service: Literal["sns"], region: str | None = None) -> SNSClient: ...
+    @overload
+    def __call__(self, service: Literal["sqs"], region: str | None = None) -> SQSClient: ...
+    @overload
+    def __call__(self, service: Literal["ssm"], region: str | None = None) -> SSMClient: ...
+    @overload
+    def __call__(self, service: Literal["sts"], region: str | None = None) -> STSClient: ...
+
+    def __call__(self, service: ServiceName, region: str | None = None) -> Any:
+        """The client of `service` in `region` (default: the session's), built at first use and kept."""
         key = (service, region)
         with self._lock:
             client = self._clients.get(key)
@@ -164,7 +253,7 @@ class Clients:
                 if self._session is None:
                     client = self._environment().client(service, region, self._config, self.limiter)
                 else:
-                    client = self._session.client(service, region_name=region, config=self._config)
+                    client = build_client(self._session, service, region, self._config)
                     self.limiter.register(client)
                 self._clients[key] = client
             return client

@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from automations.core.errors import error_code, tolerate_gone
 from automations.core.selection import tag_map
+
+if TYPE_CHECKING:
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_secretsmanager.client import SecretsManagerClient
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class Key:
     created: datetime
 
 
-def list_keys(iam: Any, user: str) -> dict[str, Key]:
+def list_keys(iam: IAMClient, user: str) -> dict[str, Key]:
     """The user's access keys by id, oldest first."""
     keys = [Key(k["AccessKeyId"], k["Status"] == "Active", k["CreateDate"].astimezone(UTC))
             for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
@@ -30,13 +34,13 @@ def list_keys(iam: Any, user: str) -> dict[str, Key]:
     return {k.key_id: k for k in sorted(keys, key=lambda k: (k.created, k.key_id))}
 
 
-def last_used(iam: Any, key_id: str) -> datetime | None:
+def last_used(iam: IAMClient, key_id: str) -> datetime | None:
     """When the key was last used, or None when it never was."""
     used = iam.get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {}).get("LastUsedDate")
     return used.astimezone(UTC) if isinstance(used, datetime) else None
 
 
-def delete_key(iam: Any, user: str, key_id: str) -> dict[str, Any]:
+def delete_key(iam: IAMClient, user: str, key_id: str) -> dict[str, Any]:
     """Delete one access key; a key already gone counts as deleted (`already_gone` in the result)."""
     return tolerate_gone(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key_id), ("NoSuchEntity",)) \
         or {"deleted": True}
@@ -57,7 +61,7 @@ class SecretInfo:
         return next((v for v, stages in self.versions.items() if stage in stages), None)
 
 
-def describe_secret(sm: Any, secret_id: str) -> SecretInfo:
+def describe_secret(sm: SecretsManagerClient, secret_id: str) -> SecretInfo:
     try:
         raw = sm.describe_secret(SecretId=secret_id)
     except ClientError as exc:

@@ -6,7 +6,7 @@ trigger-health canary and the tests; the writers are the stores (`store.py`). Se
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,18 +16,22 @@ from automations.core.errors import StateLogError
 from automations.core.item_limits import resource_key
 from automations.core.store import conditional_failed, key_of, query_items
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
 
-def run_items(client: Any, table: str, run_id: str) -> list[dict[str, Any]]:
+
+def run_items(client: DynamoDBClient, table: str, run_id: str) -> list[dict[str, Any]]:
     """A run's summary and all its action records, in order."""
     return query_items(client, table, f"RUN#{run_id}")
 
 
-def resource_history(client: Any, table: str, resource_id: str) -> list[dict[str, Any]]:
+def resource_history(client: DynamoDBClient, table: str, resource_id: str) -> list[dict[str, Any]]:
     """Everything Caretaker recorded about one resource, oldest first."""
     return query_items(client, table, resource_key(resource_id), index=schema.BY_RESOURCE_INDEX)
 
 
-def runs_since(client: Any, table: str, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+def runs_since(client: DynamoDBClient, table: str, since: datetime,
+               until: datetime | None = None) -> list[dict[str, Any]]:
     """Run summaries started at or after `since`, oldest first (one Query per day)."""
     until = until or utcnow()
     runs: list[dict[str, Any]] = []
@@ -39,7 +43,7 @@ def runs_since(client: Any, table: str, since: datetime, until: datetime | None 
     return runs
 
 
-def close_abandoned_run(client: Any, table: str, run_id: str, *, reason: str, at: datetime) -> bool:
+def close_abandoned_run(client: DynamoDBClient, table: str, run_id: str, *, reason: str, at: datetime) -> bool:
     """End a run summary that is still `running` although its invocation is over (Lambda's timeout, a crash):
     `failed`, with `reason` as its error. Conditional: a run that finished (or was resumed) meanwhile is left
     alone (returns False). Used by the trigger-health canary."""

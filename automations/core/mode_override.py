@@ -7,13 +7,16 @@ See docs/state-log.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.codec import Clock, iso, serialize, utcnow
 from automations.core.errors import StateLogError
 from automations.core.store import TableStore, key_of
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
 
 CONFIG_PARTITION = "CONFIG"
 MODE_PREFIX = "MODE#"
@@ -26,7 +29,7 @@ def read_mode_override(state: TableStore) -> dict[str, Any] | None:
     return found.get(MODE_PREFIX + state.automation) or found.get(MODE_PREFIX + ALL)
 
 
-def set_mode_override(client: Any, table: str, automation: str, mode: str | None, *, by: str,
+def set_mode_override(client: DynamoDBClient, table: str, automation: str, mode: str | None, *, by: str,
                       reason: str, clock: Clock = utcnow) -> None:
     """Set (or with mode=None, clear) the run-time mode of one automation or of all (`*`)."""
     key = key_of(CONFIG_PARTITION, MODE_PREFIX + automation)

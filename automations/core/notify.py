@@ -24,13 +24,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.core.errors import error_code
 from automations.core.notify_render import chatbot_document, email_text
 from automations.core.truncate import clip, fit
+
+if TYPE_CHECKING:
+    from types_boto3_sns.client import SNSClient
 
 SCHEMA = "caretaker.notification/1"
 #: The tag that names the team that owns a resource; its value becomes the message's `owner`.
@@ -194,7 +197,7 @@ def _subject(text: str) -> str:
 class Notifier:
     """Publishes notifications to the alert topic, and in Chatbot's format to the chat topic when set."""
 
-    def __init__(self, topic_arn: str, client: Any, *, chat_topic_arn: str = "",
+    def __init__(self, topic_arn: str, client: SNSClient, *, chat_topic_arn: str = "",
                  origin: Origin | None = None) -> None:
         self.topic_arn = topic_arn
         self.chat_topic_arn = chat_topic_arn

@@ -19,11 +19,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations.core import state_schema as schema
 from automations.core.codec import iso, parse_iso, serialize
 from automations.core.store import BATCH_SIZE, TableStore, key_of, query_items
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
 
 PREFIX = "PENDING#"
 STAGES = ("seen", "pending")
@@ -153,6 +156,6 @@ def from_item(item: Mapping[str, Any]) -> PendingRecord:
     )
 
 
-def pending_items(client: Any, table: str, automation: str) -> list[dict[str, Any]]:
+def pending_items(client: DynamoDBClient, table: str, automation: str) -> list[dict[str, Any]]:
     """What an automation is waiting on, as plain items (for reports and tests)."""
     return query_items(client, table, partition(automation))

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +25,9 @@ from automations.core.errors import StateLogError, VersionConflict, error_code
 from automations.core.item_limits import UPDATE_LIMIT_BYTES, fit_item
 
 if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import BatchWriteItemOutputTypeDef
+
     from automations.core.state_log import StateLog
 
 BATCH_SIZE = 25  # DynamoDB's BatchWriteItem limit
@@ -33,6 +36,8 @@ UNPROCESSED_BACKOFF_S = 0.05
 #: The counter of a versioned record: 1 after its first write, one more after each write.
 VERSION_ATTRIBUTE = "version"
 CONDITION_FAILED = "ConditionalCheckFailedException"
+
+R = TypeVar("R")
 
 
 def key_of(partition: str, sort: str) -> dict[str, str]:
@@ -64,8 +69,9 @@ def update_expression(values: Mapping[str, Any], add: Mapping[str, int] | None =
             "ExpressionAttributeValues": expression_values}
 
 
-def query_items(client: Any, table: str, partition: str, *, index: str | None = None, sort_prefix: str | None = None,
-                sort_from: str | None = None, consistent: bool = False) -> list[dict[str, Any]]:
+def query_items(client: DynamoDBClient, table: str, partition: str, *, index: str | None = None,
+                sort_prefix: str | None = None, sort_from: str | None = None,
+                consistent: bool = False) -> list[dict[str, Any]]:
     """Every item of one partition (of the table or of an index), deserialized, through the paginator."""
     values = {":pk": {"S": partition}}
     bound = sort_prefix if sort_prefix is not None else sort_from
@@ -118,7 +124,7 @@ class TableStore:
     #: why the store cannot work without a table (None: it does not check, its caller did)
     requires_table: str | None = None
 
-    def __init__(self, table: str, client: Any, *, automation: str, run_id: str, ttl_days: int = 90,
+    def __init__(self, table: str, client: DynamoDBClient, *, automation: str, run_id: str, ttl_days: int = 90,
                  clock: Clock = utcnow) -> None:
         if not table and self.requires_table:
             raise StateLogError(f"CARETAKER_STATE_TABLE is not set: {self.requires_table}")
@@ -143,12 +149,13 @@ class TableStore:
 
     # ------------------------------------------------------------------ calls
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        """One DynamoDB call, counted; an AWS failure is a `StateLogError` naming the table and operation."""
+    def _call(self, operation: str, call: Callable[[], R]) -> R:
+        """One DynamoDB call (`call`, a typed client method call), counted; an AWS failure is a `StateLogError`
+        naming the table and `operation`."""
         with self._calls_lock:
             self.dynamodb_calls += 1
         try:
-            return getattr(self.client, operation)(**kwargs)
+            return call()
         except (ClientError, BotoCoreError) as exc:
             raise StateLogError(f"state table {self.table!r} cannot be used ({operation}, {self.what}): "
                                 f"{exc}") from exc
@@ -160,7 +167,8 @@ class TableStore:
 
     def get_item(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
         """One item (consistent read), or None."""
-        item = self._call("get_item", TableName=self.table, Key=serialize(key), ConsistentRead=True).get("Item")
+        item = self._call("get_item", lambda: self.client.get_item(TableName=self.table, Key=serialize(key),
+                                                                   ConsistentRead=True)).get("Item")
         return deserialize(item) if item else None
 
     def query_partition(self, partition: str, *, sort_prefix: str | None = None) -> list[dict[str, Any]]:
@@ -175,11 +183,15 @@ class TableStore:
     # ------------------------------------------------------------------ writing
 
     def put_item(self, item: Mapping[str, Any]) -> None:
-        self._call("put_item", TableName=self.table, Item=serialize(fit_item(item)))
+        self._call("put_item", lambda: self.client.put_item(TableName=self.table, Item=serialize(fit_item(item))))
 
     def write_requests(self, requests: Sequence[Mapping[str, Any]]) -> None:
         """Put and delete requests (already serialized), 25 per BatchWriteItem, unprocessed ones retried."""
-        write_batches(self._call, self.table, requests, what=self.what)
+        write_batches(self._batch_write, self.table, requests, what=self.what)
+
+    def _batch_write(self, operation: str, **kwargs: Any) -> BatchWriteItemOutputTypeDef:
+        """`write_batches`' call: `operation` is always `batch_write_item`."""
+        return self._call(operation, lambda: self.client.batch_write_item(**kwargs))
 
     def put_items(self, items: Sequence[Mapping[str, Any]]) -> None:
         self.write_requests([{"PutRequest": {"Item": serialize(fit_item(item))}} for item in items])
@@ -198,8 +210,8 @@ class TableStore:
             request["ExpressionAttributeNames"].update(condition_names or {})
             request["ExpressionAttributeValues"].update(
                 {k: attribute_value(v) for k, v in (condition_values or {}).items()})
-        response = self._call("update_item", TableName=self.table, Key=serialize(key), ReturnValues="ALL_NEW",
-                              **request)
+        response = self._call("update_item", lambda: self.client.update_item(
+            TableName=self.table, Key=serialize(key), ReturnValues="ALL_NEW", **request))
         return deserialize(response.get("Attributes", {}))
 
     # ------------------------------------------------------------------ versioned records
@@ -216,13 +228,17 @@ class TableStore:
         (0: there must be none yet); returns its new version, `expected_version + 1` (set here: a `version`
         in `attributes` is replaced). Another writer got there first: `VersionConflict`, nothing written."""
         version = expected_version + 1
-        self._named(what)._write_versioned("put_item", expected_version,
-                                           Item=serialize({**key, **attributes, VERSION_ATTRIBUTE: version}))
+        item = serialize({**key, **attributes, VERSION_ATTRIBUTE: version})
+        store = self._named(what)
+        store._write_versioned("put_item", expected_version,
+                               lambda condition: store.client.put_item(TableName=store.table, Item=item, **condition))
         return version
 
     def delete_versioned(self, key: Mapping[str, Any], expected_version: int, *, what: str | None = None) -> None:
         """Delete the record `key` if it is still at `expected_version`; errors as `put_versioned`."""
-        self._named(what)._write_versioned("delete_item", expected_version, Key=serialize(key))
+        store = self._named(what)
+        store._write_versioned("delete_item", expected_version, lambda condition: store.client.delete_item(
+            TableName=store.table, Key=serialize(key), **condition))
 
     def _named(self, what: str | None) -> TableStore:
         """This store, or a view of it whose errors name the record `what`."""
@@ -233,7 +249,9 @@ class TableStore:
         view.what = what
         return view
 
-    def _write_versioned(self, operation: str, expected_version: int, **kwargs: Any) -> None:
+    def _write_versioned(self, operation: str, expected_version: int,
+                         write: Callable[[dict[str, Any]], object]) -> None:
+        """`write(condition)`: the PutItem or DeleteItem `operation`, with the version condition's arguments."""
         condition: dict[str, Any] = (
             {"ConditionExpression": "attribute_not_exists(#pk)",
              "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY}} if expected_version == 0 else
@@ -241,7 +259,7 @@ class TableStore:
              "ExpressionAttributeNames": {"#version": VERSION_ATTRIBUTE},
              "ExpressionAttributeValues": {":version": {"N": str(expected_version)}}})
         try:
-            self._call(operation, TableName=self.table, **kwargs, **condition)
+            self._call(operation, lambda: write(condition))
         except StateLogError as exc:
             if conditional_failed(exc):
                 raise VersionConflict(f"the {self.what} in state table {self.table!r} was changed by another "

@@ -23,11 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automations.core.errors import SettingError
 from automations.core.rate_limits import AWS_LIMITS, Bucket, Charge, RateTable, validate_share
 from automations.core.spec import API_RATE_SHARE
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 #: Where the limiter keeps a request's charges between classifying it and sending it.
 CONTEXT_KEY = "caretaker_throttle"
@@ -134,7 +137,7 @@ class RateLimiter:
                 self._share = value
                 self._buckets.clear()
 
-    def register(self, client: Any) -> None:
+    def register(self, client: BaseClient) -> None:
         """Hook this limiter into a botocore client: classify each call, then wait before each attempt.
 
         For a client built for one `Clients` (an injected session). A client that outlives invocations
@@ -192,7 +195,7 @@ class LimiterSlot:
     def bind(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
 
-    def register(self, client: Any) -> None:
+    def register(self, client: BaseClient) -> None:
         service = client.meta.service_model.service_name
         event_id = client.meta.service_model.service_id.hyphenize()
         region = client.meta.region_name

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations.core.pending import PendingRecord
 from automations.core.registry import register
@@ -37,6 +37,9 @@ from automations.scheduled.cleanup.settings import (
     ec2_marking,
     grace_days,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import InstanceTypeDef
 
 NAME = "cleanup-stopped-instances"
 INSTANCE_TAG = "caretaker:instance-id"
@@ -108,7 +111,7 @@ class StoppedInstances(Ec2Family, action="terminate-instance", noun="instances",
         ec2 = self.client(ctx)
         survey = self.new_survey()
         min_days = int(self.settings["min_stopped_days"])
-        found: list[tuple[dict[str, Any], dict[str, str], str, bool]] = []
+        found: list[tuple[InstanceTypeDef, dict[str, str], str, bool]] = []
         pages = ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}], PaginationConfig={"PageSize": PAGE_SIZE})
         for page in pages:
@@ -139,9 +142,10 @@ class StoppedInstances(Ec2Family, action="terminate-instance", noun="instances",
         volume_price = float(self.settings["volume_price_per_gb_month"])
         snapshot_price = float(self.settings["snapshot_price_per_gb_month"])
         for instance, tags, reason, sighted in found:
-            volumes = [{"volume_id": m["Ebs"]["VolumeId"], "size_gb": sizes.get(m["Ebs"]["VolumeId"], 0),
-                        "delete_on_termination": bool(m["Ebs"].get("DeleteOnTermination"))}
-                       for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("VolumeId")]
+            volumes: list[dict[str, Any]] = [
+                {"volume_id": m["Ebs"]["VolumeId"], "size_gb": sizes.get(m["Ebs"]["VolumeId"], 0),
+                 "delete_on_termination": bool(m["Ebs"].get("DeleteOnTermination"))}
+                for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("VolumeId")]
             deleted = sum(v["size_gb"] for v in volumes if v["delete_on_termination"])
             total = sum(v["size_gb"] for v in volumes)
             survey.consider(Candidate(

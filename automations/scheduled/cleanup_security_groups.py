@@ -11,7 +11,7 @@ period is what guarantees a group stayed unused for a while.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from automations.core.registry import register
@@ -47,7 +47,7 @@ SPEC = register(FunctionSpec(
 ))
 
 
-def _referenced_by_rules(groups: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+def _referenced_by_rules(groups: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
     """group id -> the other groups whose ingress or egress rules name it."""
     referenced: dict[str, set[str]] = defaultdict(set)
     for group in groups:

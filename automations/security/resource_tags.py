@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from automations.core.aws import ServiceName
 from automations.core.errors import error_code
 from automations.core.selection import tag_map
 
@@ -81,7 +82,7 @@ class Tagger(Protocol):
 
     #: the boto3 client the tagger works with
     @property
-    def client_name(self) -> str: ...
+    def client_name(self) -> ServiceName: ...
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]: ...
 
@@ -89,7 +90,7 @@ class Tagger(Protocol):
 
 
 class Ec2Tagger:
-    client_name = "ec2"
+    client_name: ServiceName = "ec2"
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         spec = EC2_KINDS[kind]
@@ -101,7 +102,7 @@ class Ec2Tagger:
 
 
 class S3Tagger:
-    client_name = "s3"
+    client_name: ServiceName = "s3"
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
@@ -131,7 +132,7 @@ class S3Tagger:
 class ArnTagger:
     """Services that tag by ARN with add-only calls: Lambda, RDS, DynamoDB, Elastic Load Balancing."""
 
-    client_name: str
+    client_name: ServiceName
     list_method: str
     list_param: str
     list_key: str
@@ -163,7 +164,7 @@ class ArnTagger:
 class ElbTagger:
     """Elastic Load Balancing v2: DescribeTags and AddTags take up to 20 ARNs."""
 
-    client_name = "elbv2"
+    client_name: ServiceName = "elbv2"
 
     def current(self, client: Any, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}

@@ -156,8 +156,8 @@ def decide_object(run: Run, *, region: str, account: str, bucket: str, key: str,
         return Skip(resource, ACTION, "superseded: a newer object was stored under the key since; its own event "
                     "is decided on its own", {**info, "current_version_id": current.get("VersionId")})
     headline = f"s3://{bucket}/{key} is stored with {now}, but the bucket requires {wanted}"
-    object_tags = tag_map(s3.get_object_tagging(Bucket=bucket, Key=key,
-                                                 **({"VersionId": version_id} if version_id else {})).get("TagSet"))
+    version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+    object_tags = tag_map(s3.get_object_tagging(Bucket=bucket, Key=key, **version).get("TagSet"))
     guarded = (protected(resource, ACTION, tags, headline, {**info, "protected": "bucket"})
                or protected(resource, ACTION, object_tags, headline, {**info, "protected": "object"}))
     if guarded:

@@ -34,8 +34,8 @@ def test_two_builds_are_byte_identical(build_result: BuildResult, tmp_path: Path
         assert second.name == first.name
         assert second.path.read_bytes() == first.path.read_bytes()
     assert (again.dist / "manifest.json").read_text() == (build_result.dist / "manifest.json").read_text()
-    for first, second in zip(build_result.templates, again.templates, strict=True):
-        assert first.read_text() == second.read_text()
+    for template, rebuilt in zip(build_result.templates, again.templates, strict=True):
+        assert template.read_text() == rebuilt.read_text()
 
 
 def test_artifacts_are_named_by_content(build_result: BuildResult) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from automations.core.state_log import StateLog, new_run_id
 from templates import names
@@ -98,8 +98,8 @@ def build_organization(accounts: int = 3) -> Organization:
     unit = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
     created = []
     for n in range(accounts):
-        account = org.create_account(AccountName=f"member{n}", Email=f"member{n}@example.com")
-        account_id = str(account["CreateAccountStatus"]["AccountId"])
+        creation = org.create_account(AccountName=f"member{n}", Email=f"member{n}@example.com")
+        account_id = str(creation["CreateAccountStatus"]["AccountId"])
         org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=unit)
         created.append(account_id)
     organization = Organization(sorted(created))
@@ -140,7 +140,7 @@ def deny(operation: str, account: str, code: str = "AccessDenied") -> Callable[.
     def hook(params: Mapping[str, Any], model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         if model.name != operation or account not in json.dumps(params.get("body", params), default=str):
             return None
-        response = AWSResponse("https://sts.amazonaws.com", 403, {}, None)
+        response = AWSResponse("https://sts.amazonaws.com", 403, HTTPHeaders(), None)
         return response, {"Error": {"Code": code, "Message": f"not authorized to perform {operation}"},
                           "ResponseMetadata": {"HTTPStatusCode": 403}}
     return hook

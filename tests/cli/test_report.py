@@ -156,7 +156,7 @@ def test_savings_report_sums_realised_and_takes_pending_from_the_latest_run(
 
 
 def test_savings_of_runs_without_an_estimate_are_left_out() -> None:
-    runs = [{"automation": "ebs-snapshots", "run_id": "r1", "started_at": "2026-12-01T00:00:00Z"},
+    runs: list[dict[str, Any]] = [{"automation": "ebs-snapshots", "run_id": "r1", "started_at": "2026-12-01T00:00:00Z"},
             {"automation": "cleanup-amis", "run_id": "r2", "started_at": "2026-12-01T00:00:00Z",
              "savings": {"acted": 2.5, "pending": 1.0}},
             {"automation": "cleanup-amis", "run_id": "r3", "started_at": "2026-12-02T00:00:00Z",

@@ -167,7 +167,7 @@ class AwsHooks:
                          "ResponseMetadata": {"HTTPStatusCode": fault.status}})
         answer = self.responses.get((service, operation))
         if answer is not None:
-            given = next((p for s, o, p in reversed(self.calls) if (s, o) == (service, operation)), {})
+            given: dict[str, Any] = next((p for s, o, p in reversed(self.calls) if (s, o) == (service, operation)), {})
             parsed = answer(given)
             if parsed is not None:  # None: let moto answer this one
                 return SimpleNamespace(status_code=200, headers={}), {**parsed,

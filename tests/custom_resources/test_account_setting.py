@@ -3,10 +3,10 @@ the real protocol: each behaviour runs for all three."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -15,11 +15,14 @@ from custom_resources import ebs_default_encryption, password_policy, s3_account
 from custom_resources.response import FAILED_CREATE_PREFIX
 from tests.custom_resources.conftest import ACCOUNT, REGION, Cfn, actions_of, summary_of
 
+if TYPE_CHECKING:
+    from types_boto3_s3control.type_defs import PublicAccessBlockConfigurationTypeDef
+
 
 @dataclass
 class Scenario:
     module: ModuleType
-    prepare: Callable[[], None]
+    prepare: Callable[[], object]
     state: Callable[[], Any]
     initial: Any
     first: dict[str, Any]
@@ -85,7 +88,8 @@ def public_access_block_scenario() -> Scenario:
 
     def state() -> Any:
         try:
-            config = s3control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+            config: Mapping[str, Any] = s3control.get_public_access_block(AccountId=ACCOUNT)[
+                "PublicAccessBlockConfiguration"]
         except s3control.exceptions.NoSuchPublicAccessBlockConfiguration:
             return None
         return tuple(config[n] for n in names)
@@ -258,8 +262,8 @@ def test_password_policy_delete_removes_the_policy_when_there_was_none(cfn: Cfn)
 
 def test_public_access_block_delete_restores_an_existing_configuration(cfn: Cfn) -> None:
     s3control = boto3.client("s3control", region_name=REGION)
-    before = {"BlockPublicAcls": False, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
-              "RestrictPublicBuckets": True}
+    before: PublicAccessBlockConfigurationTypeDef = {"BlockPublicAcls": False, "IgnorePublicAcls": True,
+                                                     "BlockPublicPolicy": False, "RestrictPublicBuckets": True}
     s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=before)
     created = cfn.create(s3_account_public_access_block, {})
 

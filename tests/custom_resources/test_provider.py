@@ -70,13 +70,12 @@ def test_settings_that_fail_to_load_give_one_failed_response_and_are_read_again_
 
 
 def test_crhelper_failing_to_initialise_gives_one_failed_response(cfn: Cfn, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crhelper.resource_helper
 
     def no_clients(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("no clients today")
 
     with monkeypatch.context() as patched:
-        patched.setattr(crhelper.resource_helper.boto3, "client", no_clients)
+        patched.setattr("crhelper.resource_helper.boto3.client", no_clients)
         failed = cfn.create(password_policy, POLICY)
 
     assert failed["Status"] == "FAILED" and failed["Reason"] == "no clients today"

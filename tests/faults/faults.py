@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
+from moto.core.botocore_stubber import MockRawResponse
 
 from automations.core.aws import Clients
 from automations.core.throttle import RateLimiter
@@ -131,7 +132,8 @@ class FaultClients(Clients):
         events = self.session.events
         events.register("before-parameter-build.*.*", self._before)
         events.register("after-call.*.*", self._after)
-        events.register_first("before-send.*.*", self._before_send)
+        before_send: Callable[..., Any] = self._before_send  # the stubs type handlers `-> None`
+        events.register_first("before-send.*.*", before_send)
 
     # ------------------------------------------------------------------ switching faults on
 
@@ -275,9 +277,7 @@ def throttling_response(url: str, service: str) -> AWSResponse:
         body = (b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected)</Message>"
                 b"<RequestId>fault</RequestId></Error>")
         headers, status = {"content-type": "application/xml"}, 503
-    response = AWSResponse(url, status, headers, None)
-    response._content = body
-    return response
+    return AWSResponse(url, status, HTTPHeaders.from_dict(headers), MockRawResponse(body))
 
 
 def moto_skips_throttled_attempts(monkeypatch: Any) -> None:

@@ -27,7 +27,7 @@ def world(state_table: str, alerts: Any, clock: Clock, lambda_context: LambdaCon
         volumes.append(volume)
         if n < 4:
             for _ in range(OLD_PER_VOLUME):
-                tags = [{"Key": "caretaker:automation", "Value": "ebs-snapshots"},
+                tags: list[Any] = [{"Key": "caretaker:automation", "Value": "ebs-snapshots"},
                         {"Key": "caretaker:volume-id", "Value": volume}]
                 old.append(ec2.create_snapshot(VolumeId=volume, TagSpecifications=[
                     {"ResourceType": "snapshot", "Tags": tags}])["SnapshotId"])

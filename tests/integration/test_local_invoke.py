@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -14,16 +14,19 @@ from automations.cli.invoke import InvokeError, invoke
 from automations.core.ledger import run_items
 from builder.deploy import Outputs
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import SnapshotTypeDef
+
 REGION = "us-east-1"
 
 
 def volume(tags: dict[str, str]) -> str:
-    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+    spec: list[Any] = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
     return str(boto3.client("ec2", region_name=REGION).create_volume(
         AvailabilityZone=f"{REGION}a", Size=4, TagSpecifications=spec)["VolumeId"])
 
 
-def snapshots_of(volume_id: str) -> list[dict[str, Any]]:
+def snapshots_of(volume_id: str) -> list[SnapshotTypeDef]:
     return boto3.client("ec2", region_name=REGION).describe_snapshots(
         OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [volume_id]}])["Snapshots"]
 

@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -91,6 +90,5 @@ def org(built_dist: Path) -> Iterator[Org]:
 
 
 def function_environment(session: boto3.Session, name: str, region: str) -> dict[str, str]:
-    config: dict[str, Any] = session.client("lambda", region_name=region).get_function_configuration(
-        FunctionName=name)
+    config = session.client("lambda", region_name=region).get_function_configuration(FunctionName=name)
     return dict(config["Environment"]["Variables"])

@@ -6,7 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -23,6 +23,9 @@ from templates.member import ACCOUNT_STACK_SET, BASE_STACK_SET, MODE_OVERRIDE_PK
 from templates.member_settings import settings_parameter_name, unpack
 from tests.automations.conftest import Clock, LambdaContext, scheduled_event
 from tests.organizations.conftest import BUCKET, HOME, HUB_ACCOUNT, REGIONS, Org, function_environment, member_session
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import SnapshotTypeDef
 
 SPECS = registry.discover()
 SCHEDULED = family_stack_set("scheduled")
@@ -82,7 +85,7 @@ def test_account_wide_functions_and_the_hub_roles_exist_once_per_account_in_the_
         iam = member_session(account).client("iam")
         roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
         assert {names.READER_ROLE_NAME, names.OPERATOR_ROLE_NAME} <= set(roles)
-        trust = roles[names.READER_ROLE_NAME]["AssumeRolePolicyDocument"]
+        trust: Any = roles[names.READER_ROLE_NAME]["AssumeRolePolicyDocument"]  # the stubs' type lacks Principal
         assert trust["Statement"][0]["Principal"]["AWS"] == [f"arn:aws:iam::{HUB_ACCOUNT}:root"]
         # one role per function and region: the same template in two regions needs two names
         assert {f"caretaker-ebs-snapshots-{region}" for region in REGIONS} <= set(roles)
@@ -118,7 +121,7 @@ def test_a_snapshot_run_in_one_member_acts_in_that_member_only(org: Org, tmp_pat
     result = ebs_snapshots.invoke(scheduled_event(HOME), LambdaContext(), environ=env, clients=Clients(session),
                                   clock=Clock(datetime.now(UTC)))
 
-    def snapshots(account: str) -> list[dict[str, Any]]:
+    def snapshots(account: str) -> list[SnapshotTypeDef]:
         return member_session(account).client("ec2", region_name=HOME).describe_snapshots(OwnerIds=["self"])[
             "Snapshots"]
 

@@ -54,7 +54,8 @@ def make_volumes(n: int, tags: Mapping[str, str] | None = None, age_days: int = 
     import boto3
 
     ec2 = boto3.client("ec2", region_name=REGION)
-    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+    spec: list[Any] = ([{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+                       if tags else [])
     with created_at(datetime.now(UTC) - timedelta(days=age_days)):
         return [ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=spec)["VolumeId"]
                 for _ in range(n)]

@@ -75,7 +75,9 @@ def virtual_botocore_time(clock: VirtualClock) -> Iterator[None]:
     import botocore.endpoint
     import botocore.retries.bucket
 
-    bucket_module = botocore.retries.bucket
+    # Any: these are botocore privates (and methods replaced on their classes) that botocore-stubs does not declare
+    endpoint: Any = botocore.endpoint
+    bucket_module: Any = botocore.retries.bucket
 
     def acquire_on_clock(self: Any, amount: float, block: bool) -> bool:
         # botocore waits for tokens on a condition variable (real time); here the clock jumps instead
@@ -88,16 +90,16 @@ def virtual_botocore_time(clock: VirtualClock) -> Iterator[None]:
         self._current_capacity -= amount
         return True
 
-    saved = (botocore.endpoint.time, bucket_module.Clock.sleep, bucket_module.Clock.current_time,
+    saved = (endpoint.time, bucket_module.Clock.sleep, bucket_module.Clock.current_time,
              bucket_module.TokenBucket._acquire)
-    botocore.endpoint.time = SimpleNamespace(sleep=clock.sleep, time=clock.time)
+    endpoint.time = SimpleNamespace(sleep=clock.sleep, time=clock.time)
     bucket_module.Clock.sleep = lambda _self, amount: clock.sleep(amount)
     bucket_module.Clock.current_time = lambda _self: clock.time()
     bucket_module.TokenBucket._acquire = acquire_on_clock
     try:
         yield
     finally:
-        (botocore.endpoint.time, bucket_module.Clock.sleep, bucket_module.Clock.current_time,
+        (endpoint.time, bucket_module.Clock.sleep, bucket_module.Clock.current_time,
          bucket_module.TokenBucket._acquire) = saved
 
 
@@ -237,7 +239,7 @@ class ThrottlingSimulator:
 
 def throttle_response(url: str, service: str, protocol: str) -> Any:
     """The HTTP response AWS sends when a request is throttled, in the service's protocol."""
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
     from moto.core.botocore_stubber import MockRawResponse
 
     if protocol == "ec2":
@@ -256,7 +258,7 @@ def throttle_response(url: str, service: str, protocol: str) -> Any:
         headers = {"Content-Type": "text/xml"}
     else:
         raise NotImplementedError(f"no simulated throttling error for {service} ({protocol} protocol)")
-    return AWSResponse(url, status, headers, MockRawResponse(body))
+    return AWSResponse(url, status, HTTPHeaders.from_dict(headers), MockRawResponse(body))
 
 
 def overdraft(times: Sequence[float], bucket: Bucket) -> float:

@@ -41,7 +41,8 @@ def statements(logical_id: str) -> list[dict[str, Any]]:
 
 READER, OPERATOR = statements("ReaderRole"), statements("OperatorRole")
 STATE_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-VIA_DYNAMODB = {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com", "kms:ResourceAliases": [STATE_KEY_ALIAS]}
+VIA_DYNAMODB: dict[str, str | list[str]] = {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com",
+                                            "kms:ResourceAliases": [STATE_KEY_ALIAS]}
 
 
 @pytest.mark.parametrize("action", ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",

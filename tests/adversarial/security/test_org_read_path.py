@@ -119,7 +119,12 @@ def test_nothing_but_an_account_id_reaches_a_role_arn(organization: Organization
                                                      accounts: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assumed: list[str] = []
     real = OrgAccess.credentials
-    monkeypatch.setattr(OrgAccess, "credentials", lambda self, *a: assumed.append(str(a)) or real(self, *a))
+
+    def counted(self: OrgAccess, *a: Any) -> Any:
+        assumed.append(str(a))
+        return real(self, *a)
+
+    monkeypatch.setattr(OrgAccess, "credentials", counted)
 
     code = cli.main(["mode", "*", "off", "--org", "--reason", "r", "--accounts", accounts])
 

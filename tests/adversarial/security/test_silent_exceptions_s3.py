@@ -174,7 +174,8 @@ def test_account_block_deleted_is_reported_where_caretaker_does_not_manage_it(ha
 
 def test_the_lineage_key_is_the_custom_resources_own(state_table: str, clock: Clock) -> None:
     """The rule reads the lineage item the custom resource writes: same subject, same key."""
-    subject = S3AccountPublicAccessBlock().subject(SimpleNamespace(account=ACCOUNT))
+    request: Any = SimpleNamespace(account=ACCOUNT)  # the one attribute `subject` reads
+    subject = S3AccountPublicAccessBlock().subject(request)
 
     assert subject == SETTING
 

@@ -195,11 +195,13 @@ def test_a_changed_region_or_identity_gets_a_session_of_its_own(monkeypatch: pyt
 
     assert moved.region == "eu-central-1" and moved_ec2.meta.region_name == "eu-central-1"
     assert moved.session is not first.session and moved_ec2 is not ec2
-    assert other.session.get_credentials().access_key == "ANOTHERIDENTITY"
+    other_credentials, first_credentials = other.session.get_credentials(), first.session.get_credentials()
+    assert other_credentials is not None and first_credentials is not None
+    assert other_credentials.access_key == "ANOTHERIDENTITY"
     assert other_ec2 is not moved_ec2
     # a Clients keeps the environment of its first use (one identity per invocation)
     assert first("ec2") is ec2 and first("dynamodb") is not other("dynamodb")
-    assert first.session.get_credentials().access_key != "ANOTHERIDENTITY"
+    assert first_credentials.access_key != "ANOTHERIDENTITY"
 
 
 def test_a_session_that_cannot_be_built_fails_at_first_use_not_when_made(monkeypatch: pytest.MonkeyPatch) -> None:

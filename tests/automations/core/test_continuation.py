@@ -277,7 +277,7 @@ def timed(clock: Clock, timeout_s: float = 300) -> Callable[[], LambdaContext]:
 
 
 def surveys_logged(caplog: pytest.LogCaptureFixture) -> list[int]:
-    return [r.survey_ms for r in caplog.records if r.getMessage() == "survey done: first item reached"]
+    return [r.__dict__["survey_ms"] for r in caplog.records if r.getMessage() == "survey done: first item reached"]
 
 
 def test_a_survey_that_leaves_less_than_the_margin_checkpoints_before_acting_and_the_next_invocation_acts(

@@ -56,7 +56,8 @@ class SelfInvokes:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def attach(self, clients: HookedClients) -> HookedClients:
-        clients.session.events.register("before-call.lambda.Invoke", self._answer)
+        answer: Callable[..., Any] = self._answer  # the stubs type handlers `-> None`
+        clients.session.events.register("before-call.lambda.Invoke", answer)
         return clients
 
     def _answer(self, params: Mapping[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:

@@ -49,7 +49,8 @@ def invoke(handler: Entrypoint, clients: Clients, clock: Clock, context: LambdaC
 
 def old_volumes(clock: Clock, n: int, tags: dict[str, str] | None = None) -> list[str]:
     ec2 = boto3.client("ec2", region_name=REGION)  # the fixture, outside the simulator
-    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+    spec: list[Any] = ([{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+                       if tags else [])
     clock.advance(days=-30)
     ids = [ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=spec)["VolumeId"]
            for _ in range(n)]

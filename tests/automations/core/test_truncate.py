@@ -21,7 +21,7 @@ def json_size(record: Any) -> int:
 
 
 def test_the_largest_string_is_cut_to_a_prefix_and_a_marker_counting_the_cut_bytes() -> None:
-    record = {"id": "x", "details": {"agent": "a" * 50_000, "small": "kept"}}
+    record: dict[str, Any] = {"id": "x", "details": {"agent": "a" * 50_000, "small": "kept"}}
 
     fitted = fit(record, json_size, 10_000, keep={"id"})
 

@@ -83,7 +83,7 @@ class Rotator:
                                    clock=self.clock)
 
     def rotate(self, secret_id: str, token: str, **env: str) -> list[dict[str, Any]]:
-        return [self.step(secret_id, token, step, **env) for step in STEPS]
+        return [self.step(secret_id, token, step, clients=None, **env) for step in STEPS]
 
     def actions(self, run_id: str) -> list[dict[str, Any]]:
         return [i for i in run_items(boto3.client("dynamodb"), self.table, run_id) if i["type"] == "action"]

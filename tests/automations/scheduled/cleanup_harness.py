@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.loaders import create_loader
 
+from automations.core.aws import ServiceName
 from automations.core.ledger import resource_history, run_items
 from automations.core.pending import pending_items
 from automations.core.runtime import Entrypoint
@@ -44,7 +45,7 @@ class FastClients(HookedClients):
         self.session._session.register_component("data_loader", shared_loader())
 
 
-def client(service: str) -> Any:
+def client(service: ServiceName) -> Any:
     """The test's own client (cached within one test, which is one moto backend)."""
     if service not in _CLIENTS:
         _CLIENTS[service] = boto3.client(service, region_name=REGION)

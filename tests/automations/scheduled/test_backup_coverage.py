@@ -8,6 +8,7 @@ answer it themselves (`FakeAwsBackup`, a botocore `before-call` hook) and one te
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,8 @@ class FakeAwsBackup(HookedClients):
         super().__init__()
         self.points: dict[str, list[datetime]] = {}
         self.denied: set[str] = set()
-        self.session.events.register("before-call.backup.ListRecoveryPointsByResource", self._answer)
+        answer: Callable[..., Any] = self._answer  # the stubs type handlers `-> None`
+        self.session.events.register("before-call.backup.ListRecoveryPointsByResource", answer)
 
     def _answer(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
         service, operation, body = self.calls[-1]  # recorded at before-parameter-build: the API parameters
@@ -158,8 +160,8 @@ def test_rds_dynamodb_and_efs_gaps_and_covers(
     aws_backup_table = table("carts", BACKUP)
     bare_table = table("events", CRITICAL)
     efs = boto3.client("efs", region_name=REGION)
-    covered_fs = efs.create_file_system(Tags=tags(CRITICAL))["FileSystemArn"]
-    bare_fs = efs.create_file_system(Tags=tags(BACKUP))["FileSystemArn"]
+    covered_fs = efs.create_file_system(CreationToken="covered", Tags=tags(CRITICAL))["FileSystemArn"]
+    bare_fs = efs.create_file_system(CreationToken="bare", Tags=tags(BACKUP))["FileSystemArn"]
     rds().create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier="caretaker-orders-1",
                              Tags=tags({"caretaker:automation": "rds-snapshots"}))
     rds().create_db_snapshot(DBInstanceIdentifier="billing", DBSnapshotIdentifier="by-hand")  # not counted

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from moto.core.botocore_stubber import MockRawResponse
 
 from automations.core.concurrency import BoundedExecutor, bounded_map
 from automations.core.notify import LIST_LIMIT
@@ -226,14 +228,14 @@ def test_throttled_calls_are_retried_not_dropped(h: Harness, monkeypatch: pytest
         attempts[action] = attempts.get(action, 0) + 1
         if attempts[action] > 2:
             return None
-        response = AWSResponse(request.url, 503, {}, None)
-        response._content = (b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down"
-                             b"</Message></Error></Errors><RequestID>1</RequestID></Response>")
-        return response
+        return AWSResponse(request.url, 503, HTTPHeaders(), MockRawResponse(
+            b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down"
+            b"</Message></Error></Errors><RequestID>1</RequestID></Response>"))
 
     # moto handles every request it sees (the throttled DeleteVolume too): the retries then find the
     # volume gone, which counts as done. What matters here: each throttled call was retried, not dropped.
-    clients.session.events.register_first("before-send", throttle_first_two)
+    throttle: Callable[..., Any] = throttle_first_two  # the stubs type handlers `-> None`
+    clients.session.events.register_first("before-send", throttle)
     result = h.invoke(clients, grace_days="0")
     assert attempts == {"DescribeVolumes": 3, "DeleteVolume": 3}
     assert volume_id not in {v["VolumeId"] for v in boto3.client("ec2", region_name=REGION).describe_volumes()[

@@ -277,7 +277,7 @@ def test_invalid_setting_stops_the_run_before_any_aws_call(h: Harness, env: str,
     old_volume(h)
     clients = FastClients()
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        h.invoke(clients, **{env: value})
+        h.invoke(clients, None, **{env: value})
     assert clients.count("ec2") == {}
 
 

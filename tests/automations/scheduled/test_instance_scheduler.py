@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -36,8 +37,8 @@ def image() -> str:
 
 
 def instances(n: int, schedule: str | None = "office-hours", *, stopped: bool = False, hibernation: bool = False,
-              **tags: str) -> list[str]:
-    all_tags = {**({"caretaker:schedule": schedule} if schedule else {}), **tags}
+              tags: Mapping[str, str] | None = None) -> list[str]:
+    all_tags = {**({"caretaker:schedule": schedule} if schedule else {}), **(tags or {})}
     spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}]
     made = ec2().run_instances(ImageId=image(), MinCount=n, MaxCount=n, InstanceType="t3.micro",
                                TagSpecifications=spec, HibernationOptions={"Configured": hibernation})
@@ -160,8 +161,8 @@ def test_a_start_only_schedule_starts_from_its_start_time_and_never_stops(
 
 def test_a_running_until_override_keeps_an_instance_running_through_the_night(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    (kept,) = instances(1, **{"caretaker:schedule-override": "running-until=2026-12-02"})
-    (expired,) = instances(1, **{"caretaker:schedule-override": "running-until=2026-12-01"})
+    (kept,) = instances(1, tags={"caretaker:schedule-override": "running-until=2026-12-02"})
+    (expired,) = instances(1, tags={"caretaker:schedule-override": "running-until=2026-12-01"})
 
     run(NIGHT_TIME, lambda_context, clock)
 
@@ -171,7 +172,7 @@ def test_a_running_until_override_keeps_an_instance_running_through_the_night(
 
 def test_an_invalid_override_leaves_the_resource_as_it_is_and_says_why(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    (instance,) = instances(1, **{"caretaker:schedule-override": "running-until=christmas"})
+    (instance,) = instances(1, tags={"caretaker:schedule-override": "running-until=christmas"})
 
     result = run(NIGHT_TIME, lambda_context, clock)
 
@@ -199,7 +200,7 @@ def test_hibernation_is_used_where_enabled_and_configured(
 
 def test_a_protected_instance_and_one_naming_an_unknown_schedule_are_skipped_with_the_reason(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    (protected,) = instances(1, **{"caretaker:protect": "true"})
+    (protected,) = instances(1, tags={"caretaker:protect": "true"})
     (unknown,) = instances(1, "weekends-only")
 
     result = run(NIGHT_TIME, lambda_context, clock)

@@ -94,7 +94,8 @@ def ran(h: Harness, name: str, *, hours_ago: float, status: str = "ok", error: s
     state = StateLog(h.table, client("dynamodb"), automation=name, run_id=f"run-{name}-{hours_ago}",
                      clock=lambda: at)
     state.start_run(mode="enforce")
-    state.finish_run(status, **({"error": error} if error else {}))
+    extra: dict[str, Any] = {"error": error} if error else {}
+    state.finish_run(status, **extra)
     return state.run_id
 
 

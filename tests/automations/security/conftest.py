@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from automations.core import ledger, registry
+from automations.core.aws import ServiceName
 from automations.core.runtime import Entrypoint
 from automations.core.spec import (
     OWN_ROLE_ARN_PREFIX_ENV,
@@ -145,7 +146,7 @@ def shared_clients() -> HookedClients:
     return _CLIENTS[0]
 
 
-def aws(service: str, region: str = REGION) -> Any:
+def aws(service: ServiceName, region: str = REGION) -> Any:
     """A client for test setup and checks, from the shared session (its calls are not the handler's)."""
     return shared_clients()(service, region)
 
