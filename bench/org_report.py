@@ -161,15 +161,16 @@ class Replayer:
         session.events.register_first("before-send", self._answer)
 
     def _answer(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
 
         time.sleep(self.latency_s)
         found = self.answers.get(_key(request))
         if found is None:
             self.missed += 1
-            return AWSResponse(request.url, 400, {}, _Body(b'{"__type": "Unrecorded", "message": "not recorded"}'))
+            unrecorded = b'{"__type": "Unrecorded", "message": "not recorded"}'
+            return AWSResponse(request.url, 400, HTTPHeaders(), _Body(unrecorded))
         status, headers, body = found
-        return AWSResponse(request.url, status, headers, _Body(body))
+        return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), _Body(body))
 
 
 # ---------------------------------------------------------------------- the report

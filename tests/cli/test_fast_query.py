@@ -12,7 +12,7 @@ from automations.core.store import query_items
 from tests.automations.conftest import REGION, create_state_table
 
 TABLE = "caretaker-state"
-ITEM = {"pk": {"S": "RUN#r1"}, "count": {"N": "12"}, "ratio": {"N": "0.5"}, "dry_run": {"BOOL": False},
+ITEM: dict[str, Any] = {"pk": {"S": "RUN#r1"}, "count": {"N": "12"}, "ratio": {"N": "0.5"}, "dry_run": {"BOOL": False},
         "nothing": {"NULL": True}, "tags": {"SS": ["a", "b"]}, "sizes": {"NS": ["1", "2"]},
         "details": {"M": {"list": {"L": [{"S": "x"}, {"N": "3"}, {"M": {}}]}, "text": {"S": "é \\ \"q\""}}}}
 

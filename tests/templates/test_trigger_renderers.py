@@ -44,7 +44,7 @@ def test_schedules_render_a_rule_on_a_parameter_and_an_events_permission(key: st
     (rule,) = resources_of_type(data, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "Example" + key.capitalize() + "Schedule"}
     trigger = EXAMPLE_TRIGGERS[key][0]
-    assert isinstance(trigger, spec_module.Rate | spec_module.Cron)
+    assert isinstance(trigger, triggers_module.Rate | triggers_module.Cron)
     assert stack.parameters["Example" + key.capitalize() + "Schedule"] == trigger.expression
     (permission,) = resources_of_type(data, "AWS::Lambda::Permission").values()
     assert permission["Properties"]["Principal"] == "events.amazonaws.com"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
+from automations.core.aws import ServiceName
 from automations.core.notify import owner_of
 from automations.core.pending import PendingRecord
 from automations.core.runtime import Run
@@ -133,14 +134,14 @@ class Family:
     #: resources per tagging call (EC2 CreateTags takes many ids; CloudWatch Logs one)
     tag_batch: ClassVar[int] = 1000
     #: the AWS service of `client()`: the one the survey lists and the act call goes to
-    service: ClassVar[str] = ""
+    service: ClassVar[ServiceName]
     #: error codes of the act call that mean the resource is already gone (which counts as done)
     gone: ClassVar[tuple[str, ...]] = ()
     #: why a pending resource the survey no longer lists was dropped, when `still_there` does not list it
     vanished: ClassVar[str] = "no longer exists"
 
     def __init_subclass__(cls, *, action: str | None = None, noun: str | None = None, verb: str | None = None,
-                          service: str | None = None, gone: tuple[str, ...] | None = None,
+                          service: ServiceName | None = None, gone: tuple[str, ...] | None = None,
                           vanished: str | None = None, priced: bool | None = None, tag_batch: int | None = None,
                           **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

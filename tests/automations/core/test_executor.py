@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import boto3
@@ -71,15 +72,20 @@ def test_write_ahead_is_refused_when_the_log_cannot_be_written_and_nothing_is_ca
     with pytest.raises(StateLogError):
         executor.act([("vol-1", "idle", None)], "delete-volume", lambda: calls.append("vol-1"))
     with pytest.raises(StateLogError), ActionPool(Host(executor), "delete-volume", 4) as pool:
-        pool.act([Act.one(f"vol-{n}", "idle", lambda n=n: calls.append(f"vol-{n}")) for n in range(3)])
+        pool.act([Act.one(f"vol-{n}", "idle", partial(calls.append, f"vol-{n}")) for n in range(3)])
     assert calls == []
 
 
 def test_the_planned_record_is_written_before_the_call_and_the_outcome_after(state_table: str) -> None:
     state = make_state(state_table)
     seen: list[set[tuple[str, str]]] = []
+
+    def delete() -> str:
+        seen.append(set(outcomes(state_table)))
+        return "done"
+
     outcome = Executor(state, dry_run=False).act(
-        [("vol-1", "idle", None)], "delete-volume", lambda: seen.append(set(outcomes(state_table))) or "done",
+        [("vol-1", "idle", None)], "delete-volume", delete,
         outcome_details=lambda result: {"vol-1": {"result": result}})
     state.flush()
     assert seen == [{("vol-1", "planned")}]
@@ -90,7 +96,7 @@ def test_the_planned_record_is_written_before_the_call_and_the_outcome_after(sta
 def test_one_failing_act_does_not_stop_the_others(state_table: str) -> None:
     state = make_state(state_table)
     with ActionPool(host(state), "delete-volume", 4) as pool:
-        pool.act([Act.one(f"vol-{n}", "idle", denied if n == 2 else (lambda n=n: f"deleted {n}"))
+        pool.act([Act.one(f"vol-{n}", "idle", denied if n == 2 else partial(str, f"deleted {n}"))
                   for n in range(6)])
     state.flush()
     recorded = outcomes(state_table)
@@ -150,7 +156,7 @@ def test_planned_records_are_written_in_chunks_each_before_its_calls(state_table
     def delete(resource_id: str) -> None:
         events.add("call", resource_id)
 
-    steps = [Step(f"vol-{n:02}", f"vol-{n:02}", "delete-volume", "idle", lambda n=n: delete(f"vol-{n:02}"))
+    steps = [Step(f"vol-{n:02}", f"vol-{n:02}", "delete-volume", "idle", partial(delete, f"vol-{n:02}"))
              for n in range(60)]
     results = StepRunner(host(state), 4).execute(steps)
     assert {r.state for r in results.values()} == {"done"}
