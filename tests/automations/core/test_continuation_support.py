@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from automations.core.runtime import Entrypoint
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Clock, LambdaContext, scheduled_event
+from tests.recording import RecordingClients
 
 
 @dataclass
@@ -55,7 +55,7 @@ class SelfInvokes:
 
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def attach(self, clients: HookedClients) -> HookedClients:
+    def attach(self, clients: RecordingClients) -> RecordingClients:
         clients.session.events.register("before-call.lambda.Invoke", self._answer)
         return clients
 
@@ -81,7 +81,7 @@ class Driven:
 
 
 def drive(handler: Entrypoint, clock: Clock, context: Callable[[], LambdaContext], *,
-          clients: Callable[[], HookedClients] = HookedClients, max_invocations: int = 50,
+          clients: Callable[[], RecordingClients] = RecordingClients, max_invocations: int = 50,
           **settings: str) -> Driven:
     """The scheduled invocation, then one invocation per continuation event the run sent."""
     environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in settings.items()}}

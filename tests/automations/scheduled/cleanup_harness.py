@@ -15,33 +15,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.loaders import create_loader
 
 from automations.core.ledger import resource_history, run_items
 from automations.core.pending import pending_items
 from automations.core.runtime import Entrypoint
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, create_state_table, scheduled_event
 from tests.notifications import parse_message
+from tests.recording import RecordingClients, fast_session
 
-_LOADER: list[Any] = []
 _CLIENTS: dict[str, Any] = {}
-
-
-def shared_loader() -> Any:
-    """One botocore data loader for the whole test session: service models are parsed once, not once per
-    boto3 session (moto and the fixtures make sessions per test; parsing the models dominated the time)."""
-    if not _LOADER:
-        _LOADER.append(create_loader())
-    return _LOADER[0]
-
-
-class FastClients(HookedClients):
-    """HookedClients on a session that shares the data loader."""
-
-    def __init__(self) -> None:
-        super().__init__(REGION)
-        self.session._session.register_component("data_loader", shared_loader())
 
 
 def client(service: str) -> Any:
@@ -80,17 +62,13 @@ class Harness:
         self.defaults = defaults
         self.name = handler.spec.name
 
-    def invoke(self, clients: HookedClients | None = None, event: dict[str, Any] | None = None,
+    def invoke(self, clients: RecordingClients | None = None, event: dict[str, Any] | None = None,
                **settings: str) -> dict[str, Any]:
-        """Run the handler. Every AWS call it made must be in its declared permissions (safety net)."""
+        """Run the handler (the undeclared-call guard, tests/declared_calls.py, checks the calls it made)."""
         values = {**self.defaults, **settings}
         environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in values.items()}}
-        clients = clients or FastClients()
-        try:
-            return self.handler.invoke(scheduled_event() if event is None else event, self.context,
-                                       environ=environ, clients=clients, clock=self.clock)
-        finally:
-            assert undeclared(clients, self.handler) == set()
+        return self.handler.invoke(scheduled_event() if event is None else event, self.context,
+                                   environ=environ, clients=clients or RecordingClients(), clock=self.clock)
 
     def actions(self, run_id: str) -> list[dict[str, Any]]:
         return [i for i in run_items(client("dynamodb"), self.table, run_id) if i["type"] == "action"]
@@ -127,19 +105,6 @@ class Harness:
         return ours[-1]
 
 
-#: services whose calls the baseline permissions cover (state log, notifications)
-BASELINE_SERVICES = {"dynamodb", "sns"}
-#: boto3 service name -> IAM prefix, where they differ
-IAM_PREFIX = {"logs": "logs"}
-
-
-def undeclared(clients: HookedClients, handler: Entrypoint) -> set[str]:
-    """IAM actions of the calls the handler made that its spec does not declare."""
-    made = {f"{IAM_PREFIX.get(service, service)}:{operation}" for service, operation, _ in clients.calls
-            if service not in BASELINE_SERVICES}
-    return made - handler.spec.declared_actions
-
-
 def use_test_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """A clock for the handler and for the moto models that stamp creation and stop times."""
     import moto.ec2.models.amis as amis_model
@@ -156,9 +121,7 @@ def use_test_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def use_fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fresh test clients for this test; the default boto3 session shares the data loader."""
     _CLIENTS.clear()
-    session = boto3.session.Session(region_name=REGION)
-    session._session.register_component("data_loader", shared_loader())
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", fast_session(REGION))
 
 
 def alert_inbox(monkeypatch: pytest.MonkeyPatch) -> Alerts:

@@ -17,7 +17,6 @@ import pytest
 from automations.core.observability import METRICS_NAMESPACE, publish_counts
 from automations.scheduled import backup_coverage as coverage
 from automations.scheduled.backup_coverage import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.automations.scheduled.backup_harness import (
     BACKUP,
@@ -30,15 +29,16 @@ from tests.automations.scheduled.backup_harness import (
     summary,
     table,
     tags,
-    undeclared,
 )
+from tests.declared_calls import Guard
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 CRITICAL = {"caretaker:critical": "true"}
 
 
-class FakeAwsBackup(HookedClients):
-    """HookedClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times)."""
+class FakeAwsBackup(RecordingClients):
+    """RecordingClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +83,8 @@ def volume_arn(volume_id: str) -> str:
     return f"arn:aws:ec2:{REGION}:123456789012:volume/{volume_id}"
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **settings: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
+        **settings: str) -> dict[str, Any]:
     return invoke(handler, clock, context, clients or FakeAwsBackup(), **settings)
 
 
@@ -150,7 +151,8 @@ def test_each_kind_of_ebs_gap_and_cover(
 
 
 def test_rds_dynamodb_and_efs_gaps_and_covers(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, alerts: Alerts) -> None:
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, alerts: Alerts,
+        declared_calls: Guard) -> None:
     covered_db = db_instance("orders", BACKUP)
     bare_db = db_instance("billing", CRITICAL)
     bare_cluster = db_cluster("ledger", BACKUP)
@@ -172,7 +174,7 @@ def test_rds_dynamodb_and_efs_gaps_and_covers(
 
     result = run(backup_clock, lambda_context, clients)
 
-    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
+    assert declared_calls.undeclared() == {}  # every AWS call it made is declared
     assert set(findings(state_table, result["run_id"])) == {bare_db, bare_cluster, bare_table, bare_fs}
     assert result["covered_by"] == {"caretaker": 2, "aws-backup": 2}
     types = {i["resource_id"]: i["details"]["resource_type"] for i in findings(state_table, result["run_id"]).values()}
@@ -226,7 +228,7 @@ def test_moto_without_aws_backup_fails_only_the_resources_nothing_else_covers(
     bare = volume(BACKUP)
     snapshot(covered, {"caretaker:automation": "ebs-snapshots"})
 
-    result = run(backup_clock, lambda_context, HookedClients())  # moto's own 404 "Not yet implemented"
+    result = run(backup_clock, lambda_context, RecordingClients())  # moto's own 404 "Not yet implemented"
 
     assert outcomes(state_table, result["run_id"]) == {bare: ["failed", "planned"]}
     assert result["covered_by"] == {"caretaker": 1}

@@ -10,7 +10,6 @@ import boto3
 
 from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.dynamodb_backups import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 from tests.automations.scheduled.backup_harness import (
@@ -20,8 +19,9 @@ from tests.automations.scheduled.backup_harness import (
     outcomes,
     summary,
     table,
-    undeclared,
 )
+from tests.declared_calls import Guard
+from tests.recording import RecordingClients
 
 
 def ddb() -> Any:
@@ -33,7 +33,8 @@ def backups(table_name: str | None = None) -> list[dict[str, Any]]:
     return list(ddb().list_backups(**kwargs)["BackupSummaries"])
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **settings: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
+        **settings: str) -> dict[str, Any]:
     return invoke(handler, clock, context, clients, **settings)
 
 
@@ -70,7 +71,7 @@ def test_protected_table_is_not_backed_up_and_its_backups_are_kept(
 
 
 def test_retention_prunes_only_its_own_backups_per_table(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, declared_calls: Guard) -> None:
     orders = table("orders", BACKUP)
     table("billing", BACKUP)
     backup_clock.advance(days=-10)
@@ -80,10 +81,10 @@ def test_retention_prunes_only_its_own_backups_per_table(
         ddb().create_backup(TableName="orders", BackupName=f"caretaker-orders-day{day}")
     backup_clock.advance(days=7)
 
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(backup_clock, lambda_context, clients, retention_count="2")
 
-    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
+    assert declared_calls.undeclared() == {}  # every AWS call it made is declared
     left = {b["BackupName"] for b in backups("orders")}
     assert "before-the-migration" in left and "caretaker-orders-day2" in left
     assert not {"caretaker-orders-day0", "caretaker-orders-day1"} & left
@@ -139,7 +140,7 @@ def test_access_denied_on_one_table_does_not_stop_the_others(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
     denied = table("denied", BACKUP)
     orders = table("orders", BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "CreateBackup", when=lambda body: body.get("TableName") == denied)
 
     result = run(backup_clock, lambda_context, clients)
@@ -154,7 +155,7 @@ def test_unreadable_tags_of_one_table_are_a_failure_of_that_table_only(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
     hidden = table("hidden", BACKUP)
     orders = table("orders", BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "ListTagsOfResource", when=lambda body: body.get("ResourceArn") == hidden)
 
     result = run(backup_clock, lambda_context, clients)

@@ -354,12 +354,12 @@ def test_a_group_that_no_longer_exists_is_skipped_as_gone(harness: Harness) -> N
 def test_iam_refusing_a_read_fails_the_run_and_changes_nothing(harness: Harness) -> None:
     from botocore.exceptions import ClientError
 
-    from tests.automations.aws_hooks import HookedClients
+    from tests.recording import RecordingClients
 
     iam = aws("iam")
     harness.mode("enforce")
     admin_group(iam)
-    harness.clients = HookedClients()  # its own session: the injected fault stays in this test
+    harness.clients = RecordingClients()  # its own session: the injected fault stays in this test
     harness.clients.fail("iam", "ListGroupsForUser", "AccessDenied")
 
     with pytest.raises(ClientError):  # the run is recorded failed and Lambda retries

@@ -10,8 +10,8 @@ import pytest
 
 from automations.core.selection import PROTECT_TAG
 from automations.security import object_copy, s3_object_encryption
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.security.conftest import Harness, aws, outcomes, redelivered
+from tests.recording import RecordingClients
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "s3"
 BUCKET = "team-reports-2026"
@@ -251,7 +251,7 @@ def test_a_tag_naming_a_key_that_does_not_exist_is_reported(enforce: Harness, s3
 def test_a_refused_copy_is_recorded_failed_and_notified(enforce: Harness, s3: Any, bucket: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     stored = put(s3)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3", "CopyObject", "AccessDenied")
     monkeypatch.setattr(enforce, "clients", clients)
 
@@ -296,7 +296,7 @@ def test_a_failing_part_aborts_the_upload_and_leaves_the_object_as_it_was(enforc
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     body = b"x" * (12 * MIB)
     stored = put(s3, body=body)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3", "UploadPartCopy", "InternalError", when=lambda call: call.get("PartNumber") == 2)
     monkeypatch.setattr(enforce, "clients", clients)
 

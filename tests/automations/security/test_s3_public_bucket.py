@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 from automations.core import ledger
 from automations.core.errors import StateLogError
 from automations.security import s3_public_bucket
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION
 from tests.automations.security.conftest import (
     ACCOUNT,
@@ -22,6 +21,7 @@ from tests.automations.security.conftest import (
     outcomes,
     redelivered,
 )
+from tests.recording import RecordingClients
 
 BUCKET = "example-data-bucket"
 ALL_ON = dict.fromkeys(s3_public_bucket.FLAGS, True)
@@ -183,7 +183,7 @@ def account_block() -> dict[str, bool]:
 def test_a_refused_account_restore_is_recorded_failed_and_notified(harness: Harness, state_table: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     managed(state_table)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3control", "PutPublicAccessBlock", code="AccessDenied")
     monkeypatch.setattr(harness, "clients", clients)
 
@@ -201,7 +201,7 @@ def test_a_refused_account_restore_is_recorded_failed_and_notified(harness: Harn
 def test_an_unreadable_lineage_stops_the_rule_before_it_acts(harness: Harness, state_table: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     managed(state_table)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "GetItem", code="AccessDeniedException", when=lambda body: "CR#" in str(body.get("Key")))
     monkeypatch.setattr(harness, "clients", clients)
 
@@ -216,7 +216,7 @@ def test_an_unreadable_lineage_stops_the_rule_before_it_acts(harness: Harness, s
 
 def test_an_unreadable_account_configuration_fails_the_run(harness: Harness, state_table: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3control", "GetPublicAccessBlock", code="AccessDenied")
     monkeypatch.setattr(harness, "clients", clients)
 
