@@ -26,7 +26,6 @@ from tests.automations.scheduled.cleanup_harness import tag_specs
 from tests.automations.security.conftest import Harness, load_event, outcomes
 from tests.automations.security.test_sg_open_world import authorize_as_recorded, ingress
 from tests.notifications import message_body, published
-from tests.recording import RecordingClients
 
 WORLD_SSH = {("tcp", 22, 22, "0.0.0.0/0")}
 
@@ -71,8 +70,7 @@ def test_tagging_a_world_open_group_with_an_owner_nobody_reads_does_not_hide_the
 
 
 def test_an_owner_value_sns_refuses_cannot_silence_the_finding(harness: Harness, ec2: Any, group: str) -> None:
-    harness.clients = RecordingClients()  # this test's own: the shared recording session keeps no fault
-    harness.clients.fail("sns", "Publish", "InvalidParameterValue",
+    harness.fail("sns", "Publish", "InvalidParameterValue",
                          when=lambda body: "owner" in body.get("MessageAttributes", {}))
     event = open_ssh(ec2, group, "team-\u00e9")
 

@@ -10,6 +10,7 @@ past" by moving the clock back, never by sleeping.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -49,18 +50,20 @@ def tag(resource_id: str, tags: dict[str, str]) -> None:
     ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
+@dataclass
 class Harness:
     """One cleanup handler, its state table, alert inbox and clock."""
 
-    def __init__(self, handler: Entrypoint, table: str, alerts: Alerts, clock: Clock, context: LambdaContext,
-                 **defaults: str) -> None:
-        self.handler = handler
-        self.table = table
-        self.alerts = alerts
-        self.clock = clock
-        self.context = context
-        self.defaults = defaults
-        self.name = handler.spec.name
+    handler: Entrypoint
+    table: str
+    alerts: Alerts
+    clock: Clock
+    context: LambdaContext
+    defaults: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.handler.spec.name
 
     def invoke(self, clients: RecordingClients | None = None, event: dict[str, Any] | None = None,
                **settings: str) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def harness(handler: Entrypoint, monkeypatch: pytest.MonkeyPatch, context: Lambd
     clock = use_test_clock(monkeypatch)
     table = create_state_table()
     monkeypatch.setenv("CARETAKER_STATE_TABLE", table)
-    return Harness(handler, table, alert_inbox(monkeypatch), clock, context, **defaults)
+    return Harness(handler, table, alert_inbox(monkeypatch), clock, context, defaults)
 
 
 def harness_fixture(handler: Entrypoint, **defaults: str) -> Any:

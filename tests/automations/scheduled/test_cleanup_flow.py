@@ -21,12 +21,7 @@ from automations.scheduled.cleanup.model import Candidate, Exclusions, Survey
 from automations.scheduled.cleanup.notice import Notice
 from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    ec2,
-    harness_fixture,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tags_of
 from tests.declared_calls import Guard
 from tests.recording import RecordingClients
 

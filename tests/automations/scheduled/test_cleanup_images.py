@@ -7,14 +7,7 @@ from datetime import timedelta
 
 from automations.scheduled.cleanup_images import handler
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    client,
-    ec2,
-    harness_fixture,
-    tag,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, ec2, harness_fixture, tag, tags_of
 from tests.recording import RecordingClients
 
 h = harness_fixture(handler)

@@ -7,13 +7,7 @@ from typing import Any
 
 from automations.scheduled.cleanup_instances import SPEC, handler, stopped_at
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag_specs, tags_of
 from tests.recording import RecordingClients
 
 h = harness_fixture(handler)

@@ -8,11 +8,7 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_log_groups import SPEC, handler
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    client,
-    harness_fixture,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, harness_fixture
 from tests.recording import RecordingClients
 
 h = harness_fixture(handler)

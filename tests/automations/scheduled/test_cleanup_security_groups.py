@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from automations.scheduled.cleanup_security_groups import handler
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    client,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, ec2, harness_fixture, tag_specs, tags_of
 from tests.recording import RecordingClients
 
 h = harness_fixture(handler)

@@ -9,13 +9,7 @@ import pytest
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_snapshots import handler
 from tests.automations.conftest import REGION, scheduled_event
-from tests.automations.scheduled.cleanup_harness import (
-    Harness,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag_specs, tags_of
 from tests.recording import RecordingClients
 
 h = harness_fixture(handler)

@@ -158,6 +158,12 @@ class Harness:
         self.dynamodb = aws("dynamodb")
         self.clients = shared_clients()
 
+    def fail(self, service: str, operation: str, code: str, message: str | None = None, **kwargs: Any) -> None:
+        """From now on, invoke on clients of this test's own on which `operation` fails with `code`
+        (`RecordingClients.fail`): the shared recording session keeps no fault."""
+        self.clients = RecordingClients()
+        self.clients.fail(service, operation, code, message, **kwargs)
+
     def mode(self, mode: str) -> None:
         self.monkeypatch.setenv("CARETAKER_MODE", mode)
 

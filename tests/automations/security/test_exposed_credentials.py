@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError
 from automations.core.spec import trigger_manifest
 from automations.security import exposed_credentials
 from tests.automations.security.conftest import Harness, aws, load_sample, matches, outcomes, redelivered
-from tests.recording import RecordingClients
 
 QUARANTINE = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"
 #: the outer action (planned, then its outcome: items are ordered by action), then each step written ahead
@@ -246,8 +245,7 @@ def test_a_finding_without_an_access_key_is_a_bad_event(harness: Harness) -> Non
 def test_a_refused_deactivation_is_recorded_failed_and_the_quarantine_still_attached(
         harness: Harness, iam: Any) -> None:
     key = user_with_key(iam)
-    harness.clients = RecordingClients()
-    harness.clients.fail("iam", "UpdateAccessKey", "AccessDenied")
+    harness.fail("iam", "UpdateAccessKey", "AccessDenied")
 
     summary = harness.invoke(exposed_credentials.handler, health_event(key))
 
@@ -265,8 +263,7 @@ def test_a_refused_deactivation_is_recorded_failed_and_the_quarantine_still_atta
 
 def test_a_refused_lookup_fails_the_run_so_lambda_retries(harness: Harness, iam: Any) -> None:
     key = user_with_key(iam)
-    harness.clients = RecordingClients()
-    harness.clients.fail("iam", "GetAccessKeyLastUsed", "AccessDenied")
+    harness.fail("iam", "GetAccessKeyLastUsed", "AccessDenied")
 
     with pytest.raises(ClientError):
         harness.invoke(exposed_credentials.handler, health_event(key))

@@ -16,7 +16,6 @@ from automations.core.spec import trigger_manifest
 from automations.security import instance_isolation
 from tests.automations.security.conftest import Harness, aws, load_sample, matches, outcomes, redelivered
 from tests.automations.security.isolation_fixtures import SSH, Web, web_account
-from tests.recording import RecordingClients
 
 FINDING = "70b1ec3a4d9f1c2e8a7b6c5d4e3f2a10"
 
@@ -197,8 +196,7 @@ def test_a_finding_naming_no_instance_is_a_bad_event(harness: Harness, web: Web)
 def test_a_refused_group_change_fails_the_isolation_but_the_evidence_is_still_taken(
         harness: Harness, web: Web) -> None:
     harness.mode("enforce")
-    harness.clients = RecordingClients()
-    harness.clients.fail("ec2", "ModifyNetworkInterfaceAttribute", "UnauthorizedOperation")
+    harness.fail("ec2", "ModifyNetworkInterfaceAttribute", "UnauthorizedOperation")
 
     summary = harness.invoke(instance_isolation.handler, web.finding())
 
