@@ -293,6 +293,13 @@ class Cfn:
                **kwargs: Any) -> dict[str, Any]:
         return self.send(module, "Delete", properties, physical_id=physical_id, **kwargs)
 
+    def refused(self, module: ModuleType, properties: dict[str, Any]) -> dict[str, Any]:
+        """The response to a Create with invalid `properties`: FAILED, before any AWS call."""
+        failed = self.create(module, properties)
+        assert failed["Status"] == "FAILED"
+        assert self.hooks.calls == []
+        return failed
+
     def records(self, body_or_event: dict[str, Any]) -> list[dict[str, Any]]:
         """The state-log items of the request (summary and actions)."""
         client = boto3.client("dynamodb", region_name=REGION)

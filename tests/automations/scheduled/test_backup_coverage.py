@@ -2,7 +2,7 @@
 DLM), per family; records, notification and metric; read-only; AccessDenied on one resource; moto's AWS Backup gap.
 
 moto 5.2.5 does not implement `ListRecoveryPointsByResource` (it answers 404 "Not yet implemented"), so the tests
-answer it themselves (`FakeAwsBackup`, a botocore `before-call` hook) and one test runs into the gap on purpose.
+answer it themselves (`FakeAwsBackup`, `RecordingClients.answer`) and one test runs into the gap on purpose.
 """
 
 from __future__ import annotations
@@ -38,31 +38,22 @@ CRITICAL = {"caretaker:critical": "true"}
 
 
 class FakeAwsBackup(RecordingClients):
-    """RecordingClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times)."""
+    """RecordingClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times),
+    and refuses it for the ARNs in `denied`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.points: dict[str, list[datetime]] = {}
         self.denied: set[str] = set()
-        self.session.events.register("before-call.backup.ListRecoveryPointsByResource", self._answer)
+        self.fail("backup", "ListRecoveryPointsByResource", "AccessDeniedException", "denied by a test", status=403,
+                  when=lambda params: params["ResourceArn"] in self.denied)
+        self.answer("backup", "ListRecoveryPointsByResource", self._recovery_points)
 
-    def _answer(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        service, operation, body = self.calls[-1]  # recorded at before-parameter-build: the API parameters
-        assert (service, operation) == ("backup", "ListRecoveryPointsByResource")
-        arn = body["ResourceArn"]
-        if arn in self.denied:
-            return (_Http(403), {"Error": {"Code": "AccessDeniedException", "Message": "denied by a test"},
-                                 "ResponseMetadata": {"HTTPStatusCode": 403}})
+    def _recovery_points(self, params: dict[str, Any]) -> dict[str, Any]:
         points = [{"RecoveryPointArn": f"arn:aws:backup:{REGION}:123456789012:recovery-point:{n}",
-                   "CreationDate": at, "Status": "COMPLETED"} for n, at in enumerate(self.points.get(arn, []))]
-        return (_Http(200), {"RecoveryPoints": points, "ResponseMetadata": {"HTTPStatusCode": 200}})
-
-
-class _Http:
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict[str, str] = {}
-        self.content = b""
+                   "CreationDate": at, "Status": "COMPLETED"}
+                  for n, at in enumerate(self.points.get(params["ResourceArn"], []))]
+        return {"RecoveryPoints": points}
 
 
 def ec2() -> Any:

@@ -136,14 +136,21 @@ def test_dry_run_records_the_plan_and_changes_nothing(
     assert got == {(orders, "create-backup", "planned", True), (old, "delete-backup", "planned", True)}
 
 
-def test_access_denied_on_one_table_does_not_stop_the_others(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    denied = table("denied", BACKUP)
+def run_failing_on_one_table(clock: Clock, context: LambdaContext, name: str, operation: str,
+                             parameter: str) -> tuple[str, str, dict[str, Any]]:
+    """Tables `name` and "orders" (both opted in), and a run in which `operation` fails on `name` alone (its
+    `parameter` names the table)."""
+    bad = table(name, BACKUP)
     orders = table("orders", BACKUP)
     clients = RecordingClients()
-    clients.fail("dynamodb", "CreateBackup", when=lambda body: body.get("TableName") == denied)
+    clients.fail("dynamodb", operation, when=lambda body: body.get(parameter) == bad)
+    return bad, orders, run(clock, context, clients)
 
-    result = run(backup_clock, lambda_context, clients)
+
+def test_access_denied_on_one_table_does_not_stop_the_others(
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
+    denied, orders, result = run_failing_on_one_table(backup_clock, lambda_context, "denied", "CreateBackup",
+                                                      "TableName")
 
     assert result["status"] == "partial"
     assert outcomes(state_table, result["run_id"]) == {denied: ["failed", "planned"], orders: ["planned", "succeeded"]}
@@ -153,12 +160,8 @@ def test_access_denied_on_one_table_does_not_stop_the_others(
 
 def test_unreadable_tags_of_one_table_are_a_failure_of_that_table_only(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    hidden = table("hidden", BACKUP)
-    orders = table("orders", BACKUP)
-    clients = RecordingClients()
-    clients.fail("dynamodb", "ListTagsOfResource", when=lambda body: body.get("ResourceArn") == hidden)
-
-    result = run(backup_clock, lambda_context, clients)
+    _, orders, result = run_failing_on_one_table(backup_clock, lambda_context, "hidden", "ListTagsOfResource",
+                                                 "ResourceArn")
 
     failed = [i for i in actions(state_table, result["run_id"]) if i["outcome"] == "failed"]
     assert [(i["resource_id"], i["reason"][:12]) for i in failed] == [("hidden", "AccessDenied")]
