@@ -181,6 +181,22 @@ class Harness:
             self.monkeypatch.setenv(OWN_ROLE_ARN_PREFIX_ENV, f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}")
         return handler.invoke(event, self.context, clock=self.clock, clients=self.clients)
 
+    def redelivered(self, handler: Entrypoint, event: dict[str, Any], undo: Any) -> dict[str, Any]:
+        """Deliver `event`, let `undo()` (the tamperer) do it again, drain the notifications, then deliver the same
+        event a second time: that second run's summary."""
+        self.invoke(handler, event)
+        undo()
+        self.notifications()
+        return self.invoke(handler, redelivered(event))
+
+    def planned_only(self, summary: Mapping[str, Any], action: str) -> dict[str, Any]:
+        """What an audit run leaves: one dry-run `planned` record of `action`, and one notification saying so
+        (returned)."""
+        assert [(i["action"], i["outcome"], i["dry_run"]) for i in self.items(summary)] == [(action, "planned", True)]
+        [note] = self.notifications()
+        assert note["body"]["caretaker"]["outcome"] == "planned"
+        return note
+
     def items(self, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The run's action items (outcome records), oldest first."""
         items = ledger.run_items(self.dynamodb, self.table, summary["run_id"])

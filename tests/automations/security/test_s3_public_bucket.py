@@ -19,7 +19,6 @@ from tests.automations.security.conftest import (
     from_caretaker,
     load_event,
     outcomes,
-    redelivered,
 )
 from tests.recording import RecordingClients
 
@@ -116,12 +115,8 @@ def test_a_protected_bucket_is_reported_and_left_alone(harness: Harness, s3: Any
 
 
 def test_a_second_delivery_of_the_same_event_does_nothing(harness: Harness, s3: Any) -> None:
-    event = load_event("delete_bucket_public_access_block")
-    harness.invoke(s3_public_bucket.handler, event)
-    s3.delete_public_access_block(Bucket=BUCKET)
-    harness.notifications()
-
-    second = harness.invoke(s3_public_bucket.handler, redelivered(event))
+    second = harness.redelivered(s3_public_bucket.handler, load_event("delete_bucket_public_access_block"),
+                                 lambda: s3.delete_public_access_block(Bucket=BUCKET))
 
     assert block(s3) == {}
     assert outcomes(harness.items(second)) == [("evaluate-event", "skipped")]
