@@ -16,7 +16,7 @@ POLICY = {"MinimumPasswordLength": "14"}
 @pytest.mark.undeclared_calls
 def test_an_undeclared_call_of_a_provider_is_caught(
         cfn: Cfn, declared_calls: Guard, monkeypatch: pytest.MonkeyPatch) -> None:
-    resource = password_policy.handler.resource
+    resource: Any = password_policy.handler.resource  # an AccountSetting: it reads the policy before changing it
     read = resource.read
 
     def read_and_list_users(request: Any) -> Any:
