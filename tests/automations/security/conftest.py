@@ -189,6 +189,13 @@ class Harness:
         self.notifications()
         return self.invoke(handler, redelivered(event))
 
+    def skipped_quietly(self, summary: Mapping[str, Any]) -> str:
+        """What a run that leaves a resource alone records: one `skipped` record and no notification; its reason."""
+        [item] = self.items(summary)
+        assert item["outcome"] == "skipped"
+        assert self.notifications() == []
+        return str(item["reason"])
+
     def planned_only(self, summary: Mapping[str, Any], action: str) -> dict[str, Any]:
         """What an audit run leaves: one dry-run `planned` record of `action`, and one notification saying so
         (returned)."""
