@@ -54,12 +54,18 @@ def test_backs_up_tagged_tables_under_a_caretaker_name(
     assert done["details"]["backup_arn"] == backup["BackupArn"]
 
 
+def table_with_old_backup(clock: Clock, name: str, days: int) -> str:
+    """An opted-in table with one backup of Caretaker's name (`caretaker-<name>-old`) taken `days` ago."""
+    arn = table(name, BACKUP)
+    clock.advance(days=-days)
+    ddb().create_backup(TableName=name, BackupName=f"caretaker-{name}-old")
+    clock.advance(days=days)
+    return arn
+
+
 def test_protected_table_is_not_backed_up_and_its_backups_are_kept(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    vault = table("vault", BACKUP)
-    backup_clock.advance(days=-60)
-    ddb().create_backup(TableName="vault", BackupName="caretaker-vault-old")
-    backup_clock.advance(days=60)
+    vault = table_with_old_backup(backup_clock, "vault", days=60)
     ddb().tag_resource(ResourceArn=vault, Tags=[{"Key": "caretaker:protect", "Value": "true"}])
 
     result = run(backup_clock, lambda_context)
@@ -109,10 +115,7 @@ def test_a_backup_named_after_another_table_does_not_push_that_tables_backups_ou
 
 def test_max_age_prunes_old_backups_and_a_repeated_run_does_not_back_up_twice(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    orders = table("orders", BACKUP)
-    backup_clock.advance(days=-40)
-    ddb().create_backup(TableName="orders", BackupName="caretaker-orders-old")
-    backup_clock.advance(days=40)
+    orders = table_with_old_backup(backup_clock, "orders", days=40)
     first = run(backup_clock, lambda_context)
     made = f"caretaker-orders-{backup_clock.now:%Y%m%d%H%M%S}"
     backup_clock.advance(hours=1)

@@ -189,6 +189,11 @@ class Harness:
         self.notifications()
         return self.invoke(handler, redelivered(event))
 
+    def only_reason(self, handler: Entrypoint, event: Mapping[str, Any]) -> str:
+        """Invoke; the run records one item: its reason."""
+        [item] = self.items(self.invoke(handler, event))
+        return str(item["reason"])
+
     def skipped_quietly(self, summary: Mapping[str, Any]) -> str:
         """What a run that leaves a resource alone records: one `skipped` record and no notification; its reason."""
         [item] = self.items(summary)
