@@ -4,6 +4,8 @@
 compiled by this interpreter (so that tests that import from the built layers use it, whichever
 Python runs them; tests/builder/test_bytecode.py covers the choice of the runtime's interpreter).
 Tests never read or write the project's lint cache (`.cache/cfn-lint`): every session lints afresh.
+`declared_calls` (autouse): the undeclared-call guard on every in-process invocation of every function
+(tests/declared_calls.py); `@pytest.mark.undeclared_calls` opts a test out of its final check.
 The terminal summary lists the resource types moto's CloudFormation skipped during deploy
 (see tests/integration): CREATE_COMPLETE proves nothing about those.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from builder.pipeline import BuildResult, build
+from tests.declared_calls import MARKER, Guard
 
 #: user_properties key under which integration tests report moto's skipped resource types.
 MOTO_SKIPPED_PROPERTY = "moto_skipped_resource_types"
@@ -29,6 +32,22 @@ def _private_lint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("lint-cache")))
         yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: the test makes AWS calls its function does not declare, on "
+                                       "purpose; the undeclared-call guard records them but does not fail it")
+
+
+@pytest.fixture(autouse=True)
+def declared_calls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Guard]:
+    """Every in-process invocation of every Entrypoint and Provider is watched: after the test, every AWS call
+    a function made must be granted by its declaration (unless the test is marked `undeclared_calls`)."""
+    guard = Guard()
+    guard.install(monkeypatch)
+    yield guard
+    if request.node.get_closest_marker(MARKER) is None:
+        guard.check()
 
 
 @pytest.fixture(autouse=True)

@@ -18,15 +18,24 @@ from automations.core.settings import clear_cache
 REGION = "us-east-1"
 
 
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, access_key: str = "testing", secret_key: str = "testing",
+                         session_token: str | None = "testing") -> None:
+    """Fake credentials (no session token when None) and the test region; no endpoint or profile of the caller's."""
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    if session_token is None:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", session_token)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every handler test runs against in-process moto with fake credentials."""
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_aws_environment(monkeypatch)
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # hundreds of public AMIs per region: slow
     for key in [k for k in __import__("os").environ if k.startswith("CARETAKER_")]:
         monkeypatch.delenv(key)

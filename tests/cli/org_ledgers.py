@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from automations.core.state_log import StateLog, new_run_id
 from templates import names
 from tests.automations.conftest import REGION, create_state_table
+from tests.organizations.conftest import make_organization
 
 HUB_ACCOUNT = "123456789012"
 MEMBER_REGIONS = ("eu-west-1", "us-west-2")
@@ -92,16 +93,7 @@ def _snapshot(account: str, region: str) -> Callable[[StateLog], None]:
 
 def build_organization(accounts: int = 3) -> Organization:
     """The organization, its members' ledgers and the hub stack's `MemberRegions` output."""
-    org = boto3.client("organizations", region_name=REGION)
-    org.create_organization(FeatureSet="ALL")
-    root = org.list_roots()["Roots"][0]["Id"]
-    unit = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    created = []
-    for n in range(accounts):
-        creation = org.create_account(AccountName=f"member{n}", Email=f"member{n}@example.com")
-        account_id = str(creation["CreateAccountStatus"]["AccountId"])
-        org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=unit)
-        created.append(account_id)
+    _, _, created = make_organization(accounts)
     organization = Organization(sorted(created))
     for account, region in organization.members:
         create_state_table(names.MEMBER_STATE_TABLE, organization.ledger(account, region))

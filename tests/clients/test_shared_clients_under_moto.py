@@ -14,19 +14,13 @@ import pytest
 from moto import mock_aws
 
 from automations.core.aws import Clients, shared_clients
-
-REGION = "us-east-1"
+from tests.automations.conftest import REGION, fake_aws_environment
 
 
 @pytest.fixture(autouse=True)
 def fake_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
     # the credentials moto's mock sets, so that the AWS environment is the same inside and outside it
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FOOBARKEY")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "FOOBARSECRET")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_aws_environment(monkeypatch, "FOOBARKEY", "FOOBARSECRET", session_token=None)
     yield
 
 

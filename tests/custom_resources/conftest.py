@@ -4,7 +4,7 @@
   certificate is self-signed, generated once per session; `SSL_CERT_FILE` points at it, so the
   providers' default TLS context trusts it while verification stays on (moto does not intercept
   `http.client`, so responses really travel over TLS to this server).
-* AWS is in-process moto. A boto3 session with a `before-call` hook lets tests inject faults and
+* AWS is in-process moto. One `RecordingClients` session (tests/recording.py) lets tests inject faults and
   delays per operation, records every call, and answers the two EBS operations moto lacks.
 * `Cfn` builds CloudFormation-shaped request events and returns the bodies the endpoint received.
 """
@@ -18,9 +18,9 @@ import pkgutil
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -34,6 +34,7 @@ from automations.core.ledger import run_items
 from automations.core.settings import clear_cache
 from custom_resources.provider import Provider
 from tests.automations.conftest import Clock, create_state_table
+from tests.recording import RecordingClients
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -99,82 +100,6 @@ def responder(certificate: Certificate) -> Iterator[Responder]:
 # ---------------------------------------------------------------------------- AWS
 
 
-@dataclass
-class Fault:
-    service: str
-    operation: str
-    code: str
-    message: str
-    times: int | None  # None: every call
-    status: int = 400
-
-
-class AwsHooks:
-    """A boto3 session whose clients record every call and can be told to fail or stall."""
-
-    def __init__(self) -> None:
-        self.session = boto3.session.Session(region_name=REGION)
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self.faults: list[Fault] = []
-        self.delays: dict[tuple[str, str], float] = {}
-        self.permanent: set[tuple[str, str]] = set()
-        self.responses: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any] | None]] = {}
-        self.session.events.register("before-parameter-build", self._record)
-        self.session.events.register("before-call", self._before_call)
-
-    def clients(self) -> Clients:
-        return Clients(self.session)
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.faults.clear()
-        self.delays.clear()
-        for key in [k for k in self.responses if k not in self.permanent]:
-            del self.responses[key]
-
-    def fail(self, service: str, operation: str, code: str = "AccessDenied", message: str = "injected failure",
-             times: int | None = 1, status: int = 400) -> None:
-        self.faults.append(Fault(service, operation, code, message, times, status))
-
-    def stall(self, service: str, operation: str, seconds: float) -> None:
-        self.delays[(service, operation)] = seconds
-
-    def answer(self, service: str, operation: str, fn: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
-        """Answer an operation with fn(params) instead of moto (when fn returns None, moto answers)."""
-        self.responses[(service, operation)] = fn
-
-    def called(self, service: str | None = None, operation: str | None = None) -> list[dict[str, Any]]:
-        return [params for s, o, params in self.calls
-                if (service is None or s == service) and (operation is None or o == operation)]
-
-    def services_called(self) -> set[str]:
-        return {s for s, _, _ in self.calls}
-
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append((model.service_model.service_name, model.name, dict(params)))
-
-    def _before_call(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
-        service, operation = model.service_model.service_name, model.name
-        delay = self.delays.get((service, operation))
-        if delay:
-            time.sleep(delay)
-        for fault in self.faults:
-            if (fault.service, fault.operation) == (service, operation) and fault.times != 0:
-                if fault.times is not None:
-                    fault.times -= 1
-                return (SimpleNamespace(status_code=fault.status, headers={}),
-                        {"Error": {"Code": fault.code, "Message": fault.message},
-                         "ResponseMetadata": {"HTTPStatusCode": fault.status}})
-        answer = self.responses.get((service, operation))
-        if answer is not None:
-            given: dict[str, Any] = next((p for s, o, p in reversed(self.calls) if (s, o) == (service, operation)), {})
-            parsed = answer(given)
-            if parsed is not None:  # None: let moto answer this one
-                return SimpleNamespace(status_code=200, headers={}), {**parsed,
-                                                                     "ResponseMetadata": {"HTTPStatusCode": 200}}
-        return None
-
-
 def _ebs_backend() -> Any:
     from moto.ec2.models import ec2_backends
 
@@ -191,9 +116,9 @@ def _reset_ebs_default_kms_key_id(_: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def session_hooks() -> AwsHooks:
-    """One boto3 session for the whole run: botocore loads each service model once per session."""
-    made = AwsHooks()
+def session_hooks() -> RecordingClients:
+    """One recording session for the whole run (each test takes its own `Clients` on it: `hooks.clients()`)."""
+    made = RecordingClients()
     # moto 5.2.5 lacks these two EC2 operations; answer them from moto's own EC2 state
     made.answer("ec2", "GetEbsDefaultKmsKeyId", _get_ebs_default_kms_key_id)
     made.answer("ec2", "ResetEbsDefaultKmsKeyId", _reset_ebs_default_kms_key_id)
@@ -202,7 +127,7 @@ def session_hooks() -> AwsHooks:
 
 
 @pytest.fixture
-def hooks(session_hooks: AwsHooks) -> Iterator[AwsHooks]:
+def hooks(session_hooks: RecordingClients) -> Iterator[RecordingClients]:
     session_hooks.reset()
     yield session_hooks
     session_hooks.reset()
@@ -283,7 +208,7 @@ class Cfn:
     """Sends CloudFormation-shaped requests to a provider module and reads what it answered."""
 
     responder: Responder
-    hooks: AwsHooks
+    hooks: RecordingClients
     clock: Clock
     stacks: dict[str, str] = field(default_factory=dict)
     #: the resources of the stacks made in moto's CloudFormation (`declare`), by stack name
@@ -368,6 +293,13 @@ class Cfn:
                **kwargs: Any) -> dict[str, Any]:
         return self.send(module, "Delete", properties, physical_id=physical_id, **kwargs)
 
+    def refused(self, module: ModuleType, properties: dict[str, Any]) -> dict[str, Any]:
+        """The response to a Create with invalid `properties`: FAILED, before any AWS call."""
+        failed = self.create(module, properties)
+        assert failed["Status"] == "FAILED"
+        assert self.hooks.calls == []
+        return failed
+
     def records(self, body_or_event: dict[str, Any]) -> list[dict[str, Any]]:
         """The state-log items of the request (summary and actions)."""
         client = boto3.client("dynamodb", region_name=REGION)
@@ -383,7 +315,7 @@ def stack_exists(client: Any, stack_id: str) -> bool:
 
 
 @pytest.fixture
-def cfn(responder: Responder, hooks: AwsHooks, clock: Clock) -> Cfn:
+def cfn(responder: Responder, hooks: RecordingClients, clock: Clock) -> Cfn:
     return Cfn(responder, hooks, clock)
 
 

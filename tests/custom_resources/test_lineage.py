@@ -11,15 +11,15 @@ import pytest
 
 from automations.core.errors import StateLogError
 from custom_resources.lineage import MAX_ATTEMPTS, Holder, Lineage
-from tests.automations.aws_hooks import HookedClients
 from tests.custom_resources.conftest import STATE_TABLE
+from tests.recording import RecordingClients
 
 AT = datetime(2026, 11, 27, 3, 0, 0, 123000, tzinfo=UTC)
 KEY = {"pk": {"S": "CR#password-policy"}, "sk": {"S": "LINEAGE"}}
 
 
-def lineage(clients: HookedClients | None = None) -> Lineage:
-    client = (clients or HookedClients())("dynamodb")
+def lineage(clients: RecordingClients | None = None) -> Lineage:
+    client = (clients or RecordingClients())("dynamodb")
     return Lineage(STATE_TABLE, client, automation="demo", run_id="run-1", clock=lambda: AT,
                    subject="password-policy")
 
@@ -64,7 +64,7 @@ def sneak_in_holder(physical_id: str, times: int) -> Any:
 
 def test_a_change_that_lost_a_race_is_made_again_on_the_new_holders() -> None:
     lineage().push(holder("phys-1"))
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "PutItem", when=sneak_in_holder("other", times=1))
     lineage(clients).push(holder("phys-2"))
     assert [h.physical_id for h in lineage().holders()] == ["phys-1", "other-0", "phys-2"]
@@ -74,7 +74,7 @@ def test_a_change_that_lost_a_race_is_made_again_on_the_new_holders() -> None:
 
 def test_a_change_that_keeps_losing_gives_up_after_a_bounded_number_of_attempts() -> None:
     lineage().push(holder("phys-1"))
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "PutItem", when=sneak_in_holder("other", times=MAX_ATTEMPTS))
     with pytest.raises(StateLogError, match=f"gave up after {MAX_ATTEMPTS} attempts"):
         lineage(clients).push(holder("phys-2"))
@@ -84,14 +84,14 @@ def test_a_change_that_keeps_losing_gives_up_after_a_bounded_number_of_attempts(
 
 def test_a_removal_that_lost_a_race_deletes_nothing_the_other_request_wrote() -> None:
     lineage().push(holder("phys-1"))
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "DeleteItem", when=sneak_in_holder("other", times=1))
     lineage(clients).remove("phys-1")
     assert [h.physical_id for h in lineage().holders()] == ["other-0"]
 
 
 def test_a_table_that_refuses_the_write_is_a_state_log_error() -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "PutItem", code="AccessDeniedException")
     with pytest.raises(StateLogError, match="AccessDeniedException"):
         lineage(clients).push(holder("phys-1"))

@@ -22,13 +22,13 @@ from custom_resources.response import FAILED_CREATE_PREFIX
 from tests.custom_resources.conftest import (
     REGION,
     STATE_TABLE,
-    AwsHooks,
     CapturedLogs,
     Cfn,
     FakeContext,
     Responder,
     summary_of,
 )
+from tests.recording import RecordingClients
 
 POLICY = {"MinimumPasswordLength": "12"}
 
@@ -95,7 +95,8 @@ def test_a_missing_crhelper_is_still_answered_once(cfn: Cfn, monkeypatch: pytest
     assert policy_length() is None
 
 
-def test_an_unexpected_exception_gives_one_failed_response(cfn: Cfn, hooks: AwsHooks, logs: CapturedLogs) -> None:
+def test_an_unexpected_exception_gives_one_failed_response(
+        cfn: Cfn, hooks: RecordingClients, logs: CapturedLogs) -> None:
     def explode(params: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("something unforeseen")
 
@@ -117,7 +118,8 @@ def test_a_malformed_event_is_answered_once(cfn: Cfn) -> None:
     assert body["Status"] == "FAILED" and body["Reason"] == "malformed request: missing StackId"
 
 
-def test_the_response_is_sent_before_the_lambda_timeout(cfn: Cfn, hooks: AwsHooks, responder: Responder) -> None:
+def test_the_response_is_sent_before_the_lambda_timeout(
+        cfn: Cfn, hooks: RecordingClients, responder: Responder) -> None:
     hooks.stall("iam", "UpdateAccountPasswordPolicy", 1.5)
     context = FakeContext(function_name=password_policy.SPEC.function_name,
                           remaining_ms=int((TIMEOUT_MARGIN_S + 0.5) * 1000))  # the timer fires after 0.5 s
@@ -151,7 +153,7 @@ def test_an_update_of_a_failed_create_makes_the_resource(cfn: Cfn) -> None:
     "consumer_Resource_AB12CD34",  # crhelper's own generated id
     "2026/11/27/[$LATEST]0123456789abcdef",  # a log stream name
 ])
-def test_delete_of_an_id_from_elsewhere_changes_nothing(cfn: Cfn, hooks: AwsHooks, physical_id: str) -> None:
+def test_delete_of_an_id_from_elsewhere_changes_nothing(cfn: Cfn, hooks: RecordingClients, physical_id: str) -> None:
     deleted = cfn.delete(password_policy, physical_id, POLICY)
 
     assert deleted["Status"] == "SUCCESS" and deleted["PhysicalResourceId"] == physical_id
@@ -161,7 +163,8 @@ def test_delete_of_an_id_from_elsewhere_changes_nothing(cfn: Cfn, hooks: AwsHook
 # ---------------------------------------------------------------------------- state log
 
 
-def test_without_a_state_table_nothing_is_changed(cfn: Cfn, hooks: AwsHooks, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_state_table_nothing_is_changed(
+        cfn: Cfn, hooks: RecordingClients, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARETAKER_STATE_TABLE")
 
     failed = cfn.create(password_policy, POLICY)
@@ -174,8 +177,8 @@ def test_without_a_state_table_nothing_is_changed(cfn: Cfn, hooks: AwsHooks, mon
     assert deleted["Status"] == "SUCCESS" and "not recorded in the state log" in deleted["Reason"]
 
 
-def test_a_state_log_failure_after_acting_is_reported_in_the_reason(cfn: Cfn, hooks: AwsHooks) -> None:
-    hooks.fail("dynamodb", "UpdateItem", "InternalServerError", "table trouble")
+def test_a_state_log_failure_after_acting_is_reported_in_the_reason(cfn: Cfn, hooks: RecordingClients) -> None:
+    hooks.fail("dynamodb", "UpdateItem", "InternalServerError", "table trouble", times=1)
 
     created = cfn.create(password_policy, POLICY)
 
@@ -184,9 +187,9 @@ def test_a_state_log_failure_after_acting_is_reported_in_the_reason(cfn: Cfn, ho
     assert policy_length() == 12
 
 
-def test_a_state_log_failure_on_a_failure_path_is_reported_in_the_reason(cfn: Cfn, hooks: AwsHooks) -> None:
-    hooks.fail("ssm", "PutParameter", "ParameterLimitExceeded", "too many")
-    hooks.fail("dynamodb", "UpdateItem", "InternalServerError", "table trouble")
+def test_a_state_log_failure_on_a_failure_path_is_reported_in_the_reason(cfn: Cfn, hooks: RecordingClients) -> None:
+    hooks.fail("ssm", "PutParameter", "ParameterLimitExceeded", "too many", times=1)
+    hooks.fail("dynamodb", "UpdateItem", "InternalServerError", "table trouble", times=1)
 
     failed = cfn.create(secure_string_parameter, {"Name": "/p", "Value": "value"})
 
@@ -242,12 +245,12 @@ def test_a_run_time_override_in_the_state_table_wins(cfn: Cfn) -> None:
 
 
 def test_secret_values_never_reach_logs_responses_reasons_or_the_state_log(
-        cfn: Cfn, logs: CapturedLogs, hooks: AwsHooks) -> None:
+        cfn: Cfn, logs: CapturedLogs, hooks: RecordingClients) -> None:
     value, rotated = "Sup3r-Secret-Value-1", "Sup3r-Secret-Value-2"
     created = cfn.create(secure_string_parameter, {"Name": "/p", "Value": value})
     cfn.update(secure_string_parameter, created["PhysicalResourceId"], {"Name": "/p", "Value": rotated},
                {"Name": "/p", "Value": value})
-    hooks.fail("ssm", "PutParameter", "ValidationException", f"bad value {rotated}")  # an error that echoes it
+    hooks.fail("ssm", "PutParameter", "ValidationException", f"bad value {rotated}", times=1)  # an error that echoes it
     echoed = cfn.update(secure_string_parameter, created["PhysicalResourceId"], {"Name": "/p", "Value": rotated},
                         {"Name": "/p", "Value": value, "Misspelt": value})
     cfn.delete(secure_string_parameter, created["PhysicalResourceId"], {"Name": "/p", "Value": rotated})

@@ -11,7 +11,8 @@ import pytest
 
 from custom_resources import random_secret
 from custom_resources.response import FAILED_CREATE_PREFIX
-from tests.custom_resources.conftest import REGION, AwsHooks, Cfn, actions_of
+from tests.custom_resources.conftest import REGION, Cfn, actions_of
+from tests.recording import RecordingClients
 
 SECRETS = {"Name": "app/db-password"}
 
@@ -112,10 +113,10 @@ def test_moving_to_ssm_replaces_the_resource(cfn: Cfn) -> None:
     assert parameter_value("app-token") == value
 
 
-def test_a_rollback_after_a_failed_rename_keeps_the_original_secret(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_a_rollback_after_a_failed_rename_keeps_the_original_secret(cfn: Cfn, hooks: RecordingClients) -> None:
     created = cfn.create(random_secret, SECRETS)
     value = secret_value(created["PhysicalResourceId"])
-    hooks.fail("secretsmanager", "CreateSecret", "LimitExceededException", "too many secrets")
+    hooks.fail("secretsmanager", "CreateSecret", "LimitExceededException", "too many secrets", times=1)
     failed = cfn.update(random_secret, created["PhysicalResourceId"], {"Name": "app/renamed"}, SECRETS)
     assert failed["Status"] == "FAILED" and "LimitExceededException" in failed["Reason"]
     assert failed["PhysicalResourceId"] == created["PhysicalResourceId"]
@@ -165,19 +166,17 @@ def test_delete_of_an_ssm_value_removes_the_parameter(cfn: Cfn) -> None:
     ({"Lenght": "20"}, "Name is required"),
     ({"Name": "x", "Lenght": "20"}, "unknown property Lenght"),
 ])
-def test_invalid_properties_fail_with_a_reason_naming_them(cfn: Cfn, hooks: AwsHooks, properties: dict[str, Any],
-                                                           message: str) -> None:
-    failed = cfn.create(random_secret, properties)
+def test_invalid_properties_fail_with_a_reason_naming_them(
+        cfn: Cfn, properties: dict[str, Any], message: str) -> None:
+    failed = cfn.refused(random_secret, properties)
 
-    assert failed["Status"] == "FAILED"
     assert message in failed["Reason"]
     assert failed["PhysicalResourceId"].startswith(FAILED_CREATE_PREFIX)
-    assert hooks.calls == []
 
 
 def test_an_aws_error_mid_way_fails_and_delete_of_the_failed_create_changes_nothing(
-        cfn: Cfn, hooks: AwsHooks) -> None:
-    hooks.fail("secretsmanager", "CreateSecret", "AccessDeniedException", "no")
+        cfn: Cfn, hooks: RecordingClients) -> None:
+    hooks.fail("secretsmanager", "CreateSecret", "AccessDeniedException", "no", times=1)
 
     failed = cfn.create(random_secret, SECRETS)
 
@@ -189,11 +188,11 @@ def test_an_aws_error_mid_way_fails_and_delete_of_the_failed_create_changes_noth
     assert not hooks.called("secretsmanager")
 
 
-def test_a_request_publishes_the_run_metrics_the_alarms_read(cfn: Cfn, hooks: AwsHooks,
+def test_a_request_publishes_the_run_metrics_the_alarms_read(cfn: Cfn, hooks: RecordingClients,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     created = cfn.create(random_secret, SECRETS)
-    hooks.fail("secretsmanager", "CreateSecret")
+    hooks.fail("secretsmanager", "CreateSecret", times=1)
     failed = cfn.create(random_secret, {"Name": "app/other-password"})
 
     assert (created["Status"], failed["Status"]) == ("SUCCESS", "FAILED")

@@ -7,8 +7,8 @@ import boto3
 import pytest
 
 from custom_resources import random_secret
-from tests.automations.client_builds import counting_builds
 from tests.custom_resources.conftest import REGION, Cfn, actions_of, summary_of
+from tests.recording import counting_builds
 
 
 def secret_names() -> set[str]:

@@ -29,14 +29,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from moto.core.botocore_stubber import MockRawResponse
 
 from automations.core.aws import Clients
 from automations.core.throttle import RateLimiter
-from tests.automations.scheduled.cleanup_harness import shared_loader
+from tests.recording import fast_session
 
 REGION = "us-east-1"
 READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Search", "Head", "Select", "Query", "Scan", "BatchGet")
@@ -112,8 +111,7 @@ class FaultClients(Clients):
     """Clients for one invocation, with recording and the faults a test switches on."""
 
     def __init__(self, seed: int = 0) -> None:
-        session = boto3.session.Session(region_name=REGION)
-        session._session.register_component("data_loader", shared_loader())
+        session = fast_session(REGION)
         clock = _LIMITER_CLOCK.get("clock")
         super().__init__(session, limiter=RateLimiter(clock=clock) if clock is not None else None)
         self.seed = seed

@@ -58,7 +58,8 @@ def member_session(account: str, region: str = HOME) -> boto3.Session:
                          aws_session_token=credentials["SessionToken"], region_name=region)
 
 
-def make_organization(dist: Path, accounts: int = 3) -> tuple[str, str, list[str]]:
+def make_organization(accounts: int = 3) -> tuple[str, str, list[str]]:
+    """An organization with a root, the OU `workloads` and `accounts` member accounts in it: (root, OU, ids)."""
     organizations = boto3.client("organizations", region_name=HOME)
     organizations.create_organization(FeatureSet="ALL")
     root = organizations.list_roots()["Roots"][0]["Id"]
@@ -83,7 +84,7 @@ def org(built_dist: Path) -> Iterator[Org]:
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
         patch.delenv("AWS_PROFILE", raising=False)
         with mock_aws(), moto_fixes():
-            root, ou, members = make_organization(built_dist)
+            root, ou, members = make_organization()
             organization = Org(root=root, ou=ou, members=members, dist=built_dist)
             organization.deploy()
             yield organization

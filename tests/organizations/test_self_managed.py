@@ -40,7 +40,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_accounts_deploy_self_managed_stack_sets_into_exactly_those_accounts(aws: None, built_dist: Path) -> None:
-    _, _, members = make_organization(built_dist, accounts=2)
+    _, _, members = make_organization(accounts=2)
     chosen, left_out = members
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():

@@ -14,8 +14,9 @@ import pytest
 
 from custom_resources import empty_bucket
 from custom_resources.response import FAILED_CREATE_PREFIX
-from tests.custom_resources.conftest import REGION, AwsHooks, Cfn, actions_of, summary_of
+from tests.custom_resources.conftest import REGION, Cfn, actions_of, summary_of
 from tests.custom_resources.test_empty_bucket import make_bucket, versions
+from tests.recording import RecordingClients
 
 SECURITY, ATTACKER = "caretaker-security", "attacker-app"
 OWN_BUCKET = "attacker-own-bucket"
@@ -43,7 +44,8 @@ def refusal_of(cfn: Cfn, answer: dict[str, Any], action: str) -> dict[str, Any]:
     return refusal
 
 
-def test_empty_bucket_created_for_the_security_stacks_trail_bucket_is_refused(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_empty_bucket_created_for_the_security_stacks_trail_bucket_is_refused(
+        cfn: Cfn, hooks: RecordingClients) -> None:
     trail = trail_bucket(cfn)
     make_bucket(cfn, OWN_BUCKET, objects=1, stack=ATTACKER)
     hooks.reset()
@@ -63,7 +65,8 @@ def test_empty_bucket_created_for_the_security_stacks_trail_bucket_is_refused(cf
     assert cleanup["Status"] == "SUCCESS" and versions(trail) == 5
 
 
-def test_delete_of_an_empty_bucket_naming_another_teams_bucket_changes_nothing(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_delete_of_an_empty_bucket_naming_another_teams_bucket_changes_nothing(
+        cfn: Cfn, hooks: RecordingClients) -> None:
     """A resource created before stack binding (or a forged request) names a bucket of another stack: its Delete
     answers SUCCESS so that CloudFormation can finish, and empties nothing."""
     make_bucket(cfn, "victim-data", objects=4, stack="victim-app")
@@ -80,7 +83,8 @@ def test_delete_of_an_empty_bucket_naming_another_teams_bucket_changes_nothing(c
     refusal_of(cfn, deleted, "refuse-delete")
 
 
-def test_a_trail_bucket_delete_is_refused_on_every_poll_too(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_a_trail_bucket_delete_is_refused_on_every_poll_too(
+        cfn: Cfn, hooks: RecordingClients) -> None:
     trail = trail_bucket(cfn)
     make_bucket(cfn, OWN_BUCKET, stack=ATTACKER)
     event = cfn.event(empty_bucket, "Delete", {"BucketName": trail}, physical_id="caretaker:empty-bucket:0123456789ab",
@@ -95,7 +99,8 @@ def test_a_trail_bucket_delete_is_refused_on_every_poll_too(cfn: Cfn, hooks: Aws
     assert not hooks.called("s3", "DeleteObjects")
 
 
-def test_an_update_to_another_stacks_bucket_fails(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_an_update_to_another_stacks_bucket_fails(
+        cfn: Cfn, hooks: RecordingClients) -> None:
     trail = trail_bucket(cfn)
     make_bucket(cfn, OWN_BUCKET, objects=2, stack=ATTACKER)
     created = cfn.create(empty_bucket, {"BucketName": OWN_BUCKET}, stack=ATTACKER)
@@ -130,7 +135,7 @@ def test_a_request_from_a_stack_cloudformation_does_not_know_is_refused(cfn: Cfn
     assert versions("victim-data") == 2
 
 
-def test_when_cloudformation_cannot_answer_nothing_is_emptied(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_when_cloudformation_cannot_answer_nothing_is_emptied(cfn: Cfn, hooks: RecordingClients) -> None:
     make_bucket(cfn, objects=2)
     hooks.fail("cloudformation", "DescribeStackResources", "Throttling", "Rate exceeded", times=None)
 
@@ -154,7 +159,7 @@ def test_the_owning_stack_still_empties_its_own_bucket(cfn: Cfn) -> None:
 
 @pytest.mark.parametrize("beyond_first_100", [False, True])
 def test_a_stack_beyond_describe_stack_resources_first_100_still_finds_its_bucket(
-        cfn: Cfn, hooks: AwsHooks, beyond_first_100: bool) -> None:
+        cfn: Cfn, hooks: RecordingClients, beyond_first_100: bool) -> None:
     """DescribeStackResources returns at most 100 resources; the bucket may be further on (ListStackResources)."""
     make_bucket(cfn, objects=1)
     others = [{"ResourceType": "AWS::SSM::Parameter", "PhysicalResourceId": f"p{i}", "LogicalResourceId": f"P{i}",

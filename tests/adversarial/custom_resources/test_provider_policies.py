@@ -104,8 +104,12 @@ OWN = {"caretaker:automation": "random-secret", "caretaker:stack-id": STACK_ID}
 # ---------------------------------------------------------------------------- adoption by tagging
 
 
-@pytest.mark.parametrize(("action", "arn"), [("secretsmanager:TagResource", SECRET),
-                                             ("ssm:AddTagsToResource", PARAMETER)])
+#: the tagging actions of the stored-value providers, with a resource of each
+TAGGING = pytest.mark.parametrize(("action", "arn"), [("secretsmanager:TagResource", SECRET),
+                                                      ("ssm:AddTagsToResource", PARAMETER)])
+
+
+@TAGGING
 def test_provider_role_cannot_adopt_a_foreign_resource_by_tagging_it(stacks: list[StackDef], action: str,
                                                                      arn: str) -> None:
     policy = statements(stacks, random_secret)
@@ -115,10 +119,8 @@ def test_provider_role_cannot_adopt_a_foreign_resource_by_tagging_it(stacks: lis
     assert not allowed(policy, action, arn, request_tags("random-secret"))  # an untagged resource
 
 
-@pytest.mark.parametrize(("action", "arn"), [("secretsmanager:TagResource", SECRET),
-                                             ("ssm:AddTagsToResource", PARAMETER)])
-def test_provider_role_cannot_rebind_or_retag_with_foreign_keys(stacks: list[StackDef], action: str,
-                                                                arn: str) -> None:
+@TAGGING
+def test_provider_role_cannot_rebind_or_retag_with_foreign_keys(stacks: list[StackDef], action: str, arn: str) -> None:
     policy = statements(stacks, random_secret)
     other_function = resource_tags({"caretaker:automation": "secure-string-parameter"})
 

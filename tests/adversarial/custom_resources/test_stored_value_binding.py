@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from custom_resources import random_secret, secure_string_parameter
-from tests.custom_resources.conftest import REGION, AwsHooks, Cfn, actions_of, summary_of
+from tests.custom_resources.conftest import REGION, Cfn, actions_of, summary_of
+from tests.recording import RecordingClients
 
 VICTIM, ATTACKER = "victim-app", "attacker-app"
 SECRET = {"Name": "victim/db-password"}
@@ -49,7 +50,7 @@ def names_both_stacks(cfn: Cfn, text: str) -> bool:
 
 
 @pytest.mark.parametrize("storage", ["SecretsManager", "SSM"])
-def test_foreign_update_with_return_value_cannot_read_the_victims_secret(cfn: Cfn, hooks: AwsHooks,
+def test_foreign_update_with_return_value_cannot_read_the_victims_secret(cfn: Cfn, hooks: RecordingClients,
                                                                           storage: str) -> None:
     props = {"Name": "/victim/db-password", "Storage": storage}
     created = cfn.create(random_secret, props, stack=VICTIM)
@@ -69,7 +70,7 @@ def test_foreign_update_with_return_value_cannot_read_the_victims_secret(cfn: Cf
     assert value not in str(cfn.records(stolen))
 
 
-def test_foreign_update_cannot_regenerate_the_victims_secret(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_foreign_update_cannot_regenerate_the_victims_secret(cfn: Cfn, hooks: RecordingClients) -> None:
     created = cfn.create(random_secret, SECRET, stack=VICTIM)
     arn = created["PhysicalResourceId"]
     value = secret_value(arn)
@@ -84,7 +85,7 @@ def test_foreign_update_cannot_regenerate_the_victims_secret(cfn: Cfn, hooks: Aw
 
 
 @pytest.mark.parametrize("storage", ["SecretsManager", "SSM"])
-def test_foreign_delete_leaves_the_victims_secret(cfn: Cfn, hooks: AwsHooks, storage: str) -> None:
+def test_foreign_delete_leaves_the_victims_secret(cfn: Cfn, hooks: RecordingClients, storage: str) -> None:
     props = {"Name": "/victim/db-password", "Storage": storage, "RecoveryWindowInDays": "0"}
     created = cfn.create(random_secret, props, stack=VICTIM)
     arn = created["PhysicalResourceId"]
@@ -140,7 +141,7 @@ def test_a_secret_without_the_owner_tag_is_bound_to_no_stack(cfn: Cfn) -> None:
     refusal_of(cfn, deleted, "refuse-delete")
 
 
-def test_a_secret_the_provider_may_not_read_is_refused_not_failed(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_a_secret_the_provider_may_not_read_is_refused_not_failed(cfn: Cfn, hooks: RecordingClients) -> None:
     """In AWS the role may describe only secrets carrying its own tag: AccessDenied means not Caretaker's."""
     arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="other-team/secret", SecretString="other-team-value")["ARN"]
@@ -154,7 +155,7 @@ def test_a_secret_the_provider_may_not_read_is_refused_not_failed(cfn: Cfn, hook
     refusal_of(cfn, deleted, "refuse-delete")
 
 
-def test_when_the_owner_cannot_be_read_nothing_is_changed(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_when_the_owner_cannot_be_read_nothing_is_changed(cfn: Cfn, hooks: RecordingClients) -> None:
     created = cfn.create(random_secret, SECRET, stack=VICTIM)
     arn = created["PhysicalResourceId"]
     hooks.fail("secretsmanager", "DescribeSecret", "InternalServiceError", "try again", times=None)
@@ -214,7 +215,7 @@ def test_a_secret_already_gone_is_no_refusal(cfn: Cfn) -> None:
 # ---------------------------------------------------------------------------- SecureStringParameter
 
 
-def test_foreign_delete_leaves_the_victims_secure_string_parameter(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_foreign_delete_leaves_the_victims_secure_string_parameter(cfn: Cfn, hooks: RecordingClients) -> None:
     created = cfn.create(secure_string_parameter, PARAMETER, stack=VICTIM)
     arn = created["PhysicalResourceId"]
     hooks.reset()
@@ -229,7 +230,7 @@ def test_foreign_delete_leaves_the_victims_secure_string_parameter(cfn: Cfn, hoo
     assert names_both_stacks(cfn, refusal["reason"])
 
 
-def test_foreign_update_cannot_overwrite_the_victims_secure_string_parameter(cfn: Cfn, hooks: AwsHooks) -> None:
+def test_foreign_update_cannot_overwrite_the_victims_secure_string_parameter(cfn: Cfn, hooks: RecordingClients) -> None:
     created = cfn.create(secure_string_parameter, PARAMETER, stack=VICTIM)
     arn = created["PhysicalResourceId"]
     hooks.reset()

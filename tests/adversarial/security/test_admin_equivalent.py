@@ -94,28 +94,28 @@ def test_not_action_inline_policy_is_deleted(harness: Harness, iam: Any) -> None
     assert "NotAction" in item["details"]["verdict"]["reason"]
 
 
+def detached_reason(harness: Harness, iam: Any, kind: str, name: str, policy: str, body: str) -> str:
+    """The customer policy `policy` attached to a new `kind` (user, group) `name`: the rule detaches it; the
+    reason of its verdict."""
+    arn = iam.create_policy(PolicyName=policy, PolicyDocument=body)["Policy"]["Arn"]
+    key = f"{kind.capitalize()}Name"
+    getattr(iam, f"create_{kind}")(**{key: name})
+    getattr(iam, f"attach_{kind}_policy")(**{key: name, "PolicyArn": arn})
+
+    summary = harness.invoke(iam_admin_grant.handler, attach_event(kind, name, arn))
+
+    assert attached(iam, kind, name) == []
+    return str(removed(harness, summary, f"detach-{kind}-policy")["details"]["verdict"]["reason"])
+
+
 def test_iam_star_customer_policy_attached_is_detached(harness: Harness, iam: Any) -> None:
-    arn = iam.create_policy(PolicyName="iam-helpers", PolicyDocument=document(allow(Action="iam:*", Resource="*")))[
-        "Policy"]["Arn"]
-    iam.create_user(UserName="ci-runner")
-    iam.attach_user_policy(UserName="ci-runner", PolicyArn=arn)
-
-    summary = harness.invoke(iam_admin_grant.handler, attach_event("user", "ci-runner", arn))
-
-    assert attached(iam, "user", "ci-runner") == []
-    assert "iam:*" in removed(harness, summary, "detach-user-policy")["details"]["verdict"]["reason"]
+    body = document(allow(Action="iam:*", Resource="*"))
+    assert "iam:*" in detached_reason(harness, iam, "user", "ci-runner", "iam-helpers", body)
 
 
 def test_not_resource_policy_attached_to_a_group_is_detached(harness: Harness, iam: Any) -> None:
     body = document(allow(Action="*", NotResource="arn:aws:s3:::audit-logs/*"))
-    arn = iam.create_policy(PolicyName="all-but-audit", PolicyDocument=body)["Policy"]["Arn"]
-    iam.create_group(GroupName="contractors")
-    iam.attach_group_policy(GroupName="contractors", PolicyArn=arn)
-
-    summary = harness.invoke(iam_admin_grant.handler, attach_event("group", "contractors", arn))
-
-    assert attached(iam, "group", "contractors") == []
-    assert "NotResource" in removed(harness, summary, "detach-group-policy")["details"]["verdict"]["reason"]
+    assert "NotResource" in detached_reason(harness, iam, "group", "contractors", "all-but-audit", body)
 
 
 def test_any_arn_resource_pattern_inline_policy_is_deleted(harness: Harness, iam: Any) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from automations.core.runtime import Entrypoint
 from automations.scheduled import backup_coverage, dynamodb_backups, ebs_snapshots, rds_snapshots
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext, scheduled_event
+from tests.recording import RecordingClients
 
 ACCOUNT = "123456789012"
 
@@ -36,7 +36,7 @@ def moto_clock(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]
 
 def invoke(handler: Entrypoint, clock: Clock, context: LambdaContext, **settings: str) -> dict[str, Any]:
     environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in settings.items()}}
-    return handler.invoke(scheduled_event(), context, environ=environ, clients=HookedClients(), clock=clock)
+    return handler.invoke(scheduled_event(), context, environ=environ, clients=RecordingClients(), clock=clock)
 
 
 def tags(mapping: dict[str, str]) -> list[Any]:  # Any: each service stubs its own tag TypedDict

@@ -5,8 +5,15 @@ data for them: under a key another account controls (objects held hostage), or i
 from __future__ import annotations
 
 from automations.security import s3_object_encryption
-from tests.automations.security.conftest import Harness, aws, outcomes
-from tests.automations.security.test_s3_object_encryption import BUCKET, KEY, object_created, put, versions
+from tests.automations.security.conftest import Harness, aws
+from tests.automations.security.test_s3_object_encryption import (
+    BUCKET,
+    KEY,
+    object_created,
+    put,
+    reported_not_copied,
+    versions,
+)
 
 FOREIGN_KEY = "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -16,15 +23,7 @@ def test_a_bucket_tagged_with_another_accounts_key_is_reported_and_nothing_is_re
     s3 = aws("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": [{"Key": "caretaker:require-kms", "Value": FOREIGN_KEY}]})
-    stored = put(s3)
-
-    summary = harness.invoke(s3_object_encryption.handler, object_created(stored["VersionId"], stored["ETag"]))
-
-    assert len(versions(s3)) == 1
-    assert outcomes(harness.items(summary)) == [("notify", "planned"), ("notify", "succeeded")]
-    [note] = harness.notifications()
-    assert "999999999999" in note["summary"]
+    assert "999999999999" in reported_not_copied(harness, s3, FOREIGN_KEY)["summary"]
 
 
 def test_events_of_caretakers_own_copies_never_start_another_copy(harness: Harness) -> None:

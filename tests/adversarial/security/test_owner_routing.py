@@ -19,7 +19,6 @@ import pytest
 from automations.core.notify import MAX_OWNER_MESSAGES
 from automations.scheduled.cleanup_volumes import handler as cleanup_volumes
 from automations.security import sg_open_world
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, LambdaContext
 from tests.automations.scheduled.cleanup_harness import Harness as CleanupHarness
 from tests.automations.scheduled.cleanup_harness import harness as cleanup_harness
@@ -71,8 +70,7 @@ def test_tagging_a_world_open_group_with_an_owner_nobody_reads_does_not_hide_the
 
 
 def test_an_owner_value_sns_refuses_cannot_silence_the_finding(harness: Harness, ec2: Any, group: str) -> None:
-    harness.clients = HookedClients()  # this test's own: the shared recording session keeps no fault
-    harness.clients.fail("sns", "Publish", "InvalidParameterValue",
+    harness.fail("sns", "Publish", "InvalidParameterValue",
                          when=lambda body: "owner" in body.get("MessageAttributes", {}))
     event = open_ssh(ec2, group, "team-\u00e9")
 

@@ -20,8 +20,8 @@ from custom_resources.lineage import Holder, Lineage
 from custom_resources.s3_account_public_access_block import S3AccountPublicAccessBlock
 from tests.automations.conftest import REGION, Clock
 from tests.automations.security.conftest import ACCOUNT, Harness, aws, load_event, outcomes
+from tests.automations.security.test_s3_public_bucket import BUCKET, block
 
-BUCKET = "example-data-bucket"
 ALL_ON = dict.fromkeys(s3_public_bucket.FLAGS, True)
 ALL_OFF = dict.fromkeys(s3_public_bucket.FLAGS, False)
 SETTING = s3_account_block.setting_id(ACCOUNT)
@@ -38,14 +38,6 @@ def s3() -> Any:
 @pytest.fixture
 def s3control() -> Any:
     return aws("s3control", REGION)
-
-
-def bucket_block(s3: Any) -> dict[str, bool]:
-    try:
-        config: dict[str, bool] = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
-        return config
-    except s3.exceptions.ClientError:
-        return {}
 
 
 def account_block(s3control: Any) -> dict[str, bool]:
@@ -78,7 +70,7 @@ def test_a_bucket_tagged_public_that_goes_public_is_reported_not_silent(harness:
 
     summary = harness.invoke(s3_public_bucket.handler, load_event("delete_bucket_public_access_block"))
 
-    assert bucket_block(s3) == {}  # left as its owner made it
+    assert block(s3) == {}  # left as its owner made it
     [item] = harness.items(summary)
     assert (item["action"], item["outcome"]) == ("block-public-access", "skipped")
     assert "tagged caretaker:allow-public=true" in item["reason"]
@@ -97,7 +89,7 @@ def test_an_allow_public_tag_on_a_fully_blocked_bucket_says_nothing(harness: Har
 
     summary = harness.invoke(s3_public_bucket.handler, load_event("put_bucket_policy"))
 
-    assert bucket_block(s3) == ALL_ON
+    assert block(s3) == ALL_ON
     assert harness.items(summary)[0]["reason"] == "the bucket already blocks all public access"
     assert harness.notifications() == []
 
@@ -110,8 +102,8 @@ def test_an_allow_public_tagged_bucket_stays_public(harness: Harness, s3: Any) -
 
     harness.invoke(s3_public_bucket.handler, load_event("put_bucket_public_access_block"))
 
-    assert bucket_block(s3)["RestrictPublicBuckets"] is False
-    assert bucket_block(s3)["BlockPublicPolicy"] is False
+    assert block(s3)["RestrictPublicBuckets"] is False
+    assert block(s3)["BlockPublicPolicy"] is False
 
 
 # ---------------------------------------------------------------------- account-level Block Public Access

@@ -15,9 +15,9 @@ from automations.core.selection import GUARD_TRAIL_TAG, PROTECT_TAG
 from automations.core.store import TableStore
 from automations.security import cloudtrail_tampering
 from automations.security.trail_guard import record_key
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION
 from tests.automations.security.conftest import ACCOUNT, Harness, aws, load_event, outcomes
+from tests.recording import RecordingClients
 
 TRAIL = "management-events"  # the trail the event fixtures name
 ARN = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{TRAIL}"
@@ -326,7 +326,7 @@ def test_a_step_that_fails_stops_the_re_creation_and_fails_the_action(harness: H
     create(cloudtrail)
     seed(harness)
     delete(cloudtrail)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("cloudtrail", "PutEventSelectors", code="AccessDeniedException")
     harness.clients = clients
 

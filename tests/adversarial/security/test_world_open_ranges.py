@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from automations.security import sg_open_world
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.security.conftest import Harness, load_event, outcomes
+from tests.recording import RecordingClients
 
 Permission = dict[str, Any]
 
@@ -198,7 +198,7 @@ def test_a_prefix_list_that_cannot_be_read_is_reported_not_ignored(harness: Harn
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     hidden = prefix_list(ec2, "0.0.0.0/0")
     event = authorize(ec2, group, [ssh(prefix_lists=(hidden,))])
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "GetManagedPrefixListEntries", code="UnauthorizedOperation")
     monkeypatch.setattr(harness, "clients", clients)
 
@@ -219,7 +219,7 @@ def test_an_unreadable_prefix_list_does_not_shield_a_world_open_range_beside_it(
         harness: Harness, ec2: Any, group: str, monkeypatch: pytest.MonkeyPatch) -> None:
     hidden = prefix_list(ec2, "10.0.0.0/8")
     event = authorize(ec2, group, [ssh("128.0.0.0/1", prefix_lists=(hidden,))])
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "GetManagedPrefixListEntries", code="UnauthorizedOperation")
     monkeypatch.setattr(harness, "clients", clients)
 

@@ -16,10 +16,9 @@ from automations.core.ledger import run_items
 from automations.core.throttle import Bucket, RateLimiter, RateTable
 from automations.scheduled import cleanup_volumes
 from automations.security import ebs_encryption_disabled
-from tests.automations.aws_hooks import HookedClients
-from tests.automations.client_builds import counting_builds
 from tests.automations.conftest import REGION, LambdaContext, scheduled_event
 from tests.automations.security.conftest import load_event
+from tests.recording import RecordingClients, counting_builds
 from tests.throttling.scenarios import created_at
 from tests.throttling.simulator import VirtualClock
 
@@ -160,7 +159,7 @@ def test_an_injected_session_wins_over_the_shared_clients(cleanup_env: str, lamb
     cleanup_volumes.handler(scheduled_event(), lambda_context)  # warm: the environment has its clients
     shared_ec2 = Clients()("ec2")
     volume = old_volume()
-    hooked = HookedClients()
+    hooked = RecordingClients()
     result = cleanup_volumes.handler.invoke(scheduled_event(), lambda_context, clients=hooked)
 
     assert hooked("ec2") is not shared_ec2 and hooked.injected and not Clients().injected
@@ -172,7 +171,7 @@ def test_an_injected_session_wins_over_the_shared_clients(cleanup_env: str, lamb
 def test_injected_faults_still_reach_the_handler(cleanup_env: str, lambda_context: LambdaContext) -> None:
     cleanup_volumes.handler(scheduled_event(), lambda_context)  # warm shared clients must not shadow the fault
     volume = old_volume()
-    hooked = HookedClients()
+    hooked = RecordingClients()
     hooked.fail("ec2", "DeleteVolume", "AccessDenied")
     result = cleanup_volumes.handler.invoke(scheduled_event(), lambda_context, clients=hooked)
 

@@ -15,10 +15,10 @@ from automations.core.errors import StateLogError
 from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint, Run
 from automations.core.spec import CONTINUATION_MARGIN, FunctionSpec, Permission, Rate
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Alerts, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import ClockedContext, DrainingContext, drive
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:caretaker-test"
 SPEC = FunctionSpec(name="continuing-example", description="test", handler="tests.example.handler",
@@ -116,7 +116,7 @@ def test_duplicate_delivery_while_the_run_is_held_does_nothing(state_table: str,
 
     def run_fn(run: Run, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if run.invocation == 2 and not seen:  # the same event delivered again while this one holds the run
-            seen.append(inner.invoke(dict(event), LambdaContext(), clients=HookedClients(), clock=clock))
+            seen.append(inner.invoke(dict(event), LambdaContext(), clients=RecordingClients(), clock=clock))
         return inner.fn(run, event)
 
     driven = drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000))
@@ -130,7 +130,7 @@ def test_continuation_of_a_finished_run_does_nothing(state_table: str, clock: Cl
     account = Account(first=25, second=0)
     driven = drive(account.handler(), clock, lambda: context(margin_ms() + 10_000, 1_000))
     before = actions(state_table, driven.run_id)
-    late = account.handler().invoke(driven.invokes.payloads()[0], LambdaContext(), clients=HookedClients(),
+    late = account.handler().invoke(driven.invokes.payloads()[0], LambdaContext(), clients=RecordingClients(),
                                      clock=clock)
     assert late["status"] == "ignored"
     assert actions(state_table, driven.run_id) == before
@@ -140,7 +140,7 @@ def test_continuation_of_a_finished_run_does_nothing(state_table: str, clock: Cl
 
 def test_state_log_failure_at_checkpoint_stops_without_continuing(state_table: str, clock: Clock) -> None:
     account = Account(first=40, second=0)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "BatchWriteItem", "InternalServerError", when=lambda body: "CONT#" in repr(body))
     with pytest.raises(StateLogError, match="could not be written at a checkpoint"):
         drive(account.handler(), clock, lambda: context(margin_ms() + 10_000, 1_000), clients=lambda: clients)
@@ -173,7 +173,7 @@ def test_what_a_run_carries_reaches_its_next_invocation_and_too_much_stops_it(st
     assert seen[0] is None and [n["invocation"] for n in seen[1:]] == list(range(1, len(seen)))
 
     size["bytes"] = 400_000  # above what one item may hold: the checkpoint fails, nothing is invoked
-    clients = HookedClients()
+    clients = RecordingClients()
     with pytest.raises(StateLogError, match="must cap what it carries"):
         drive(Entrypoint(SPEC, run_fn), clock, lambda: context(margin_ms() + 10_000, 1_000), clients=lambda: clients)
     assert clients.count("lambda") == Counter()
@@ -203,12 +203,12 @@ def test_mode_switched_off_mid_run_stops_the_continuation(state_table: str, cloc
 
     account = Account(first=30, second=0)
     handler = account.handler()
-    first = handler.invoke({}, context(margin_ms() + 10_000, 1_000), clients=HookedClients(), clock=clock)
+    first = handler.invoke({}, context(margin_ms() + 10_000, 1_000), clients=RecordingClients(), clock=clock)
     assert first["status"] == "continued"
     set_mode_override(boto3.client("dynamodb"), state_table, SPEC.name, "off", by="oncall", reason="incident")
     acted = len(account.calls)
     second = handler.invoke({"caretaker": {"continue_run": first["run_id"]}}, LambdaContext(),
-                            clients=HookedClients(), clock=clock)
+                            clients=RecordingClients(), clock=clock)
     assert second["status"] == "off"
     assert len(account.calls) == acted
 
@@ -328,7 +328,7 @@ def test_a_survey_that_never_fits_fails_the_run_after_two_invocations_without_pr
 
     # a late duplicate of the last continuation event finds the run finished
     late = surveying(account, clock, [0]).invoke(driven.invokes.payloads()[-1], LambdaContext(),
-                                                 clients=HookedClients(), clock=clock)
+                                                 clients=RecordingClients(), clock=clock)
     assert late["status"] == "ignored" and account.calls == Counter()
 
 

@@ -1,6 +1,6 @@
 """Driving a run that continues over several invocations, on moto (which cannot run Lambda code).
 
-`SelfInvokes` answers the function's `lambda.Invoke` calls itself (a botocore `before-call` hook)
+`SelfInvokes` answers the function's `lambda.Invoke` calls itself (`RecordingClients.answer`)
 and keeps what they asked for; `drive()` then plays Lambda: it calls the handler with each payload
 the run sent, with a fresh context, until the run stops continuing.
 """
@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from automations.core.runtime import Entrypoint
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import Clock, LambdaContext, scheduled_event
+from tests.recording import RecordingClients
 
 
 @dataclass
@@ -44,28 +43,21 @@ class ClockedContext(LambdaContext):
         return int((self.deadline - self.clock.now).total_seconds() * 1000)
 
 
-class _Accepted:
-    status_code = 202
-    headers: dict[str, str] = {}
-
-
 @dataclass
 class SelfInvokes:
-    """Captures `lambda.Invoke` on the clients it is attached to; nothing reaches moto."""
+    """Answers `lambda.Invoke` on the clients it is attached to (`RecordingClients.answer`); nothing reaches moto."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def attach(self, clients: HookedClients) -> HookedClients:
-        answer: Callable[..., Any] = self._answer  # the stubs type handlers `-> None`
-        clients.session.events.register("before-call.lambda.Invoke", answer)
+    def attach(self, clients: RecordingClients) -> RecordingClients:
+        clients.answer("lambda", "Invoke", self._answer)
         return clients
 
-    def _answer(self, params: Mapping[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        body = params["body"]
-        self.calls.append({"FunctionName": unquote(params["url_path"].split("/")[3]),
-                           "InvocationType": params["headers"].get("X-Amz-Invocation-Type"),
-                           "Payload": json.loads(body if isinstance(body, (str, bytes)) else body.read())})
-        return _Accepted(), {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+    def _answer(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        payload = params["Payload"]
+        self.calls.append({"FunctionName": params["FunctionName"], "InvocationType": params.get("InvocationType"),
+                           "Payload": json.loads(payload if isinstance(payload, (str, bytes)) else payload.read())})
+        return {"StatusCode": 202}
 
     def payloads(self) -> list[dict[str, Any]]:
         return [c["Payload"] for c in self.calls]
@@ -82,7 +74,7 @@ class Driven:
 
 
 def drive(handler: Entrypoint, clock: Clock, context: Callable[[], LambdaContext], *,
-          clients: Callable[[], HookedClients] = HookedClients, max_invocations: int = 50,
+          clients: Callable[[], RecordingClients] = RecordingClients, max_invocations: int = 50,
           **settings: str) -> Driven:
     """The scheduled invocation, then one invocation per continuation event the run sent."""
     environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in settings.items()}}

@@ -16,9 +16,9 @@ from automations.core.notify import MESSAGE_LIMIT_BYTES, Notifier, Origin, chat_
 from automations.core.notify_render import chatbot_document, email_text
 from automations.core.runtime import Run, entrypoint
 from automations.core.spec import FunctionSpec, Permission, Rate
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, LambdaContext, scheduled_event
 from tests.notifications import SCHEMA, message_body, parse_message, published
+from tests.recording import RecordingClients
 
 CHATBOT_SCHEMA = json.loads((Path(__file__).parent / "chatbot_schema.json").read_text())
 ACCOUNT = "123456789012"
@@ -212,7 +212,7 @@ def test_without_a_chat_topic_the_alert_goes_out_and_nothing_counts_as_lost(aler
 
 def test_a_chat_topic_that_refuses_the_publish_is_a_counted_failure_but_the_alert_still_goes_out(
         alerts: Alerts) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     chat = clients("sns").create_topic(Name="caretaker-alerts" + notify.CHAT_TOPIC_SUFFIX)["TopicArn"]
     clients.fail("sns", "Publish", "AuthorizationError", when=lambda request: request["TopicArn"] == chat)
     sender = Notifier(alerts.topic_arn, clients("sns"), chat_topic_arn=chat, origin=Origin(ACCOUNT, REGION))

@@ -10,11 +10,11 @@ from automations.core.errors import StateLogError
 from automations.core.ledger import resource_history, run_items, runs_since
 from automations.core.mode_override import read_mode_override, set_mode_override
 from automations.core.state_log import StateLog
-from tests.automations.aws_hooks import HookedClients
+from tests.recording import RecordingClients
 
 
-def make_log(table: str, clients: HookedClients | None = None, run_id: str = "run-1") -> StateLog:
-    client = (clients or HookedClients())("dynamodb")
+def make_log(table: str, clients: RecordingClients | None = None, run_id: str = "run-1") -> StateLog:
+    client = (clients or RecordingClients())("dynamodb")
     return StateLog(table, client, automation="demo", run_id=run_id, ttl_days=30)
 
 
@@ -36,7 +36,7 @@ def test_planned_record_is_durable_before_returning(state_table: str) -> None:
 
 
 def test_buffered_outcomes_are_written_in_batches_of_25(state_table: str) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     log = make_log(state_table, clients)
     for n in range(60):
         log.skip(f"res-{n}", "check", "not idle")

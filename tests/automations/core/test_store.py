@@ -17,7 +17,7 @@ from automations.core.store import TableStore, key_of, update_expression
 from automations.rotation.token_log import TokenLog
 from automations.scheduled.access_key_state import RotationState, RotationStore
 from custom_resources.lineage import Holder, Lineage
-from tests.automations.aws_hooks import HookedClients
+from tests.recording import RecordingClients
 
 AT = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ def test_every_store_reads_and_writes_through_the_base(state_table: str, kind: s
 @pytest.mark.parametrize("operation", ["read", "write"])
 def test_every_store_turns_access_denied_into_a_state_log_error(state_table: str, kind: str,
                                                                operation: str) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     for name in ("GetItem", "Query", "PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"):
         clients.fail("dynamodb", name, code="AccessDeniedException")
     store = build(kind, state_table, clients("dynamodb"))
@@ -65,7 +65,7 @@ def test_every_store_turns_access_denied_into_a_state_log_error(state_table: str
 
 
 def test_a_partition_larger_than_one_page_is_read_whole(state_table: str) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     store = PendingStore(state_table, clients("dynamodb"), automation="demo", run_id="run-1", clock=lambda: AT)
     details = {"padding": "x" * 100_000}  # ~100 KB each: 15 of them span more than one 1 MB query page
     for n in range(15):

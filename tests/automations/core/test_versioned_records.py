@@ -9,7 +9,7 @@ import pytest
 
 from automations.core.errors import StateLogError, VersionConflict
 from automations.core.store import TableStore
-from tests.automations.aws_hooks import HookedClients
+from tests.recording import RecordingClients
 
 KEY = {"pk": "DEMO#versioned", "sk": "ITEM"}
 
@@ -74,7 +74,7 @@ def test_a_delete_happens_only_at_the_current_version(state_table: str) -> None:
 
 
 def test_a_dynamodb_error_is_a_state_log_error_not_a_conflict(state_table: str) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     for operation in ("GetItem", "PutItem", "DeleteItem"):
         clients.fail("dynamodb", operation, code="AccessDeniedException")
     client = clients("dynamodb")

@@ -20,8 +20,8 @@ from automations.core.codec import deserialize
 from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
-from tests.automations.rotation.helpers import QuickClients
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 ACCOUNT = "123456789012"
 ROTATION_LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:caretaker-rotation-under-test"
@@ -72,9 +72,9 @@ class Rotator:
     alerts: Alerts
     clock: Clock
     context: LambdaContext
-    clients: QuickClients
+    clients: RecordingClients
 
-    def step(self, secret_id: str, token: str, step: str, *, clients: QuickClients | None = None,
+    def step(self, secret_id: str, token: str, step: str, *, clients: RecordingClients | None = None,
              **env: str) -> dict[str, Any]:
         environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
         event = {"SecretId": secret_id, "ClientRequestToken": token, "Step": step}
@@ -112,6 +112,6 @@ class Rotator:
 @pytest.fixture
 def make_rotator(state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext) -> Any:
     def make(handler: Entrypoint) -> Rotator:
-        return Rotator(handler, state_table, alerts, clock, lambda_context, QuickClients())
+        return Rotator(handler, state_table, alerts, clock, lambda_context, RecordingClients())
 
     return make

@@ -12,7 +12,8 @@ from automations.rotation import iam_access_key
 from automations.rotation.errors import RotationError, RotationRefused, RotationTestFailed
 from automations.rotation.iam_access_key import handler
 from tests.automations.rotation.conftest import STEPS, Rotator, iam, secrets, stages, start_rotation, value
-from tests.automations.rotation.helpers import QuickClients, once, undeclared_calls
+from tests.declared_calls import Guard
+from tests.recording import RecordingClients
 
 SECRET = "caretaker/app/deployer-key"
 
@@ -75,7 +76,7 @@ def test_a_rotation_stages_tests_and_promotes_a_new_key_and_deactivates_the_old(
     assert json.loads(value(SECRET))["SecretAccessKey"] not in records  # secret values never reach the log
 
 
-def test_the_next_rotation_deletes_the_deactivated_key_to_make_room(rotator: Rotator) -> None:
+def test_the_next_rotation_deletes_the_deactivated_key_to_make_room(rotator: Rotator, declared_calls: Guard) -> None:
     arn, first = deployer(in_json=False)  # the user named by the secret's tag this time
     rotator.rotate(arn, start_rotation(arn))
     second = key_in("AWSCURRENT")
@@ -91,13 +92,13 @@ def test_the_next_rotation_deletes_the_deactivated_key_to_make_room(rotator: Rot
     assert keys() == {second: "Inactive", third: "Active"}
     assert key_in("AWSPREVIOUS") == second
     # every AWS call the two rotations made is declared in the function's permissions
-    assert undeclared_calls(rotator.clients, handler.spec.declared_actions) == set()
+    assert declared_calls.undeclared() == {}
 
 
 def test_every_step_called_twice_is_idempotent(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
-    clients = QuickClients()
+    clients = RecordingClients()
     for step in STEPS:
         first = rotator.step(arn, token, step, clients=clients)
         again = rotator.step(arn, token, step, clients=clients)
@@ -116,7 +117,7 @@ def test_a_retried_finish_completes_the_deactivation(rotator: Rotator) -> None:
     token = start_rotation(arn)
     for step in STEPS[:3]:
         rotator.step(arn, token, step)
-    faulty = QuickClients()
+    faulty = RecordingClients()
     faulty.fail("iam", "UpdateAccessKey", code="ServiceFailure")
     with pytest.raises(RotationError, match="could not be deactivated"):
         rotator.step(arn, token, "finishSecret", clients=faulty)
@@ -130,9 +131,9 @@ def test_a_retried_finish_completes_the_deactivation(rotator: Rotator) -> None:
 def test_a_key_created_by_a_crashed_create_is_replaced_not_kept(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
-    crashing = QuickClients()
+    crashing = RecordingClients()
     crashing.fail("dynamodb", "UpdateItem", code="InternalServerError",
-                  when=once(lambda body: "new_key_id" in json.dumps(body)))
+                  times=1, when=lambda body: "new_key_id" in json.dumps(body))
     with pytest.raises(StateLogError):
         rotator.step(arn, token, "createSecret", clients=crashing)
     assert len(keys()) == 2  # the key exists, its secret is lost: nobody can use it
@@ -147,7 +148,7 @@ def test_a_key_created_by_a_crashed_create_is_replaced_not_kept(rotator: Rotator
 def test_a_key_that_cannot_be_staged_is_deleted_again(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
-    faulty = QuickClients()
+    faulty = RecordingClients()
     faulty.fail("secretsmanager", "PutSecretValue", code="InternalServiceError")
     with pytest.raises(RotationError, match="could not be staged"):
         rotator.step(arn, token, "createSecret", clients=faulty)
@@ -193,7 +194,7 @@ def test_sts_refusing_the_pending_key_fails_the_test(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
     rotator.step(arn, token, "createSecret")
-    refusing = QuickClients()
+    refusing = RecordingClients()
     refusing.fail("sts", "GetCallerIdentity", code="AccessDenied")
     with pytest.raises(RotationTestFailed, match="GetCallerIdentity signed with the pending key failed: AccessDenied"):
         rotator.step(arn, token, "testSecret", clients=refusing)
@@ -207,8 +208,8 @@ def test_a_new_key_not_yet_usable_is_tried_again(rotator: Rotator, monkeypatch: 
     arn, _ = deployer()
     token = start_rotation(arn)
     rotator.step(arn, token, "createSecret")
-    slow = QuickClients()
-    slow.fail("sts", "GetCallerIdentity", code="InvalidClientTokenId", when=once(lambda _b: True))
+    slow = RecordingClients()
+    slow.fail("sts", "GetCallerIdentity", code="InvalidClientTokenId", times=1)
     assert rotator.step(arn, token, "testSecret", clients=slow)["status"] == "ok"
     assert slow.count("sts")["GetCallerIdentity"] == 2
 
@@ -254,7 +255,7 @@ def test_versions_that_are_not_pending_are_refused_or_done(rotator: Rotator) -> 
 def test_an_event_missing_a_field_or_with_an_unknown_step_is_rejected_and_changes_nothing(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
-    clients = QuickClients()
+    clients = RecordingClients()
     for missing in ("SecretId", "ClientRequestToken", "Step"):
         event = {"SecretId": arn, "ClientRequestToken": token, "Step": "createSecret"}
         del event[missing]
@@ -294,7 +295,7 @@ def test_a_user_with_two_active_keys_is_refused(rotator: Rotator) -> None:
 def test_audit_mode_records_the_plan_and_changes_nothing(rotator: Rotator) -> None:
     arn, old = deployer()
     token = start_rotation(arn)
-    clients = QuickClients()
+    clients = RecordingClients()
     runs = [rotator.step(arn, token, step, clients=clients, mode="audit") for step in STEPS]
     assert keys() == {old: "Active"} and key_in("AWSCURRENT") == old
     assert stages(arn)[token] == ["AWSPENDING"]

@@ -12,7 +12,7 @@ from automations.core.errors import SettingsError
 from automations.rotation.errors import RotationRefused, RotationTestFailed
 from automations.rotation.password import handler
 from tests.automations.rotation.conftest import STEPS, Rotator, secrets, stages, start_rotation, value
-from tests.automations.rotation.helpers import undeclared_calls
+from tests.declared_calls import Guard
 
 SECRET = "caretaker/app/db-password"
 
@@ -27,7 +27,7 @@ def secret(content: str) -> str:
     return str(secrets().create_secret(Name=SECRET, SecretString=content)["ARN"])
 
 
-def test_a_plain_password_is_replaced_by_one_that_follows_the_rules(rotator: Rotator) -> None:
+def test_a_plain_password_is_replaced_by_one_that_follows_the_rules(rotator: Rotator, declared_calls: Guard) -> None:
     arn = secret("old-password")
     token = start_rotation(arn)
 
@@ -45,7 +45,7 @@ def test_a_plain_password_is_replaced_by_one_that_follows_the_rules(rotator: Rot
         [("test-secret", "planned"), ("test-secret", "succeeded")],
         [("move-current-stage", "planned"), ("move-current-stage", "succeeded")]]
     assert new not in json.dumps([rotator.actions(r["run_id"]) for r in runs])
-    assert undeclared_calls(rotator.clients, handler.spec.declared_actions) == set()
+    assert declared_calls.undeclared() == {}
 
 
 def test_a_json_secret_keeps_its_other_fields(rotator: Rotator) -> None:

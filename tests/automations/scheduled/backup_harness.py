@@ -9,8 +9,8 @@ import boto3
 
 from automations.core.ledger import run_items
 from automations.core.runtime import Entrypoint
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext, scheduled_event
+from tests.recording import RecordingClients
 
 BACKUP = {"caretaker:backup": "true"}
 OTHER_REGION = "us-west-2"
@@ -54,10 +54,10 @@ def table(name: str, tag_map: dict[str, str] | None = None, region: str = REGION
         Tags=tags(tag_map or {}))["TableDescription"]["TableArn"])
 
 
-def invoke(handler: Entrypoint, clock: Clock, context: LambdaContext, clients: HookedClients | None = None,
+def invoke(handler: Entrypoint, clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
            **settings: str) -> dict[str, Any]:
     environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in settings.items()}}
-    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or HookedClients(),
+    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or RecordingClients(),
                           clock=clock)
 
 
@@ -77,16 +77,3 @@ def outcomes(state_table: str, run_id: str, action: str | None = None) -> dict[s
 def summary(state_table: str, run_id: str) -> dict[str, Any]:
     return next(i for i in run_items(boto3.client("dynamodb"), state_table, run_id) if i["type"] == "run")
 
-
-#: boto3 service name -> IAM prefix, where they differ
-_IAM_PREFIX = {"efs": "elasticfilesystem"}
-#: calls every function may make without declaring them: notifications, and GetCallerIdentity (needs no permission)
-_UNDECLARED_OK = {"sns:Publish", "sts:GetCallerIdentity"}
-
-
-def undeclared(clients: HookedClients, handler: Entrypoint, state_table: str) -> set[str]:
-    """IAM actions of the calls the handler made that its spec does not declare (state-table calls are baseline)."""
-    made = {f"{_IAM_PREFIX.get(service, service)}:{operation}" for service, operation, body in clients.calls
-            if not (service == "dynamodb" and body.get("TableName") == state_table)
-            and state_table not in body.get("RequestItems", {})}
-    return made - handler.spec.declared_actions - _UNDECLARED_OK

@@ -10,39 +10,22 @@ past" by moving the clock back, never by sleeping.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
 import boto3
 import pytest
-from botocore.loaders import create_loader
 
 from automations.core.aws import ServiceName
 from automations.core.ledger import resource_history, run_items
 from automations.core.pending import pending_items
 from automations.core.runtime import Entrypoint
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, create_state_table, scheduled_event
 from tests.notifications import parse_message
+from tests.recording import RecordingClients, fast_session
 
-_LOADER: list[Any] = []
 _CLIENTS: dict[str, Any] = {}
-
-
-def shared_loader() -> Any:
-    """One botocore data loader for the whole test session: service models are parsed once, not once per
-    boto3 session (moto and the fixtures make sessions per test; parsing the models dominated the time)."""
-    if not _LOADER:
-        _LOADER.append(create_loader())
-    return _LOADER[0]
-
-
-class FastClients(HookedClients):
-    """HookedClients on a session that shares the data loader."""
-
-    def __init__(self) -> None:
-        super().__init__(REGION)
-        self.session._session.register_component("data_loader", shared_loader())
 
 
 def client(service: ServiceName) -> Any:
@@ -68,30 +51,28 @@ def tag(resource_id: str, tags: dict[str, str]) -> None:
     ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
+@dataclass
 class Harness:
     """One cleanup handler, its state table, alert inbox and clock."""
 
-    def __init__(self, handler: Entrypoint, table: str, alerts: Alerts, clock: Clock, context: LambdaContext,
-                 **defaults: str) -> None:
-        self.handler = handler
-        self.table = table
-        self.alerts = alerts
-        self.clock = clock
-        self.context = context
-        self.defaults = defaults
-        self.name = handler.spec.name
+    handler: Entrypoint
+    table: str
+    alerts: Alerts
+    clock: Clock
+    context: LambdaContext
+    defaults: dict[str, str] = field(default_factory=dict)
 
-    def invoke(self, clients: HookedClients | None = None, event: dict[str, Any] | None = None,
+    @property
+    def name(self) -> str:
+        return self.handler.spec.name
+
+    def invoke(self, clients: RecordingClients | None = None, event: dict[str, Any] | None = None,
                **settings: str) -> dict[str, Any]:
-        """Run the handler. Every AWS call it made must be in its declared permissions (safety net)."""
+        """Run the handler (the undeclared-call guard, tests/declared_calls.py, checks the calls it made)."""
         values = {**self.defaults, **settings}
         environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in values.items()}}
-        clients = clients or FastClients()
-        try:
-            return self.handler.invoke(scheduled_event() if event is None else event, self.context,
-                                       environ=environ, clients=clients, clock=self.clock)
-        finally:
-            assert undeclared(clients, self.handler) == set()
+        return self.handler.invoke(scheduled_event() if event is None else event, self.context,
+                                   environ=environ, clients=clients or RecordingClients(), clock=self.clock)
 
     def actions(self, run_id: str) -> list[dict[str, Any]]:
         return [i for i in run_items(client("dynamodb"), self.table, run_id) if i["type"] == "action"]
@@ -128,19 +109,6 @@ class Harness:
         return ours[-1]
 
 
-#: services whose calls the baseline permissions cover (state log, notifications)
-BASELINE_SERVICES = {"dynamodb", "sns"}
-#: boto3 service name -> IAM prefix, where they differ
-IAM_PREFIX = {"logs": "logs"}
-
-
-def undeclared(clients: HookedClients, handler: Entrypoint) -> set[str]:
-    """IAM actions of the calls the handler made that its spec does not declare."""
-    made = {f"{IAM_PREFIX.get(service, service)}:{operation}" for service, operation, _ in clients.calls
-            if service not in BASELINE_SERVICES}
-    return made - handler.spec.declared_actions
-
-
 def use_test_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """A clock for the handler and for the moto models that stamp creation and stop times."""
     import moto.ec2.models.amis as amis_model
@@ -157,9 +125,7 @@ def use_test_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def use_fast_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fresh test clients for this test; the default boto3 session shares the data loader."""
     _CLIENTS.clear()
-    session = boto3.session.Session(region_name=REGION)
-    session._session.register_component("data_loader", shared_loader())
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", fast_session(REGION))
 
 
 def alert_inbox(monkeypatch: pytest.MonkeyPatch) -> Alerts:
@@ -178,7 +144,7 @@ def harness(handler: Entrypoint, monkeypatch: pytest.MonkeyPatch, context: Lambd
     clock = use_test_clock(monkeypatch)
     table = create_state_table()
     monkeypatch.setenv("CARETAKER_STATE_TABLE", table)
-    return Harness(handler, table, alert_inbox(monkeypatch), clock, context, **defaults)
+    return Harness(handler, table, alert_inbox(monkeypatch), clock, context, defaults)
 
 
 def harness_fixture(handler: Entrypoint, **defaults: str) -> Any:

@@ -18,8 +18,9 @@ from automations.core.ledger import run_items
 from automations.scheduled.access_key_rotation import handler
 from automations.scheduled.access_key_steps import version_id
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
-from tests.automations.rotation.helpers import QuickClients, once, undeclared_calls
+from tests.declared_calls import Guard
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 ACCOUNT = "123456789012"
 OPT_IN = {"caretaker:rotate": "true"}
@@ -84,7 +85,7 @@ def stored_key(name: str, stage: str = "AWSCURRENT") -> str:
     return str(value["AccessKeyId"])
 
 
-_SHARED: list[QuickClients] = []
+_SHARED: list[RecordingClients] = []
 
 
 @pytest.fixture(autouse=True)
@@ -94,14 +95,14 @@ def _fresh_shared_clients() -> Iterator[None]:
     _SHARED.clear()
 
 
-def shared_clients() -> QuickClients:
+def shared_clients() -> RecordingClients:
     """One set of clients for every fault-free run of a test (creating clients is the slow part)."""
     if not _SHARED:
-        _SHARED.append(QuickClients())
+        _SHARED.append(RecordingClients())
     return _SHARED[0]
 
 
-def run(clock: Clock, context: LambdaContext, clients: QuickClients | None = None, mode: str = "enforce",
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None, mode: str = "enforce",
         **env: str) -> dict[str, Any]:
     environ = {**os.environ, "CARETAKER_MODE": mode, **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
     return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or shared_clients(),
@@ -158,7 +159,8 @@ def alice(iam_clock: Clock) -> Iterator[tuple[str, str]]:
 
 
 def test_full_lifecycle_across_days(state_table: str, alerts: Alerts, iam_clock: Clock,
-                                    lambda_context: LambdaContext, alice: tuple[str, str]) -> None:
+                                    lambda_context: LambdaContext, alice: tuple[str, str],
+                                    declared_calls: Guard) -> None:
     name, first = alice
     clock = iam_clock
 
@@ -213,7 +215,7 @@ def test_full_lifecycle_across_days(state_table: str, alerts: Alerts, iam_clock:
     assert secret_stages(name) == {version_id(name, second): ["AWSPREVIOUS"], version_id(name, third): ["AWSCURRENT"]}
     assert keys(name) == {second: "Active", third: "Active"}
     # every AWS call the runs made is declared in the function's permissions
-    assert undeclared_calls(shared_clients(), handler.spec.declared_actions) == set()
+    assert declared_calls.undeclared() == {}
 
 
 def test_only_the_rotate_tag_opts_a_user_in_not_its_path(state_table: str, iam_clock: Clock,
@@ -254,8 +256,8 @@ def test_interrupted_after_any_step_the_next_run_resumes(
         alice: tuple[str, str]) -> None:
     name, first = alice
     service, operation, predicate, code = FAULTS[fault]
-    faulty = QuickClients()
-    faulty.fail(service, operation, code=code, when=once(predicate))
+    faulty = RecordingClients()
+    faulty.fail(service, operation, code=code, times=1, when=predicate)
     created: set[str] = {first}
 
     def run_and_rerun() -> None:
@@ -289,7 +291,7 @@ def test_a_key_that_appeared_during_the_rotation_and_was_used_is_not_deleted(
         state_table: str, iam_clock: Clock, lambda_context: LambdaContext, alice: tuple[str, str]) -> None:
     name, first = alice
     iam_clock.advance(days=91)
-    faulty = QuickClients()
+    faulty = RecordingClients()
     faulty.fail("iam", "CreateAccessKey", code="ServiceFailure")
     run(iam_clock, lambda_context, faulty)  # the rotation started, the key was not created
     foreign = new_key(name)  # someone creates and uses a key meanwhile
@@ -309,7 +311,7 @@ def test_an_extra_inactive_key_is_removed_before_the_new_key_is_created(
     spare = new_key(name, active=False)
     current = new_key(name)
     iam_clock.advance(days=95)
-    clients = QuickClients()
+    clients = RecordingClients()
     result = run(iam_clock, lambda_context, clients)
     created = stored_key(name)
     assert keys(name) == {current: "Active", created: "Active"}
@@ -324,7 +326,7 @@ def test_two_active_keys_are_reported_and_left_alone(
     name = user("carol", OPT_IN)
     held = {new_key(name), new_key(name)}
     iam_clock.advance(days=95)
-    clients = QuickClients()
+    clients = RecordingClients()
     result = run(iam_clock, lambda_context, clients)
     assert set(keys(name)) == held and set(keys(name).values()) == {"Active"}
     assert not {"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"} & set(clients.count("iam"))
@@ -421,7 +423,7 @@ def test_audit_mode_changes_nothing(state_table: str, iam_clock: Clock, lambda_c
     idle = user("frank")
     idle_key = new_key(idle)
     iam_clock.advance(days=100)
-    clients = QuickClients()
+    clients = RecordingClients()
     result = run(iam_clock, lambda_context, clients, mode="audit")
     assert keys(name) == {first: "Active"} and keys(idle) == {idle_key: "Active"}
     assert not {"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"} & set(clients.count("iam"))
@@ -438,7 +440,7 @@ def test_audit_is_the_default_mode(state_table: str, iam_clock: Clock, lambda_co
                                    alice: tuple[str, str]) -> None:
     iam_clock.advance(days=100)
     environ = {k: v for k, v in os.environ.items() if k != "CARETAKER_MODE"}
-    result = handler.invoke(scheduled_event(), lambda_context, environ=environ, clients=QuickClients(),
+    result = handler.invoke(scheduled_event(), lambda_context, environ=environ, clients=RecordingClients(),
                             clock=iam_clock)
     assert result["mode"] == "audit" and len(keys(alice[0])) == 1
 
@@ -475,7 +477,7 @@ def test_a_user_no_longer_opted_in_stops_its_rotation(state_table: str, iam_cloc
 def test_an_invalid_threshold_fails_the_run_before_anything_is_done(
         state_table: str, iam_clock: Clock, lambda_context: LambdaContext, alice: tuple[str, str]) -> None:
     iam_clock.advance(days=100)
-    clients = QuickClients()
+    clients = RecordingClients()
     with pytest.raises(SettingsError, match="CARETAKER_MAX_KEY_AGE_DAYS must be an integer from 1 to 3650, got '0'"):
         run(iam_clock, lambda_context, clients, max_key_age_days="0")
     with pytest.raises(SettingsError, match="CARETAKER_GRACE_DAYS"):
@@ -487,9 +489,9 @@ def test_an_invalid_threshold_fails_the_run_before_anything_is_done(
 def test_scheduled_event_with_extra_fields_is_accepted_and_other_events_rejected(
         state_table: str, iam_clock: Clock, lambda_context: LambdaContext) -> None:
     event = {**scheduled_event(), "unexpected": {"nested": True}, "detail": {"surprise": 1}}
-    assert handler.invoke(event, lambda_context, clients=QuickClients(), clock=iam_clock)["status"] == "ok"
+    assert handler.invoke(event, lambda_context, clients=RecordingClients(), clock=iam_clock)["status"] == "ok"
     with pytest.raises(EventError, match="Scheduled Event"):
-        handler.invoke({"detail-type": "AWS API Call via CloudTrail"}, lambda_context, clients=QuickClients(),
+        handler.invoke({"detail-type": "AWS API Call via CloudTrail"}, lambda_context, clients=RecordingClients(),
                        clock=iam_clock)
 
 
@@ -500,7 +502,7 @@ def test_access_denied_on_one_user_fails_that_user_only(
     denied = user("ivan", OPT_IN)
     denied_key = new_key(denied)
     iam_clock.advance(days=91)
-    clients = QuickClients()
+    clients = RecordingClients()
     clients.fail("iam", "ListAccessKeys", when=lambda body: body.get("UserName") == denied)
     result = run(iam_clock, lambda_context, clients)
     assert result["status"] == "partial"
@@ -518,7 +520,7 @@ def test_the_state_table_unreachable_means_nothing_is_touched(
         alice: tuple[str, str]) -> None:
     monkeypatch.setenv("CARETAKER_STATE_TABLE", "missing-table")
     iam_clock.advance(days=100)
-    clients = QuickClients()
+    clients = RecordingClients()
     with pytest.raises(StateLogError, match="missing-table"):
         run(iam_clock, lambda_context, clients)
     assert len(keys(alice[0])) == 1
@@ -529,7 +531,7 @@ def test_a_concurrent_run_that_moved_the_user_first_wins(
         state_table: str, iam_clock: Clock, lambda_context: LambdaContext, alice: tuple[str, str]) -> None:
     name, first = alice
     iam_clock.advance(days=91)
-    clients = QuickClients()
+    clients = RecordingClients()
     # another run writes the user's state between this run's read and its first write
     dynamodb = boto3.client("dynamodb")
 

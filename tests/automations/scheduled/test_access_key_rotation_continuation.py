@@ -14,7 +14,6 @@ from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.access_key_rotation import handler
 from tests.automations.conftest import Alerts, Clock, LambdaContext, scheduled_event
 from tests.automations.core.test_continuation_support import DrainingContext, SelfInvokes, drive
-from tests.automations.rotation.helpers import QuickClients, undeclared_calls
 from tests.automations.scheduled.test_access_key_rotation import (
     OPT_IN,
     actions,
@@ -25,7 +24,9 @@ from tests.automations.scheduled.test_access_key_rotation import (
     summary,
     user,
 )
+from tests.declared_calls import Guard
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 ROTATING = [f"svc-{n:02d}" for n in range(30)]
 IDLE = [f"idle-{n}" for n in range(4)]  # not opted in; their keys were never used: deactivated
@@ -59,10 +60,10 @@ class Recording:
     """A fresh set of clients per invocation; every call of every invocation is kept."""
 
     def __init__(self) -> None:
-        self.made: list[QuickClients] = []
+        self.made: list[RecordingClients] = []
 
-    def __call__(self) -> QuickClients:
-        self.made.append(QuickClients())
+    def __call__(self) -> RecordingClients:
+        self.made.append(RecordingClients())
         return self.made[-1]
 
     def calls(self, service: str, operation: str) -> list[dict[str, Any]]:
@@ -70,7 +71,7 @@ class Recording:
 
 
 def test_thirty_users_over_several_invocations_each_handled_once(
-        state_table: str, alerts: Alerts, clock: Clock, account: dict[str, str]) -> None:
+        state_table: str, alerts: Alerts, clock: Clock, account: dict[str, str], declared_calls: Guard) -> None:
     recording = Recording()
     driven = drive(handler, clock, context, clients=recording, mode="enforce")
     run_id = driven.run_id
@@ -124,8 +125,7 @@ def test_thirty_users_over_several_invocations_each_handled_once(
     # every call is declared (the Invoke API is authorised by the IAM action lambda:InvokeFunction)
     granted = {a for p in handler.spec.all_permissions for a in p.actions}
     assert "lambda:InvokeFunction" in granted
-    for clients in recording.made:
-        assert undeclared_calls(clients, frozenset(granted | {"lambda:Invoke"})) == set()
+    assert len(declared_calls.invocations) == len(recording.made) and declared_calls.undeclared() == {}
     assert {c["FunctionName"] for c in driven.invokes.calls} == {LambdaContext.invoked_function_arn}
 
 
@@ -139,7 +139,7 @@ def test_an_invocation_that_dies_mid_rotation_is_resumed_by_the_retried_continua
     invokes = SelfInvokes()
     recording = Recording()
 
-    def invoke(event: dict[str, Any], clients: QuickClients | None = None) -> dict[str, Any]:
+    def invoke(event: dict[str, Any], clients: RecordingClients | None = None) -> dict[str, Any]:
         return handler.invoke(event, context(), environ=environ, clients=invokes.attach(clients or recording()),
                               clock=clock)
 
@@ -200,7 +200,7 @@ def test_a_continuation_delivered_again_after_the_run_finished_does_nothing(
     driven = drive(handler, clock, context, clients=recording, mode="enforce")
     assert len(alerts.messages()) == 1
     before = actions(state_table, driven.run_id)
-    late_clients = QuickClients()
+    late_clients = RecordingClients()
     late = handler.invoke(driven.invokes.payloads()[0], context(), environ={**os.environ, "CARETAKER_MODE": "enforce"},
                           clients=late_clients, clock=clock)
     assert late["status"] == "ignored"

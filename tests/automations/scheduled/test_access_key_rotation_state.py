@@ -10,14 +10,14 @@ import pytest
 
 from automations.core.errors import StateLogError
 from automations.scheduled.access_key_state import CREATING, RotationState, RotationStore, StateConflict
-from tests.automations.aws_hooks import HookedClients
+from tests.recording import RecordingClients
 
 AT = datetime(2026, 11, 27, 3, 0, 0, 123000, tzinfo=UTC)
 KEY = {"pk": {"S": "ROTATION#access-keys"}, "sk": {"S": "USER#alice"}}
 
 
-def store(table: str, clients: HookedClients | None = None) -> RotationStore:
-    return RotationStore(table, (clients or HookedClients())("dynamodb"), automation="access-key-rotation",
+def store(table: str, clients: RecordingClients | None = None) -> RotationStore:
+    return RotationStore(table, (clients or RecordingClients())("dynamodb"), automation="access-key-rotation",
                          run_id="run-1", clock=lambda: AT)
 
 
@@ -58,7 +58,7 @@ def test_a_stale_state_is_a_conflict_and_writes_nothing(state_table: str) -> Non
 
 
 def test_a_table_that_refuses_the_write_is_a_state_log_error_not_a_conflict(state_table: str) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "PutItem", code="AccessDeniedException")
     with pytest.raises(StateLogError, match="rotation state") as raised:
         store(state_table, clients).save(RotationState("alice"))

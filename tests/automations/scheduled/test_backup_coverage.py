@@ -2,13 +2,12 @@
 DLM), per family; records, notification and metric; read-only; AccessDenied on one resource; moto's AWS Backup gap.
 
 moto 5.2.5 does not implement `ListRecoveryPointsByResource` (it answers 404 "Not yet implemented"), so the tests
-answer it themselves (`FakeAwsBackup`, a botocore `before-call` hook) and one test runs into the gap on purpose.
+answer it themselves (`FakeAwsBackup`, `RecordingClients.answer`) and one test runs into the gap on purpose.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from automations.core.observability import METRICS_NAMESPACE, publish_counts
 from automations.scheduled import backup_coverage as coverage
 from automations.scheduled.backup_coverage import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.automations.scheduled.backup_harness import (
     BACKUP,
@@ -31,40 +29,31 @@ from tests.automations.scheduled.backup_harness import (
     summary,
     table,
     tags,
-    undeclared,
 )
+from tests.declared_calls import Guard
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 CRITICAL = {"caretaker:critical": "true"}
 
 
-class FakeAwsBackup(HookedClients):
-    """HookedClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times)."""
+class FakeAwsBackup(RecordingClients):
+    """RecordingClients whose AWS Backup answers ListRecoveryPointsByResource from `points` (ARN -> creation times),
+    and refuses it for the ARNs in `denied`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.points: dict[str, list[datetime]] = {}
         self.denied: set[str] = set()
-        answer: Callable[..., Any] = self._answer  # the stubs type handlers `-> None`
-        self.session.events.register("before-call.backup.ListRecoveryPointsByResource", answer)
+        self.fail("backup", "ListRecoveryPointsByResource", "AccessDeniedException", "denied by a test", status=403,
+                  when=lambda params: params["ResourceArn"] in self.denied)
+        self.answer("backup", "ListRecoveryPointsByResource", self._recovery_points)
 
-    def _answer(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        service, operation, body = self.calls[-1]  # recorded at before-parameter-build: the API parameters
-        assert (service, operation) == ("backup", "ListRecoveryPointsByResource")
-        arn = body["ResourceArn"]
-        if arn in self.denied:
-            return (_Http(403), {"Error": {"Code": "AccessDeniedException", "Message": "denied by a test"},
-                                 "ResponseMetadata": {"HTTPStatusCode": 403}})
+    def _recovery_points(self, params: dict[str, Any]) -> dict[str, Any]:
         points = [{"RecoveryPointArn": f"arn:aws:backup:{REGION}:123456789012:recovery-point:{n}",
-                   "CreationDate": at, "Status": "COMPLETED"} for n, at in enumerate(self.points.get(arn, []))]
-        return (_Http(200), {"RecoveryPoints": points, "ResponseMetadata": {"HTTPStatusCode": 200}})
-
-
-class _Http:
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict[str, str] = {}
-        self.content = b""
+                   "CreationDate": at, "Status": "COMPLETED"}
+                  for n, at in enumerate(self.points.get(params["ResourceArn"], []))]
+        return {"RecoveryPoints": points}
 
 
 def ec2() -> Any:
@@ -85,7 +74,8 @@ def volume_arn(volume_id: str) -> str:
     return f"arn:aws:ec2:{REGION}:123456789012:volume/{volume_id}"
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **settings: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
+        **settings: str) -> dict[str, Any]:
     return invoke(handler, clock, context, clients or FakeAwsBackup(), **settings)
 
 
@@ -152,7 +142,8 @@ def test_each_kind_of_ebs_gap_and_cover(
 
 
 def test_rds_dynamodb_and_efs_gaps_and_covers(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, alerts: Alerts) -> None:
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, alerts: Alerts,
+        declared_calls: Guard) -> None:
     covered_db = db_instance("orders", BACKUP)
     bare_db = db_instance("billing", CRITICAL)
     bare_cluster = db_cluster("ledger", BACKUP)
@@ -174,7 +165,7 @@ def test_rds_dynamodb_and_efs_gaps_and_covers(
 
     result = run(backup_clock, lambda_context, clients)
 
-    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
+    assert declared_calls.undeclared() == {}  # every AWS call it made is declared
     assert set(findings(state_table, result["run_id"])) == {bare_db, bare_cluster, bare_table, bare_fs}
     assert result["covered_by"] == {"caretaker": 2, "aws-backup": 2}
     types = {i["resource_id"]: i["details"]["resource_type"] for i in findings(state_table, result["run_id"]).values()}
@@ -228,7 +219,7 @@ def test_moto_without_aws_backup_fails_only_the_resources_nothing_else_covers(
     bare = volume(BACKUP)
     snapshot(covered, {"caretaker:automation": "ebs-snapshots"})
 
-    result = run(backup_clock, lambda_context, HookedClients())  # moto's own 404 "Not yet implemented"
+    result = run(backup_clock, lambda_context, RecordingClients())  # moto's own 404 "Not yet implemented"
 
     assert outcomes(state_table, result["run_id"]) == {bare: ["failed", "planned"]}
     assert result["covered_by"] == {"caretaker": 1}

@@ -8,14 +8,8 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_addresses import handler
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag_specs, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -117,7 +111,7 @@ def test_audit_mode_keeps_the_sighting_but_changes_nothing(h: Harness) -> None:
 
 def test_access_denied_on_one_address_and_bad_settings(h: Harness) -> None:
     good, bad = address(), address()
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "ReleaseAddress", when=lambda body: body.get("AllocationId") == bad)
     result = h.invoke(clients, min_unassociated_days="0", grace_days="0")
     assert allocation_ids() == {bad} and result["status"] == "partial" and good

@@ -11,8 +11,9 @@ from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION
 from tests.automations.core.test_continuation_support import DrainingContext, drive
-from tests.automations.scheduled.cleanup_harness import FastClients, Harness, ec2, harness_fixture
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 VOLUMES = 80
 
@@ -43,7 +44,7 @@ def drain() -> DrainingContext:
 def test_grace_zero_deletes_every_volume_once_over_several_invocations(h: Harness) -> None:
     volumes = old_volumes(h, VOLUMES)
     protected = old_volumes(h, 3, {"caretaker:protect": "true"})
-    driven = drive(handler, h.clock, drain, clients=FastClients, mode="enforce", grace_days="0",
+    driven = drive(handler, h.clock, drain, clients=RecordingClients, mode="enforce", grace_days="0",
                    final_snapshot="false", max_concurrency="1")
     run_id = driven.run_id
 
@@ -75,7 +76,7 @@ def test_announcing_continues_too_and_tags_each_volume_once(h: Harness, monkeypa
     monkeypatch.setattr(cleanup_ec2.Ec2Family, "tag_batch", 10)  # batches of 25 (CHUNK x 1 worker)
     driven = drive(handler, h.clock, lambda: DrainingContext(
         remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 1_500, step_ms=1_000),
-        clients=FastClients, mode="enforce", grace_days="7", max_concurrency="1")
+        clients=RecordingClients, mode="enforce", grace_days="7", max_concurrency="1")
     run_id = driven.run_id
     assert len(driven.results) >= 2
     per = Counter((i["resource_id"], i["action"], i["outcome"]) for i in h.actions(run_id))
@@ -101,7 +102,7 @@ def test_one_notification_counts_what_was_pending_before_the_run_once(
     later = old_volumes(h, 40)
     driven = drive(handler, h.clock, lambda: DrainingContext(
         remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 1_500, step_ms=1_000),
-        clients=FastClients, mode="enforce", grace_days="7", max_concurrency="1")
+        clients=RecordingClients, mode="enforce", grace_days="7", max_concurrency="1")
     assert len(driven.results) >= 3  # one batch of 25 announced per invocation (after the first)
     assert set(h.pending()) == set(earlier + later)
     # the 10 are pending from before (counted once), the 40 were announced by this run, in several invocations;

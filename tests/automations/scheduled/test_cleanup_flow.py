@@ -17,19 +17,15 @@ from moto.core.botocore_stubber import MockRawResponse
 from automations.core.concurrency import BoundedExecutor, bounded_map
 from automations.core.notify import LIST_LIMIT
 from automations.core.pending import PendingRecord, PendingStore
+from automations.core.runtime import Entrypoint
 from automations.scheduled.cleanup.flow import decide
 from automations.scheduled.cleanup.model import Candidate, Exclusions, Survey
 from automations.scheduled.cleanup.notice import Notice
 from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    ec2,
-    harness_fixture,
-    tags_of,
-    undeclared,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tags_of
+from tests.declared_calls import Guard
+from tests.recording import RecordingClients
 
 NOW = datetime(2026, 11, 27, 3, tzinfo=UTC)
 
@@ -125,7 +121,7 @@ def test_notice_lists_are_capped_and_an_empty_run_says_nothing() -> None:
 
 
 def test_pending_store_batches_and_keeps_the_last_write_per_resource(state_table: str) -> None:
-    clients = FastClients()
+    clients = RecordingClients()
     store = PendingStore(state_table, clients("dynamodb"), automation="demo", run_id="run-1", ttl_days=90,
                          clock=lambda: NOW)
     for n in range(30):
@@ -185,7 +181,7 @@ def old_volume(h: Harness) -> str:
 def test_a_failing_batched_tag_call_is_retried_resource_by_resource(h: Harness) -> None:
     volumes = [old_volume(h) for _ in range(3)]
     bad = volumes[1]
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "CreateTags", when=lambda body: bad in body["Resources"])
     result = h.invoke(clients)
     assert clients.count("ec2")["CreateTags"] == 4  # one batch, then one call each
@@ -217,7 +213,7 @@ def test_throttled_calls_are_retried_not_dropped(h: Harness, monkeypatch: pytest
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
     monkeypatch.setattr(bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
     volume_id = old_volume(h)
-    clients = FastClients()
+    clients = RecordingClients()
     attempts: dict[str, int] = {}
 
     def throttle_first_two(request: Any, **_: Any) -> AWSResponse | None:
@@ -243,7 +239,14 @@ def test_throttled_calls_are_retried_not_dropped(h: Harness, monkeypatch: pytest
     assert result["status"] == "ok" and result["volumes_acted"] == 1
 
 
-def test_the_permission_safety_net_catches_an_undeclared_call(h: Harness) -> None:
-    clients = FastClients()
-    clients("ec2").describe_vpcs()
-    assert undeclared(clients, handler) == {"ec2:DescribeVpcs"}
+@pytest.mark.undeclared_calls
+def test_the_permission_safety_net_catches_an_undeclared_call(h: Harness, declared_calls: Guard) -> None:
+    real = h.handler.fn
+
+    def also_describing_vpcs(run: Any, event: Any) -> Any:
+        run.clients("ec2").describe_vpcs()
+        return real(run, event)
+
+    h.handler = Entrypoint(handler.spec, also_describing_vpcs)
+    h.invoke()
+    assert declared_calls.undeclared() == {handler.spec.name: {"ec2:DescribeVpcs"}}

@@ -7,15 +7,8 @@ from datetime import timedelta
 
 from automations.scheduled.cleanup_images import handler
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    client,
-    ec2,
-    harness_fixture,
-    tag,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, ec2, harness_fixture, tag, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -149,7 +142,7 @@ def test_unreadable_ssm_reference_means_no_image_is_touched(h: Harness) -> None:
     image_id, _ = old_image(h)
     ec2().create_launch_template(LaunchTemplateName="ssm-template",
                                  LaunchTemplateData={"ImageId": "resolve:ssm:/images/secret"})
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ssm", "GetParameters")
     result = h.invoke(clients, grace_days="0")
     assert image_id in image_ids() and result["candidates"] == 0
@@ -159,7 +152,7 @@ def test_unreadable_ssm_reference_means_no_image_is_touched(h: Harness) -> None:
 def test_access_denied_on_one_image_fails_alone(h: Harness) -> None:
     good, _ = old_image(h, "good-image")
     bad, bad_snapshot = old_image(h, "bad-image")
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeregisterImage", when=lambda body: body.get("ImageId") == bad)
     result = h.invoke(clients, grace_days="0")
     assert image_ids() == {bad} and bad_snapshot in snapshot_ids()

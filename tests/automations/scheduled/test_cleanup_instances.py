@@ -7,14 +7,8 @@ from typing import Any
 
 from automations.scheduled.cleanup_instances import SPEC, handler, stopped_at
 from tests.automations.conftest import REGION
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag_specs, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -142,13 +136,13 @@ def test_failed_termination_is_retried_without_new_snapshots(h: Harness) -> None
     instance_id = stopped_instance(h)
     h.invoke(stopped_instance_action="terminate", grace_days="0")  # snapshots taken, waiting for them
     [snapshot] = final_snapshots()
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "TerminateInstances", code="OperationNotPermitted")
     result = h.invoke(clients, stopped_instance_action="terminate", grace_days="0")
     assert result["status"] == "failed" and state(instance_id) == "stopped"
     assert h.pending()[instance_id]["details"]["final_snapshot_ids"] == [snapshot["SnapshotId"]]
 
-    retry = FastClients()
+    retry = RecordingClients()
     h.invoke(retry, stopped_instance_action="terminate", grace_days="0")
     assert state(instance_id) == "terminated"
     assert retry.count("ec2")["CreateSnapshots"] == 0 and len(final_snapshots()) == 1

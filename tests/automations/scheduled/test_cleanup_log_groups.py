@@ -8,12 +8,8 @@ import pytest
 
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_log_groups import SPEC, handler
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    client,
-    harness_fixture,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, harness_fixture
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -75,7 +71,7 @@ def test_young_protected_excluded_and_unreadable_tags(h: Harness) -> None:
     protected = log_group(h, "/app/protected", {"caretaker:protect": "true"})
     excluded = log_group(h, "/app/excluded", {"compliance": "forever"})
     unreadable = log_group(h, "/app/unreadable")
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("logs", "ListTagsForResource", when=lambda body: body["resourceArn"].endswith(unreadable))
     result = h.invoke(clients, grace_days="0", exclude_tags="compliance")
     assert all(retention(n) is None for n in (young, protected, excluded, unreadable))

@@ -96,7 +96,7 @@ def test_a_run_over_several_invocations_sends_each_owner_one_message_for_the_who
 
     from automations.core.spec import CONTINUATION_MARGIN
     from tests.automations.core.test_continuation_support import DrainingContext, drive
-    from tests.automations.scheduled.cleanup_harness import FastClients
+    from tests.recording import RecordingClients
 
     team_a = [old_volume(h, "team-a") for _ in range(30)]
     team_b = [old_volume(h, "team-b") for _ in range(20)]
@@ -104,7 +104,7 @@ def test_a_run_over_several_invocations_sends_each_owner_one_message_for_the_who
 
     driven = drive(handler, h.clock, lambda: DrainingContext(
         remaining_ms=int(CONTINUATION_MARGIN.default) * 1000 + 3_000, step_ms=1_000),
-        clients=FastClients, mode="enforce", grace_days="0", final_snapshot="false", max_concurrency="1")
+        clients=RecordingClients, mode="enforce", grace_days="0", final_snapshot="false", max_concurrency="1")
 
     assert len(driven.results) >= 2 and driven.results[-1]["status"] == "ok"
     docs = [message_body(m["Message"]) for m in h.messages()]

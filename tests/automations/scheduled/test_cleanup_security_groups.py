@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from automations.scheduled.cleanup_security_groups import handler
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    client,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, client, ec2, harness_fixture, tag_specs, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -99,7 +92,7 @@ def test_protected_excluded_and_dry_run(h: Harness) -> None:
 
 def test_dependency_violation_fails_one_group_only(h: Harness) -> None:
     good, bad = group("good"), group("bad")
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeleteSecurityGroup", code="DependencyViolation",
                  when=lambda body: body.get("GroupId") == bad)
     result = h.invoke(clients, grace_days="0")

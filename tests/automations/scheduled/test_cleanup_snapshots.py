@@ -9,14 +9,8 @@ import pytest
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_snapshots import handler
 from tests.automations.conftest import REGION, scheduled_event
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    ec2,
-    harness_fixture,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag_specs, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -135,7 +129,7 @@ def test_audit_mode_plans_and_changes_nothing(h: Harness) -> None:
 def test_listing_is_paginated_with_server_side_filters_and_built_once(h: Harness) -> None:
     for _ in range(5):
         old_snapshot(h)
-    clients = FastClients()
+    clients = RecordingClients()
     h.invoke(clients, grace_days="0")
     assert clients.count("ec2") == {"DescribeImages": 1, "DescribeSnapshots": 1, "DeleteSnapshot": 5}
     listing = next(body for svc, op, body in clients.calls if op == "DescribeSnapshots")
@@ -144,7 +138,7 @@ def test_listing_is_paginated_with_server_side_filters_and_built_once(h: Harness
 
 def test_access_denied_on_one_snapshot_fails_alone(h: Harness) -> None:
     good, bad = old_snapshot(h), old_snapshot(h)
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeleteSnapshot", when=lambda body: body.get("SnapshotId") == bad)
     result = h.invoke(clients, grace_days="0")
     assert good not in snapshot_ids() and bad in snapshot_ids()
@@ -161,7 +155,7 @@ def test_bad_settings_and_extra_event_fields(h: Harness) -> None:
 
 def test_deleting_a_snapshot_already_gone_counts_as_done(h: Harness) -> None:
     snapshot_id = old_snapshot(h)
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeleteSnapshot", code="InvalidSnapshot.NotFound")
     result = h.invoke(clients, grace_days="0")
     assert result["status"] == "ok" and result["snapshots_acted"] == 1
@@ -171,7 +165,7 @@ def test_deleting_a_snapshot_already_gone_counts_as_done(h: Harness) -> None:
 
 def test_tag_marker_uses_one_call_for_many_snapshots(h: Harness) -> None:
     ids = [old_snapshot(h) for _ in range(4)]
-    clients = FastClients()
+    clients = RecordingClients()
     h.invoke(clients)
     assert clients.count("ec2")["CreateTags"] == 1
     assert all("caretaker:cleanup-after" in snapshot_tags(i) for i in ids)

@@ -10,15 +10,8 @@ import pytest
 from automations.core.errors import SettingsError
 from automations.scheduled.cleanup_volumes import handler
 from tests.automations.conftest import REGION, scheduled_event
-from tests.automations.scheduled.cleanup_harness import (
-    FastClients,
-    Harness,
-    ec2,
-    harness_fixture,
-    tag,
-    tag_specs,
-    tags_of,
-)
+from tests.automations.scheduled.cleanup_harness import Harness, ec2, harness_fixture, tag, tag_specs, tags_of
+from tests.recording import RecordingClients
 
 h = harness_fixture(handler)
 
@@ -214,7 +207,7 @@ def test_audit_mode_changes_nothing_and_an_enforce_run_starts_the_grace_period_i
 # ---------------------------------------------------------------------- final snapshot still pending
 
 
-def _force_state(clients: FastClients, operation: str, state: str) -> None:
+def _force_state(clients: RecordingClients, operation: str, state: str) -> None:
     def rewrite(parsed: dict[str, Any], **_: Any) -> None:
         if "State" in parsed:
             parsed["State"] = state
@@ -226,7 +219,7 @@ def _force_state(clients: FastClients, operation: str, state: str) -> None:
 
 def test_volume_waits_for_its_final_snapshot_to_complete(h: Harness) -> None:
     volume_id = old_volume(h)
-    clients = FastClients()
+    clients = RecordingClients()
     _force_state(clients, "CreateSnapshot", "pending")
     first = h.invoke(clients, grace_days="0")
     assert volume_id in volume_ids()
@@ -235,13 +228,13 @@ def test_volume_waits_for_its_final_snapshot_to_complete(h: Harness) -> None:
     assert h.notification()["body"]["waiting"] == {volume_id: f"final_snapshot_id={snapshot['SnapshotId']}"}
     assert first["status"] == "ok"
 
-    still = FastClients()
+    still = RecordingClients()
     _force_state(still, "DescribeSnapshots", "pending")
     h.invoke(still, grace_days="0")
     assert volume_id in volume_ids() and len(final_snapshots()) == 1
     assert still.count("ec2")["CreateSnapshot"] == 0
 
-    done = FastClients()
+    done = RecordingClients()
     h.invoke(done, grace_days="0")
     assert volume_id not in volume_ids() and len(final_snapshots()) == 1
     assert done.count("ec2")["CreateSnapshot"] == 0 and h.pending() == {}
@@ -252,7 +245,7 @@ def test_volume_waits_for_its_final_snapshot_to_complete(h: Harness) -> None:
 
 def test_one_listing_and_one_call_per_deleted_volume(h: Harness) -> None:
     volumes = [old_volume(h, size=1) for _ in range(30)]
-    clients = FastClients()
+    clients = RecordingClients()
     result = h.invoke(clients, grace_days="0", final_snapshot="false", max_concurrency="4")
     assert not set(volumes) & volume_ids()
     assert clients.count("ec2") == {"DescribeVolumes": 1, "DeleteVolume": 30}
@@ -275,7 +268,7 @@ def test_one_listing_and_one_call_per_deleted_volume(h: Harness) -> None:
 ])
 def test_invalid_setting_stops_the_run_before_any_aws_call(h: Harness, env: str, value: str, message: str) -> None:
     old_volume(h)
-    clients = FastClients()
+    clients = RecordingClients()
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         h.invoke(clients, None, **{env: value})
     assert clients.count("ec2") == {}
@@ -290,7 +283,7 @@ def test_scheduled_event_with_unexpected_fields_is_accepted(h: Harness) -> None:
 def test_access_denied_on_one_volume_fails_it_alone_and_the_run_is_partial(h: Harness) -> None:
     good = [old_volume(h) for _ in range(2)]
     bad = old_volume(h)
-    clients = FastClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeleteVolume", when=lambda body: body.get("VolumeId") == bad)
     result = h.invoke(clients, grace_days="0", final_snapshot="false")
     assert volume_ids() == {bad}

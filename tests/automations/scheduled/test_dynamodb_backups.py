@@ -10,7 +10,6 @@ import boto3
 
 from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.dynamodb_backups import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 from tests.automations.scheduled.backup_harness import (
@@ -20,8 +19,9 @@ from tests.automations.scheduled.backup_harness import (
     outcomes,
     summary,
     table,
-    undeclared,
 )
+from tests.declared_calls import Guard
+from tests.recording import RecordingClients
 
 
 def ddb() -> Any:
@@ -33,7 +33,8 @@ def backups(table_name: str | None = None) -> list[dict[str, Any]]:
     return list(ddb().list_backups(**kwargs)["BackupSummaries"])
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **settings: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
+        **settings: str) -> dict[str, Any]:
     return invoke(handler, clock, context, clients, **settings)
 
 
@@ -53,12 +54,18 @@ def test_backs_up_tagged_tables_under_a_caretaker_name(
     assert done["details"]["backup_arn"] == backup["BackupArn"]
 
 
+def table_with_old_backup(clock: Clock, name: str, days: int) -> str:
+    """An opted-in table with one backup of Caretaker's name (`caretaker-<name>-old`) taken `days` ago."""
+    arn = table(name, BACKUP)
+    clock.advance(days=-days)
+    ddb().create_backup(TableName=name, BackupName=f"caretaker-{name}-old")
+    clock.advance(days=days)
+    return arn
+
+
 def test_protected_table_is_not_backed_up_and_its_backups_are_kept(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    vault = table("vault", BACKUP)
-    backup_clock.advance(days=-60)
-    ddb().create_backup(TableName="vault", BackupName="caretaker-vault-old")
-    backup_clock.advance(days=60)
+    vault = table_with_old_backup(backup_clock, "vault", days=60)
     ddb().tag_resource(ResourceArn=vault, Tags=[{"Key": "caretaker:protect", "Value": "true"}])
 
     result = run(backup_clock, lambda_context)
@@ -70,7 +77,7 @@ def test_protected_table_is_not_backed_up_and_its_backups_are_kept(
 
 
 def test_retention_prunes_only_its_own_backups_per_table(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, declared_calls: Guard) -> None:
     orders = table("orders", BACKUP)
     table("billing", BACKUP)
     backup_clock.advance(days=-10)
@@ -80,10 +87,10 @@ def test_retention_prunes_only_its_own_backups_per_table(
         ddb().create_backup(TableName="orders", BackupName=f"caretaker-orders-day{day}")
     backup_clock.advance(days=7)
 
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(backup_clock, lambda_context, clients, retention_count="2")
 
-    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
+    assert declared_calls.undeclared() == {}  # every AWS call it made is declared
     left = {b["BackupName"] for b in backups("orders")}
     assert "before-the-migration" in left and "caretaker-orders-day2" in left
     assert not {"caretaker-orders-day0", "caretaker-orders-day1"} & left
@@ -108,10 +115,7 @@ def test_a_backup_named_after_another_table_does_not_push_that_tables_backups_ou
 
 def test_max_age_prunes_old_backups_and_a_repeated_run_does_not_back_up_twice(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    orders = table("orders", BACKUP)
-    backup_clock.advance(days=-40)
-    ddb().create_backup(TableName="orders", BackupName="caretaker-orders-old")
-    backup_clock.advance(days=40)
+    orders = table_with_old_backup(backup_clock, "orders", days=40)
     first = run(backup_clock, lambda_context)
     made = f"caretaker-orders-{backup_clock.now:%Y%m%d%H%M%S}"
     backup_clock.advance(hours=1)
@@ -135,14 +139,21 @@ def test_dry_run_records_the_plan_and_changes_nothing(
     assert got == {(orders, "create-backup", "planned", True), (old, "delete-backup", "planned", True)}
 
 
+def run_failing_on_one_table(clock: Clock, context: LambdaContext, name: str, operation: str,
+                             parameter: str) -> tuple[str, str, dict[str, Any]]:
+    """Tables `name` and "orders" (both opted in), and a run in which `operation` fails on `name` alone (its
+    `parameter` names the table)."""
+    bad = table(name, BACKUP)
+    orders = table("orders", BACKUP)
+    clients = RecordingClients()
+    clients.fail("dynamodb", operation, when=lambda body: body.get(parameter) == bad)
+    return bad, orders, run(clock, context, clients)
+
+
 def test_access_denied_on_one_table_does_not_stop_the_others(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    denied = table("denied", BACKUP)
-    orders = table("orders", BACKUP)
-    clients = HookedClients()
-    clients.fail("dynamodb", "CreateBackup", when=lambda body: body.get("TableName") == denied)
-
-    result = run(backup_clock, lambda_context, clients)
+    denied, orders, result = run_failing_on_one_table(backup_clock, lambda_context, "denied", "CreateBackup",
+                                                      "TableName")
 
     assert result["status"] == "partial"
     assert outcomes(state_table, result["run_id"]) == {denied: ["failed", "planned"], orders: ["planned", "succeeded"]}
@@ -152,12 +163,8 @@ def test_access_denied_on_one_table_does_not_stop_the_others(
 
 def test_unreadable_tags_of_one_table_are_a_failure_of_that_table_only(
         state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
-    hidden = table("hidden", BACKUP)
-    orders = table("orders", BACKUP)
-    clients = HookedClients()
-    clients.fail("dynamodb", "ListTagsOfResource", when=lambda body: body.get("ResourceArn") == hidden)
-
-    result = run(backup_clock, lambda_context, clients)
+    _, orders, result = run_failing_on_one_table(backup_clock, lambda_context, "hidden", "ListTagsOfResource",
+                                                 "ResourceArn")
 
     failed = [i for i in actions(state_table, result["run_id"]) if i["outcome"] == "failed"]
     assert [(i["resource_id"], i["reason"][:12]) for i in failed] == [("hidden", "AccessDenied")]

@@ -11,8 +11,8 @@ from automations.core.errors import SettingsError, StateLogError
 from automations.core.ledger import run_items
 from automations.core.mode_override import set_mode_override
 from automations.scheduled.ebs_snapshots import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
+from tests.recording import RecordingClients
 
 BACKUP = {"caretaker:backup": "true"}
 
@@ -46,11 +46,11 @@ def tags_of(snapshot: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **env: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None, **env: str) -> dict[str, Any]:
     import os
 
     environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
-    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or HookedClients(),
+    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or RecordingClients(),
                           clock=clock)
 
 
@@ -129,7 +129,7 @@ def test_all_volumes_of_an_instance_are_snapshotted_together(
     instance_id, root, data = instance_with_volumes(2)
     for vol in [root, *data]:
         tag(vol, BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(clock, lambda_context, clients)
     assert clients.count("ec2")["CreateSnapshots"] == 1
     assert clients.count("ec2")["CreateSnapshot"] == 0
@@ -143,7 +143,7 @@ def test_data_volumes_without_the_boot_volume_are_still_one_group(
     _, _root, data = instance_with_volumes(2)
     for vol in data:
         tag(vol, {**BACKUP, "Name": f"data-{vol}"})
-    clients = HookedClients()
+    clients = RecordingClients()
     run(clock, lambda_context, clients)
     [call] = [body for svc, op, body in clients.calls if op == "CreateSnapshots"]
     assert call["InstanceSpecification"]["ExcludeBootVolume"] is True
@@ -157,7 +157,7 @@ def test_partly_tagged_instance_is_snapshotted_volume_by_volume(
     _, root, data = instance_with_volumes(2)
     tag(root, BACKUP)
     tag(data[0], BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(clock, lambda_context, clients)
     assert clients.count("ec2")["CreateSnapshots"] == 0
     assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted([root, data[0]])
@@ -168,7 +168,7 @@ def test_partly_tagged_instance_is_snapshotted_volume_by_volume(
 # ---------------------------------------------------------------------- many volumes: chunks and the pool
 
 
-def planned_writes(clients: HookedClients) -> list[tuple[int, set[str]]]:
+def planned_writes(clients: RecordingClients) -> list[tuple[int, set[str]]]:
     """(position in the call order, resource ids) of each state-log write carrying `planned` records."""
     found = []
     for n, (service, operation, body) in enumerate(clients.calls):
@@ -185,7 +185,7 @@ def planned_writes(clients: HookedClients) -> list[tuple[int, set[str]]]:
 def test_planned_records_go_in_chunks_of_25_each_before_its_calls(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     vols = backup_volumes(30)
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(clock, lambda_context, clients)
 
     writes = planned_writes(clients)
@@ -204,7 +204,7 @@ def test_one_failing_volume_among_many_fails_alone_on_the_pool(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     vols = backup_volumes(30)
     bad = {vols[3], vols[27]}  # one in each chunk
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "CreateSnapshot", code="AccessDenied", when=lambda body: body.get("VolumeId") in bad)
     result = run(clock, lambda_context, clients)
 
@@ -223,7 +223,7 @@ def test_max_concurrency_bounds_the_calls_in_flight(
     import time
 
     backup_volumes(12)
-    clients = HookedClients()
+    clients = RecordingClients()
     lock = threading.Lock()
     in_flight, peak = [0], [0]
 
@@ -248,7 +248,7 @@ def test_max_concurrency_bounds_the_calls_in_flight(
 def test_state_log_failing_at_a_chunk_stops_before_its_calls(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     vols = backup_volumes(30)
-    clients = HookedClients()
+    clients = RecordingClients()
     planned = [0]
 
     def second_planned_write(body: Any) -> bool:
@@ -324,7 +324,7 @@ def test_snapshot_already_gone_counts_as_deleted(state_table: str, clock: Clock,
     volume(BACKUP)
     run(clock, lambda_context)
     clock.advance(days=40)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "DeleteSnapshot", code="InvalidSnapshot.NotFound")
     result = run(clock, lambda_context, clients)
     assert result["status"] == "ok"
@@ -364,7 +364,7 @@ def test_encrypted_snapshots_are_copied_under_the_target_regions_key_from_the_se
                                         TagSpecifications=[{"ResourceType": "volume", "Tags": [
                                             {"Key": "caretaker:backup", "Value": "true"}]}])["VolumeId"])
     plain = volume(BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
 
     result = run(clock, lambda_context, clients, copy_region="us-west-2", copy_kms_key_id=target_key)
 
@@ -384,7 +384,7 @@ def test_without_the_key_setting_an_encrypted_snapshot_is_copied_under_the_defau
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True, TagSpecifications=[
         {"ResourceType": "volume", "Tags": [{"Key": "caretaker:backup", "Value": "true"}]}])
-    clients = HookedClients()
+    clients = RecordingClients()
     result = run(clock, lambda_context, clients, copy_region="us-west-2")
     assert result["snapshots_copied"] == 1
     assert [body.get("KmsKeyId") for _, op, body in clients.calls if op == "CopySnapshot"] == [None]
@@ -441,7 +441,7 @@ def test_one_failing_volume_does_not_stop_the_others(
         state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext) -> None:
     good = [volume(BACKUP) for _ in range(2)]
     bad = volume(BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "CreateSnapshot", code="AccessDenied", when=lambda body: body.get("VolumeId") == bad)
     result = run(clock, lambda_context, clients)
     assert sorted(s["VolumeId"] for s in our_snapshots()) == sorted(good)
@@ -458,7 +458,7 @@ def test_unreachable_state_table_means_nothing_is_touched(
         monkeypatch: pytest.MonkeyPatch, clock: Clock, lambda_context: LambdaContext) -> None:
     volume(BACKUP)
     monkeypatch.setenv("CARETAKER_STATE_TABLE", "missing-table")
-    clients = HookedClients()
+    clients = RecordingClients()
     with pytest.raises(StateLogError, match="missing-table"):
         run(clock, lambda_context, clients)
     assert our_snapshots() == []
@@ -470,7 +470,7 @@ def test_state_log_failing_mid_run_stops_before_the_next_action(
     volume(BACKUP)
     run(clock, lambda_context)
     clock.advance(days=40)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "PutItem", code="ResourceNotFoundException",
                  when=lambda body: "delete-snapshot" in str(body))
     with pytest.raises(StateLogError):
@@ -493,11 +493,11 @@ def test_scheduled_event_with_extra_fields_is_accepted_and_other_events_rejected
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     volume(BACKUP)
     event = {**scheduled_event(), "unexpected": {"nested": True}}
-    assert handler.invoke(event, lambda_context, clients=HookedClients(), clock=clock)["status"] == "ok"
+    assert handler.invoke(event, lambda_context, clients=RecordingClients(), clock=clock)["status"] == "ok"
     from automations.core.errors import EventError
 
     with pytest.raises(EventError, match="Scheduled Event"):
-        handler.invoke({"detail-type": "AWS API Call via CloudTrail"}, lambda_context, clients=HookedClients(),
+        handler.invoke({"detail-type": "AWS API Call via CloudTrail"}, lambda_context, clients=RecordingClients(),
                        clock=clock)
     with pytest.raises(EventError, match="JSON object"):
-        handler.invoke(["not", "an", "object"], lambda_context, clients=HookedClients(), clock=clock)
+        handler.invoke(["not", "an", "object"], lambda_context, clients=RecordingClients(), clock=clock)

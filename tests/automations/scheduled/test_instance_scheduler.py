@@ -14,9 +14,9 @@ from automations.core.errors import EventError, SettingsError, StateLogError
 from automations.core.ledger import run_items
 from automations.core.schedule_store import ScheduleStore
 from automations.scheduled.instance_scheduler import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
 from tests.notifications import parse_message
+from tests.recording import RecordingClients
 
 SCHEDULES = {
     "office-hours": {"timezone": "Europe/Berlin", "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}]},
@@ -53,12 +53,12 @@ def state_of(instance_id: str) -> str:
     return str(found["State"]["Name"])
 
 
-def run(at: str, context: LambdaContext, clock: Clock, clients: HookedClients | None = None,
+def run(at: str, context: LambdaContext, clock: Clock, clients: RecordingClients | None = None,
         schedules: Any = SCHEDULES, **env: str) -> dict[str, Any]:
     event = {**scheduled_event(), "time": at}
     environ = {**os.environ, "CARETAKER_SCHEDULES": schedules if isinstance(schedules, str) else json.dumps(schedules),
                **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
-    return handler.invoke(event, context, environ=environ, clients=clients or HookedClients(), clock=clock)
+    return handler.invoke(event, context, environ=environ, clients=clients or RecordingClients(), clock=clock)
 
 
 def actions(table: str, run_id: str) -> list[dict[str, Any]]:
@@ -111,7 +111,7 @@ def test_an_instance_stopped_by_hand_inside_a_run_period_is_started(
 def test_a_resource_already_as_its_schedule_wants_is_not_touched_and_nothing_is_sent(
         state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext) -> None:
     running = instances(2)
-    hooks = HookedClients()
+    hooks = RecordingClients()
 
     result = run(OFFICE_TIME, lambda_context, clock, hooks)
 
@@ -185,7 +185,7 @@ def test_hibernation_is_used_where_enabled_and_configured(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     (sleeper,) = instances(1, hibernation=True)
     (plain,) = instances(1)
-    hooks = HookedClients()
+    hooks = RecordingClients()
 
     result = run(NIGHT_TIME, lambda_context, clock, hooks, hibernate="true")
 
@@ -284,7 +284,7 @@ def test_access_denied_on_one_instance_fails_that_instance_only(
         state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext) -> None:
     ids = instances(4)
     refused = ids[1]
-    hooks = HookedClients()
+    hooks = RecordingClients()
     hooks.fail("ec2", "StopInstances", "UnauthorizedOperation", when=lambda b: refused in b["InstanceIds"])
 
     result = run(NIGHT_TIME, lambda_context, clock, hooks)
@@ -300,7 +300,7 @@ def test_access_denied_on_one_instance_fails_that_instance_only(
 def test_instances_are_stopped_in_batches_of_fifty(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     ids = instances(120)
-    hooks = HookedClients()
+    hooks = RecordingClients()
 
     result = run(NIGHT_TIME, lambda_context, clock, hooks)
 
@@ -324,7 +324,7 @@ def test_the_notification_estimates_the_saving_of_the_hours_stopped(
 def test_a_state_log_that_cannot_be_written_stops_the_run_before_any_instance_is_touched(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     (instance,) = instances(1)
-    hooks = HookedClients()
+    hooks = RecordingClients()
     hooks.fail("dynamodb", "BatchWriteItem", "AccessDeniedException")  # several planned records
     hooks.fail("dynamodb", "PutItem", "AccessDeniedException", when=lambda b: "ACT#" in json.dumps(b))  # one
 
@@ -400,7 +400,7 @@ def test_rds_access_denied_fails_that_database_and_the_instances_still_stop(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     db = db_instance("orders")
     (instance,) = instances(1)
-    hooks = HookedClients()
+    hooks = RecordingClients()
     hooks.fail("rds", "StopDBInstance", "AccessDenied")
 
     result = run(NIGHT_TIME, lambda_context, clock, hooks)
@@ -413,7 +413,7 @@ def test_rds_access_denied_fails_that_database_and_the_instances_still_stop(
 def test_a_service_that_cannot_be_listed_is_recorded_failed_and_the_others_are_scheduled(
         state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
     (instance,) = instances(1)
-    hooks = HookedClients()
+    hooks = RecordingClients()
     hooks.fail("rds", "DescribeDBInstances", "AccessDenied")
 
     result = run(NIGHT_TIME, lambda_context, clock, hooks)

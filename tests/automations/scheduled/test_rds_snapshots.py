@@ -10,7 +10,6 @@ import pytest
 
 from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.rds_snapshots import handler
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Clock, LambdaContext
 from tests.automations.core.test_continuation_support import DrainingContext, drive
 from tests.automations.scheduled.backup_harness import (
@@ -26,8 +25,9 @@ from tests.automations.scheduled.backup_harness import (
     summary,
     tag_dict,
     tags,
-    undeclared,
 )
+from tests.declared_calls import Guard
+from tests.recording import RecordingClients
 
 
 def instance_snapshots(region: str = REGION) -> list[dict[str, Any]]:
@@ -38,7 +38,8 @@ def cluster_snapshots(region: str = REGION) -> list[dict[str, Any]]:
     return list(rds(region).describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"])
 
 
-def run(clock: Clock, context: LambdaContext, clients: HookedClients | None = None, **settings: str) -> dict[str, Any]:
+def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None,
+        **settings: str) -> dict[str, Any]:
     return invoke(handler, clock, context, clients, **settings)
 
 
@@ -143,12 +144,12 @@ def test_retention_counts_by_the_database_aws_records_not_a_forged_tag(
 
 
 def test_copies_to_a_second_region_under_its_key_and_prunes_the_copies(
-        state_table: str, backup_clock: Clock, lambda_context: LambdaContext) -> None:
+        state_table: str, backup_clock: Clock, lambda_context: LambdaContext, declared_calls: Guard) -> None:
     source_key, target_key = kms_key(), kms_key(OTHER_REGION)
     db_instance("orders", {**BACKUP, "team": "payments"}, encrypted_with=source_key)
     db_cluster("ledger", BACKUP)
 
-    clients = HookedClients()
+    clients = RecordingClients()
     first = run(backup_clock, lambda_context, clients, copy_region=OTHER_REGION, copy_kms_key_id=target_key)
 
     (copy,) = instance_snapshots(OTHER_REGION)
@@ -161,7 +162,7 @@ def test_copies_to_a_second_region_under_its_key_and_prunes_the_copies(
     copied = [i for i in actions(state_table, first["run_id"]) if i["action"] == "copy-snapshot"
               and i["outcome"] == "succeeded"]
     assert {i["details"]["target_region"] for i in copied} == {OTHER_REGION}
-    assert undeclared(clients, handler, state_table) == set()  # every AWS call it made is declared
+    assert declared_calls.undeclared() == {}  # every AWS call it made is declared
 
     backup_clock.advance(days=1)
     second = run(backup_clock, lambda_context, copy_region=OTHER_REGION, copy_kms_key_id=target_key)
@@ -211,7 +212,7 @@ def test_access_denied_on_one_database_does_not_stop_the_others(
     bad = db_instance("denied", BACKUP)
     good = db_instance("orders", BACKUP)
     cluster = db_cluster("ledger", BACKUP)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("rds", "CreateDBSnapshot", when=lambda body: body.get("DBInstanceIdentifier") == "denied")
 
     result = run(backup_clock, lambda_context, clients)
@@ -231,7 +232,7 @@ def test_snapshot_already_gone_counts_as_deleted(
     rds().create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier="caretaker-orders-old",
                              Tags=tags({"caretaker:automation": "rds-snapshots"}))
     backup_clock.advance(days=50)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("rds", "DeleteDBSnapshot", code="DBSnapshotNotFound")
     result = run(backup_clock, lambda_context, clients)
     assert result["status"] == "ok" and result["snapshots_deleted"] == 1

@@ -20,8 +20,9 @@ from automations.core.spec import CloudTrail
 from automations.core.state_log import StateLog
 from automations.scheduled.trigger_health import HEALTH_PK_PREFIX, handler
 from tests.automations.conftest import REGION, LambdaContext
-from tests.automations.scheduled.cleanup_harness import FastClients, Harness, client, harness
+from tests.automations.scheduled.cleanup_harness import Harness, client, harness
 from tests.notifications import message_body
+from tests.recording import RecordingClients
 
 ACCOUNT = "123456789012"
 SCHEDULED, REACTIVE, PROVIDER = get("ebs-snapshots"), get("sg-open-world"), get("random-secret")
@@ -245,7 +246,7 @@ def test_audit_mode_records_what_it_would_report_and_sends_nothing(h: Harness, a
 def test_an_alert_that_could_not_be_sent_is_sent_by_the_next_run(h: Harness, account: Account) -> None:
     client("events").disable_rule(Name=account.rules[REACTIVE.name])
     ran(h, SCHEDULED.name, hours_ago=2)
-    broken = FastClients()
+    broken = RecordingClients()
     broken.fail("sns", "Publish", "InternalError")
 
     first = h.invoke(clients=broken)
@@ -260,7 +261,7 @@ def test_an_alert_that_could_not_be_sent_is_sent_by_the_next_run(h: Harness, acc
 
 def test_a_check_it_is_not_allowed_to_make_is_itself_a_problem(h: Harness, account: Account) -> None:
     ran(h, SCHEDULED.name, hours_ago=2)
-    denied = FastClients()
+    denied = RecordingClients()
     denied.fail("events", "ListRuleNamesByTarget", "AccessDeniedException",
                 when=lambda body: REACTIVE.name in str(body.get("TargetArn")))
 
@@ -272,7 +273,7 @@ def test_a_check_it_is_not_allowed_to_make_is_itself_a_problem(h: Harness, accou
 
 def test_the_canary_changes_nothing_in_aws(h: Harness, account: Account) -> None:
     client("events").disable_rule(Name=account.rules[REACTIVE.name])
-    clients = FastClients()
+    clients = RecordingClients()
 
     h.invoke(clients=clients)
 

@@ -8,7 +8,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from automations.core.spec import (
     FunctionSpec,
     pascal,
 )
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext
 from tests.notifications import parse_message
+from tests.recording import RecordingClients
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "cloudtrail"
 ACCOUNT = "123456789012"
@@ -122,27 +122,14 @@ def redelivered(event: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(event)
 
 
-#: API operations whose IAM action is not `<service>:<Operation>`
-IAM_ACTION_OF = {"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
-                 "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-                 "s3control:GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
-                 "s3control:PutPublicAccessBlock": "s3:PutAccountPublicAccessBlock",
-                 "s3control:DeletePublicAccessBlock": "s3:PutAccountPublicAccessBlock",
-                 "elbv2:AddTags": "elasticloadbalancing:AddTags",
-                 "elbv2:DescribeTags": "elasticloadbalancing:DescribeTags",
-                 "s3:HeadObject": "s3:GetObject", "s3:CopyObject": "s3:PutObject",
-                 "s3:CreateMultipartUpload": "s3:PutObject", "s3:UploadPartCopy": "s3:PutObject",
-                 "s3:CompleteMultipartUpload": "s3:PutObject"}
+_CLIENTS: list[RecordingClients] = []
 
 
-_CLIENTS: list[HookedClients] = []
-
-
-def shared_clients() -> HookedClients:
+def shared_clients() -> RecordingClients:
     """One recording session for all tests: botocore loads each service model and builds each client once.
     (moto intercepts every client's calls while a test's mock is active, whenever the client was made.)"""
     if not _CLIENTS:
-        _CLIENTS.append(HookedClients())
+        _CLIENTS.append(RecordingClients())
     return _CLIENTS[0]
 
 
@@ -152,11 +139,8 @@ def aws(service: ServiceName, region: str = REGION) -> Any:
 
 
 class Harness:
-    """Invokes a handler in-process against moto and reads back what the run left.
-
-    Every AWS call a handler makes is recorded; `undeclared()` lists those whose IAM
-    action the function's declaration (or the baseline) does not grant.
-    """
+    """Invokes a handler in-process against moto and reads back what the run left (the undeclared-call guard,
+    tests/declared_calls.py, checks every call it made)."""
 
     def __init__(self, state_table: str, alerts: Alerts, clock: Clock, context: LambdaContext,
                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,17 +150,13 @@ class Harness:
         self.context = context
         self.monkeypatch = monkeypatch
         self.dynamodb = aws("dynamodb")
-        self.calls: dict[str, set[str]] = {}  # function name -> IAM actions called
-        self.specs: dict[str, FunctionSpec] = {}
         self.clients = shared_clients()
 
-    def undeclared(self) -> dict[str, set[str]]:
-        missing: dict[str, set[str]] = {}
-        for name, actions in self.calls.items():
-            granted = {a for p in self.specs[name].all_permissions for a in p.actions}
-            if actions - granted:
-                missing[name] = actions - granted
-        return missing
+    def fail(self, service: str, operation: str, code: str, message: str | None = None, **kwargs: Any) -> None:
+        """From now on, invoke on clients of this test's own on which `operation` fails with `code`
+        (`RecordingClients.fail`): the shared recording session keeps no fault."""
+        self.clients = RecordingClients()
+        self.clients.fail(service, operation, code, message, **kwargs)
 
     def mode(self, mode: str) -> None:
         self.monkeypatch.setenv("CARETAKER_MODE", mode)
@@ -192,13 +172,35 @@ class Harness:
             self.monkeypatch.setenv(OWN_ROLE_NAMES_ENV, ",".join(stack_role_names(handler.spec)))
         if OWN_ROLE_ARN_PREFIX_ENV not in os.environ and handler.spec.reads_own_roles:
             self.monkeypatch.setenv(OWN_ROLE_ARN_PREFIX_ENV, f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}")
-        self.specs[handler.spec.name] = handler.spec
-        start = len(self.clients.calls)
-        try:
-            return handler.invoke(event, self.context, clock=self.clock, clients=self.clients)
-        finally:
-            actions = {f"{service}:{operation}" for service, operation, _ in self.clients.calls[start:]}
-            self.calls.setdefault(handler.spec.name, set()).update(IAM_ACTION_OF.get(a, a) for a in actions)
+        return handler.invoke(event, self.context, clock=self.clock, clients=self.clients)
+
+    def redelivered(self, handler: Entrypoint, event: dict[str, Any], undo: Any) -> dict[str, Any]:
+        """Deliver `event`, let `undo()` (the tamperer) do it again, drain the notifications, then deliver the same
+        event a second time: that second run's summary."""
+        self.invoke(handler, event)
+        undo()
+        self.notifications()
+        return self.invoke(handler, redelivered(event))
+
+    def only_reason(self, handler: Entrypoint, event: Mapping[str, Any]) -> str:
+        """Invoke; the run records one item: its reason."""
+        [item] = self.items(self.invoke(handler, event))
+        return str(item["reason"])
+
+    def skipped_quietly(self, summary: Mapping[str, Any]) -> str:
+        """What a run that leaves a resource alone records: one `skipped` record and no notification; its reason."""
+        [item] = self.items(summary)
+        assert item["outcome"] == "skipped"
+        assert self.notifications() == []
+        return str(item["reason"])
+
+    def planned_only(self, summary: Mapping[str, Any], action: str) -> dict[str, Any]:
+        """What an audit run leaves: one dry-run `planned` record of `action`, and one notification saying so
+        (returned)."""
+        assert [(i["action"], i["outcome"], i["dry_run"]) for i in self.items(summary)] == [(action, "planned", True)]
+        [note] = self.notifications()
+        assert note["body"]["caretaker"]["outcome"] == "planned"
+        return note
 
     def items(self, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The run's action items (outcome records), oldest first."""
@@ -221,11 +223,8 @@ class Harness:
 
 @pytest.fixture
 def harness(state_table: str, alerts: Alerts, clock: Clock, lambda_context: LambdaContext,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    harness = Harness(state_table, alerts, clock, lambda_context, monkeypatch)
-    yield harness
-    # a safety net under the declarations: every call a handler made must be granted by its permissions
-    assert harness.undeclared() == {}
+            monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return Harness(state_table, alerts, clock, lambda_context, monkeypatch)
 
 
 def outcomes(items: list[dict[str, Any]]) -> list[tuple[str, str]]:

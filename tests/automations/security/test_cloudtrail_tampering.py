@@ -8,7 +8,7 @@ import pytest
 
 from automations.security import cloudtrail_tampering
 from tests.automations.conftest import REGION
-from tests.automations.security.conftest import Harness, aws, from_caretaker, load_event, outcomes, redelivered
+from tests.automations.security.conftest import Harness, aws, from_caretaker, load_event, outcomes
 
 TRAIL = "management-events"
 
@@ -88,12 +88,8 @@ def test_other_trail_changes_are_reported_with_what_the_event_holds(harness: Har
 
 
 def test_a_second_delivery_of_the_same_event_does_nothing(harness: Harness, cloudtrail: Any) -> None:
-    event = load_event("stop_logging")
-    harness.invoke(cloudtrail_tampering.handler, event)
-    cloudtrail.stop_logging(Name=TRAIL)
-    harness.notifications()
-
-    second = harness.invoke(cloudtrail_tampering.handler, redelivered(event))
+    second = harness.redelivered(cloudtrail_tampering.handler, load_event("stop_logging"),
+                                 lambda: cloudtrail.stop_logging(Name=TRAIL))
 
     assert not logging(cloudtrail)
     assert outcomes(harness.items(second)) == [("evaluate-event", "skipped")]

@@ -13,7 +13,6 @@ from automations.core.selection import CREATED_AT_TAG, CREATED_BY_TAG, PROTECT_T
 from automations.security import creator_tags
 from automations.security.create_calls import CREATE_CALLS, pattern
 from automations.security.findings import Actor
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.security.conftest import (
     Harness,
     aws,
@@ -23,6 +22,7 @@ from tests.automations.security.conftest import (
     outcomes,
     redelivered,
 )
+from tests.recording import RecordingClients
 
 DEVELOPER = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"
 EVENT_TIME = "2026-11-27T10:50:33Z"  # the fixtures' eventTime
@@ -173,7 +173,7 @@ def test_a_volume_deleted_before_the_event_arrives_is_skipped_as_gone(harness: H
 def test_a_refused_tag_call_is_recorded_failed_and_notified(harness: Harness, ec2: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     instances = launched(ec2, count=2)
-    clients = HookedClients()  # its own session: the injected fault stays in this test
+    clients = RecordingClients()  # its own session: the injected fault stays in this test
     clients.fail("ec2", "CreateTags", "UnauthorizedOperation")
     monkeypatch.setattr(harness, "clients", clients)
 

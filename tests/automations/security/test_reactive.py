@@ -15,6 +15,7 @@ from automations.security.findings import CloudTrailEvent
 from tests.automations.conftest import REGION
 from tests.automations.security.conftest import Harness, aws, load_event
 from tests.automations.security.test_patterns import RULE_EVENTS
+from tests.declared_calls import Guard
 
 
 def handler_of(rule: str) -> Entrypoint:
@@ -208,7 +209,8 @@ def test_a_parsed_event_says_who_where_and_when() -> None:
     assert event.partition == "aws"
 
 
-def test_the_harness_catches_a_call_the_declaration_does_not_grant(harness: Harness) -> None:
+@pytest.mark.undeclared_calls
+def test_the_harness_catches_a_call_the_declaration_does_not_grant(harness: Harness, declared_calls: Guard) -> None:
     spec = FunctionSpec(name="undeclared-call", description="test", handler="automations.security.undeclared.handler",
                         trigger=CloudTrail("aws.kms", "kms.amazonaws.com", ("ScheduleKeyDeletion",)),
                         permissions=(Permission(("kms:DescribeKey",)),), default_mode="enforce",
@@ -219,5 +221,4 @@ def test_the_harness_catches_a_call_the_declaration_does_not_grant(harness: Harn
 
     harness.invoke(Entrypoint(spec, fn), load_event("schedule_key_deletion"))
 
-    assert harness.undeclared() == {"undeclared-call": {"kms:ListAliases"}}
-    harness.calls.clear()
+    assert declared_calls.undeclared() == {"undeclared-call": {"kms:ListAliases"}}

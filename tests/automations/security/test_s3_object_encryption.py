@@ -10,8 +10,8 @@ import pytest
 
 from automations.core.selection import PROTECT_TAG
 from automations.security import object_copy, s3_object_encryption
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.security.conftest import Harness, aws, outcomes, redelivered
+from tests.recording import RecordingClients
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "s3"
 BUCKET = "team-reports-2026"
@@ -235,23 +235,29 @@ def test_an_event_without_an_object_key_is_a_bad_event(enforce: Harness, s3: Any
     assert summary["status"] == "ok"
 
 
-def test_a_tag_naming_a_key_that_does_not_exist_is_reported(enforce: Harness, s3: Any, bucket: str) -> None:
+def reported_not_copied(harness: Harness, s3: Any, required_key: str) -> dict[str, Any]:
+    """The bucket requires `required_key` (its `caretaker:require-kms` tag); a new object is reported, not copied:
+    the notification."""
     s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": [{"Key": "caretaker:require-kms",
-                                                              "Value": "alias/nobody"}]})
+                                                              "Value": required_key}]})
     stored = put(s3)
 
-    summary = enforce.invoke(s3_object_encryption.handler, object_created(stored["VersionId"], stored["ETag"]))
+    summary = harness.invoke(s3_object_encryption.handler, object_created(stored["VersionId"], stored["ETag"]))
 
     assert len(versions(s3)) == 1
-    assert outcomes(enforce.items(summary)) == [("notify", "planned"), ("notify", "succeeded")]
-    [note] = enforce.notifications()
-    assert "alias/nobody" in note["summary"]
+    assert outcomes(harness.items(summary)) == [("notify", "planned"), ("notify", "succeeded")]
+    [note] = harness.notifications()
+    return note
+
+
+def test_a_tag_naming_a_key_that_does_not_exist_is_reported(enforce: Harness, s3: Any, bucket: str) -> None:
+    assert "alias/nobody" in reported_not_copied(enforce, s3, "alias/nobody")["summary"]
 
 
 def test_a_refused_copy_is_recorded_failed_and_notified(enforce: Harness, s3: Any, bucket: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     stored = put(s3)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3", "CopyObject", "AccessDenied")
     monkeypatch.setattr(enforce, "clients", clients)
 
@@ -296,7 +302,7 @@ def test_a_failing_part_aborts_the_upload_and_leaves_the_object_as_it_was(enforc
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     body = b"x" * (12 * MIB)
     stored = put(s3, body=body)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3", "UploadPartCopy", "InternalError", when=lambda call: call.get("PartNumber") == 2)
     monkeypatch.setattr(enforce, "clients", clients)
 

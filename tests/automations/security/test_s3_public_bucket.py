@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 from automations.core import ledger
 from automations.core.errors import StateLogError
 from automations.security import s3_public_bucket
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import REGION
 from tests.automations.security.conftest import (
     ACCOUNT,
@@ -20,8 +19,8 @@ from tests.automations.security.conftest import (
     from_caretaker,
     load_event,
     outcomes,
-    redelivered,
 )
+from tests.recording import RecordingClients
 
 BUCKET = "example-data-bucket"
 ALL_ON = dict.fromkeys(s3_public_bucket.FLAGS, True)
@@ -116,12 +115,8 @@ def test_a_protected_bucket_is_reported_and_left_alone(harness: Harness, s3: Any
 
 
 def test_a_second_delivery_of_the_same_event_does_nothing(harness: Harness, s3: Any) -> None:
-    event = load_event("delete_bucket_public_access_block")
-    harness.invoke(s3_public_bucket.handler, event)
-    s3.delete_public_access_block(Bucket=BUCKET)
-    harness.notifications()
-
-    second = harness.invoke(s3_public_bucket.handler, redelivered(event))
+    second = harness.redelivered(s3_public_bucket.handler, load_event("delete_bucket_public_access_block"),
+                                 lambda: s3.delete_public_access_block(Bucket=BUCKET))
 
     assert block(s3) == {}
     assert outcomes(harness.items(second)) == [("evaluate-event", "skipped")]
@@ -183,7 +178,7 @@ def account_block() -> dict[str, bool]:
 def test_a_refused_account_restore_is_recorded_failed_and_notified(harness: Harness, state_table: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     managed(state_table)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3control", "PutPublicAccessBlock", code="AccessDenied")
     monkeypatch.setattr(harness, "clients", clients)
 
@@ -201,7 +196,7 @@ def test_a_refused_account_restore_is_recorded_failed_and_notified(harness: Harn
 def test_an_unreadable_lineage_stops_the_rule_before_it_acts(harness: Harness, state_table: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     managed(state_table)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("dynamodb", "GetItem", code="AccessDeniedException", when=lambda body: "CR#" in str(body.get("Key")))
     monkeypatch.setattr(harness, "clients", clients)
 
@@ -216,7 +211,7 @@ def test_an_unreadable_lineage_stops_the_rule_before_it_acts(harness: Harness, s
 
 def test_an_unreadable_account_configuration_fails_the_run(harness: Harness, state_table: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("s3control", "GetPublicAccessBlock", code="AccessDenied")
     monkeypatch.setattr(harness, "clients", clients)
 

@@ -12,10 +12,10 @@ import pytest
 from automations.core.selection import CREATED_BY_TAG, PROTECT_TAG
 from automations.security import tag_compliance, tag_compliance_sweep
 from automations.security.tag_compliance import STOP_AFTER_TAG, deadline_text
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import scheduled_event
 from tests.automations.security.conftest import Harness, outcomes, redelivered
 from tests.automations.security.test_tag_compliance_sweep import launched, pending, state_of, tags_of
+from tests.recording import RecordingClients
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "ec2"
 CREATOR = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"
@@ -133,7 +133,7 @@ def test_an_event_without_an_instance_id_is_a_bad_event(enforce: Harness) -> Non
 def test_a_refused_tag_call_is_recorded_failed_and_the_deadline_still_holds(enforce: Harness, ec2: Any,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     instance = launched(ec2)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "CreateTags", "UnauthorizedOperation")
     monkeypatch.setattr(enforce, "clients", clients)
 

@@ -11,9 +11,9 @@ from automations.core.pending import PendingRecord, PendingStore, pending_items
 from automations.core.selection import PROTECT_TAG
 from automations.security import tag_compliance_sweep
 from automations.security.tag_compliance import STOP_AFTER_TAG, deadline_text
-from tests.automations.aws_hooks import HookedClients
 from tests.automations.conftest import scheduled_event
 from tests.automations.security.conftest import Harness, outcomes
+from tests.recording import RecordingClients
 
 CREATOR = "arn:aws:iam::123456789012:role/DeveloperAccess session:alice@example.com"
 
@@ -158,7 +158,7 @@ def test_a_refused_stop_is_recorded_failed_and_retried_next_sweep(enforce: Harne
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     instance = launched(ec2, {STOP_AFTER_TAG: "x"})
     announced(enforce, instance)
-    clients = HookedClients()
+    clients = RecordingClients()
     clients.fail("ec2", "StopInstances", "UnauthorizedOperation")
     monkeypatch.setattr(enforce, "clients", clients)
 
