@@ -134,9 +134,3 @@ class BuildCounter:
 
     def parsed_twice(self) -> list[str]:
         return sorted(name for name, n in self.process.items() if n > 1 and name.endswith("service-2"))
-
-
-def describe(parses: Parses) -> str:
-    models = sum(n for f, n in parses.files.items() if f.endswith("service-2"))
-    return (f"{parses.sessions} sessions, {sum(parses.clients.values())} clients, {sum(parses.files.values())} "
-            f"files parsed ({models} service models)")
