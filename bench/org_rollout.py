@@ -51,22 +51,6 @@ def _environment() -> None:
                       AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
 
 
-def organization(accounts: int) -> tuple[str, list[str]]:
-    import boto3
-
-    client = boto3.client("organizations", region_name=HOME)
-    client.create_organization(FeatureSet="ALL")
-    root = client.list_roots()["Roots"][0]["Id"]
-    ou = client.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    members = []
-    for n in range(accounts):
-        account = client.create_account(AccountName=f"member{n}", Email=f"member{n}@example.com")[
-            "CreateAccountStatus"]["AccountId"]
-        client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
-        members.append(str(account))
-    return str(ou), members
-
-
 def render_seconds() -> float:
     from templates.organization import render_organization
     from templates.stacks import render_all, render_yaml
@@ -174,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with moto_server(args.latency_ms) as server:
         os.environ["AWS_ENDPOINT_URL"] = server.endpoint
-        ou, accounts = organization(args.accounts)
+        from tests.moto_organization import make_organization
+
+        _, ou, accounts = make_organization(args.accounts)
         print(f"organization: {args.accounts} accounts x {len(regions)} regions = {args.accounts * len(regions)} "
               f"account-regions; moto's server in a child process, {args.latency_ms:g} ms per call")
         if not args.skip_rollout:

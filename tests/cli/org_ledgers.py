@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from automations.core.state_log import StateLog, new_run_id
 from templates import names
 from tests.automations.conftest import REGION, create_state_table
-from tests.organizations.conftest import make_organization
+from tests.moto_organization import make_organization
 
 HUB_ACCOUNT = "123456789012"
 MEMBER_REGIONS = ("eu-west-1", "us-west-2")

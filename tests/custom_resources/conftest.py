@@ -34,6 +34,7 @@ from automations.core.ledger import run_items
 from automations.core.settings import clear_cache
 from custom_resources.provider import Provider
 from tests.automations.conftest import Clock, create_state_table
+from tests.lookups import found
 from tests.recording import RecordingClients
 
 REGION = "us-east-1"
@@ -307,11 +308,7 @@ class Cfn:
 
 
 def stack_exists(client: Any, stack_id: str) -> bool:
-    try:
-        client.describe_stacks(StackName=stack_id)
-    except client.exceptions.ClientError:
-        return False
-    return True
+    return found(lambda: client.describe_stacks(StackName=stack_id), client.exceptions.ClientError)
 
 
 @pytest.fixture

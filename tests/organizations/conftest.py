@@ -20,8 +20,8 @@ from moto import mock_aws
 
 from automations.cli.moto_compat import moto_fixes
 from builder.cli import main
+from tests.moto_organization import HOME, make_organization
 
-HOME = "us-east-1"
 REGIONS = ("us-east-1", "eu-west-1")
 BUCKET = "caretaker-org-artifacts"
 HUB_ACCOUNT = "123456789012"
@@ -56,21 +56,6 @@ def member_session(account: str, region: str = HOME) -> boto3.Session:
     return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                          aws_secret_access_key=credentials["SecretAccessKey"],
                          aws_session_token=credentials["SessionToken"], region_name=region)
-
-
-def make_organization(accounts: int = 3) -> tuple[str, str, list[str]]:
-    """An organization with a root, the OU `workloads` and `accounts` member accounts in it: (root, OU, ids)."""
-    organizations = boto3.client("organizations", region_name=HOME)
-    organizations.create_organization(FeatureSet="ALL")
-    root = organizations.list_roots()["Roots"][0]["Id"]
-    ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    members = []
-    for n in range(accounts):
-        account = organizations.create_account(AccountName=f"member{n}", Email=f"member{n}@example.com")[
-            "CreateAccountStatus"]["AccountId"]
-        organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
-        members.append(account)
-    return root, ou, members
 
 
 @pytest.fixture(scope="module")

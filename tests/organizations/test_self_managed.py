@@ -18,7 +18,8 @@ from automations.cli.moto_compat import moto_fixes
 from builder.cli import main
 from templates import names
 from templates.member import ACCOUNT_STACK_SET, BASE_STACK_SET
-from tests.organizations.conftest import HOME, make_organization, member_session
+from tests.moto_organization import HOME, make_organization
+from tests.organizations.conftest import member_session
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ past" by moving the clock back, never by sleeping.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -51,6 +52,9 @@ def tag(resource_id: str, tags: dict[str, str]) -> None:
     ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Harness:
     """One cleanup handler, its state table, alert inbox and clock."""
@@ -80,6 +84,19 @@ class Harness:
     def outcomes(self, run_id: str) -> set[tuple[str, str, str]]:
         """(resource, action, outcome) of a run."""
         return {(i["resource_id"], i["action"], i["outcome"]) for i in self.actions(run_id)}
+
+    def skipped(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's `skipped` action records."""
+        return [i for i in self.actions(run_id) if i["outcome"] == "skipped"]
+
+    def rerun_after_grace(self, meanwhile: Callable[[], T]) -> tuple[T, dict[str, Any]]:
+        """The grace period's round: a run that marks the resources, `meanwhile()` (something changes, e.g. the
+        resource comes back into use), eight days, then the run that would act: what `meanwhile` returned and
+        that second run's result."""
+        self.invoke()
+        changed = meanwhile()
+        self.clock.advance(days=8)
+        return changed, self.invoke()
 
     def summary(self, run_id: str) -> dict[str, Any]:
         return next(i for i in run_items(client("dynamodb"), self.table, run_id) if i["type"] == "run")

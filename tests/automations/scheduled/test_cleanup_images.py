@@ -95,12 +95,9 @@ def test_public_and_shared_images_are_left_alone(h: Harness) -> None:
 
 def test_image_used_by_a_new_launch_template_during_the_grace_period_is_spared(h: Harness) -> None:
     image_id, _ = old_image(h)
-    h.invoke()
-    launch_template(image_id)
-    h.clock.advance(days=8)
-    result = h.invoke()
+    _, result = h.rerun_after_grace(lambda: launch_template(image_id))
     assert image_id in image_ids() and "caretaker:cleanup-after" not in image_tags(image_id)
-    [skipped] = [i for i in h.actions(result["run_id"]) if i["outcome"] == "skipped"]
+    [skipped] = h.skipped(result["run_id"])
     assert skipped["reason"].startswith("spared: used by launch template web-template v1")
 
 

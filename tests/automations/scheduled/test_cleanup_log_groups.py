@@ -57,12 +57,10 @@ def test_two_phases_set_the_retention(h: Harness) -> None:
 
 def test_retention_set_by_the_owner_during_the_grace_period_spares_it(h: Harness) -> None:
     name = log_group(h, "/app/owner-fixes-it")
-    h.invoke()
-    client("logs").put_retention_policy(logGroupName=name, retentionInDays=14)
-    h.clock.advance(days=8)
-    result = h.invoke()
+    _, result = h.rerun_after_grace(lambda: client("logs").put_retention_policy(logGroupName=name,
+                                                                                retentionInDays=14))
     assert retention(name) == 14 and "caretaker:cleanup-after" not in group_tags(name)
-    [skipped] = [i for i in h.actions(result["run_id"]) if i["outcome"] == "skipped"]
+    [skipped] = h.skipped(result["run_id"])
     assert skipped["reason"].startswith("spared: retention already set (14 days)")
 
 

@@ -75,12 +75,9 @@ def test_snapshot_behind_an_ami_is_not_a_candidate(h: Harness) -> None:
 
 def test_snapshot_taken_into_an_ami_during_the_grace_period_is_spared(h: Harness) -> None:
     snapshot_id = old_snapshot(h)
-    h.invoke()
-    image_id = image_using(snapshot_id)
-    h.clock.advance(days=8)
-    result = h.invoke()
+    image_id, result = h.rerun_after_grace(lambda: image_using(snapshot_id))
     assert snapshot_id in snapshot_ids()
-    [skipped] = [i for i in h.actions(result["run_id"]) if i["outcome"] == "skipped"]
+    [skipped] = h.skipped(result["run_id"])
     assert skipped["reason"].startswith(f"spared: used by {image_id}")
     assert "caretaker:cleanup-after" not in snapshot_tags(snapshot_id)
     assert h.pending() == {}

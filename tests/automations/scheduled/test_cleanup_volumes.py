@@ -117,16 +117,12 @@ def test_grace_zero_acts_at_once_without_a_pending_record(h: Harness) -> None:
 
 def test_volume_reattached_during_the_grace_period_is_spared_and_untagged(h: Harness) -> None:
     volume_id = old_volume(h)
-    h.invoke()
-    instance_id = attach(volume_id)
-    h.clock.advance(days=8)
-
-    result = h.invoke()
+    instance_id, result = h.rerun_after_grace(lambda: attach(volume_id))
 
     assert volume_id in volume_ids() and final_snapshots() == []
     assert "caretaker:cleanup-after" not in volume_tags(volume_id)
     assert h.pending() == {}
-    [skipped] = [i for i in h.actions(result["run_id"]) if i["outcome"] == "skipped"]
+    [skipped] = h.skipped(result["run_id"])
     assert skipped["resource_id"] == volume_id and skipped["action"] == "delete-volume"
     assert skipped["reason"].startswith(f"spared: attached to {instance_id}")
     assert (volume_id, "remove-cleanup-tag", "succeeded") in h.outcomes(result["run_id"])

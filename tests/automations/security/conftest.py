@@ -194,6 +194,14 @@ class Harness:
         assert self.notifications() == []
         return str(item["reason"])
 
+    def skipped_reported(self, summary: Mapping[str, Any]) -> str:
+        """What a run that leaves a resource alone and says so records: one `skipped` record, and a first
+        notification whose outcome is `skipped`; the record's reason."""
+        [item] = self.items(summary)
+        assert item["outcome"] == "skipped"
+        assert self.notifications()[0]["body"]["caretaker"]["outcome"] == "skipped"
+        return str(item["reason"])
+
     def planned_only(self, summary: Mapping[str, Any], action: str) -> dict[str, Any]:
         """What an audit run leaves: one dry-run `planned` record of `action`, and one notification saying so
         (returned)."""

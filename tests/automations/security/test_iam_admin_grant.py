@@ -324,9 +324,7 @@ def test_a_protected_user_stays_in_the_admin_group_but_it_is_reported(harness: H
     summary = harness.invoke(iam_admin_grant.handler, load_event("add_user_to_group"))
 
     assert groups(iam) == ["platform-admins"]
-    [item] = harness.items(summary)
-    assert item["outcome"] == "skipped" and item["reason"].startswith("protected")
-    assert harness.notifications()[0]["body"]["caretaker"]["outcome"] == "skipped"
+    assert harness.skipped_reported(summary).startswith("protected")
 
 
 def test_a_user_already_out_of_the_group_is_reported_not_acted_on(harness: Harness) -> None:

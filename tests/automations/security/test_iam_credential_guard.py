@@ -8,6 +8,7 @@ import pytest
 
 from automations.security import iam_credential_guard
 from tests.automations.security.conftest import Harness, aws, from_caretaker, load_event, outcomes, redelivered
+from tests.lookups import found
 
 
 @pytest.fixture
@@ -35,11 +36,7 @@ def login_profile(iam: Any, user: str, tags: dict[str, str]) -> None:
 
 
 def has_login_profile(iam: Any, user: str) -> bool:
-    try:
-        iam.get_login_profile(UserName=user)
-    except iam.exceptions.NoSuchEntityException:
-        return False
-    return True
+    return found(lambda: iam.get_login_profile(UserName=user), iam.exceptions.NoSuchEntityException)
 
 
 def test_audit_is_the_default_a_key_of_a_console_only_user_is_reported_and_kept(harness: Harness,
