@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
+from automations.core.declared_settings import MAX_CONCURRENCY
 from automations.core.throttle import LimiterSlot, RateLimiter
 
 if TYPE_CHECKING:
@@ -76,8 +77,15 @@ MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 
+#: Connections one client keeps open: as many as a function may have calls in flight (`max_concurrency` at its
+#: maximum). botocore's default of 10 made every call beyond the tenth in flight open a connection (a TLS
+#: handshake on AWS) and throw it away ("Connection pool is full, discarding connection"). The pool fills
+#: lazily: a function that never has more than one call in flight keeps one connection.
+MAX_POOL_CONNECTIONS = int(MAX_CONCURRENCY.maximum or 32)
+
 CLIENT_CONFIG = Config(
     retries={"max_attempts": MAX_ATTEMPTS, "mode": "adaptive"},
+    max_pool_connections=MAX_POOL_CONNECTIONS,
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
     user_agent_extra="caretaker",

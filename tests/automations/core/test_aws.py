@@ -245,3 +245,16 @@ def test_no_client_exists_before_first_use() -> None:
 
     assert len(shared_clients()) == 0
 
+
+
+def test_a_client_keeps_a_connection_for_every_call_a_function_may_have_in_flight(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With botocore's default pool of 10, every call beyond the tenth in flight opened a connection and threw it
+    away; the pool now holds as many as `max_concurrency` allows at its maximum."""
+    from automations.core.declared_settings import MAX_CONCURRENCY
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    reset_shared_clients()
+    client = Clients()("ec2")
+    assert MAX_CONCURRENCY.maximum is not None
+    assert client.meta.config.max_pool_connections >= MAX_CONCURRENCY.maximum > 10
