@@ -30,6 +30,14 @@ def ec2() -> Any:
     return boto3.client("ec2", region_name=REGION)
 
 
+def rds() -> Any:
+    return boto3.client("rds", region_name=REGION)
+
+
+def autoscaling() -> Any:
+    return boto3.client("autoscaling", region_name=REGION)
+
+
 def image() -> str:
     return str(ec2().register_image(Name="base", RootDeviceName="/dev/sda1")["ImageId"])
 

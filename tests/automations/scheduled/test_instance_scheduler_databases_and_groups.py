@@ -14,19 +14,17 @@ from tests.automations.scheduled.scheduler_harness import (
     NIGHT_TIME,
     OFFICE_TIME,
     actions,
+    autoscaling,
     image,
     instances,
     outcomes,
+    rds,
     run,
     state_of,
 )
 from tests.recording import RecordingClients
 
 # ---------------------------------------------------------------------- RDS and Aurora
-
-
-def rds() -> Any:
-    return boto3.client("rds", region_name=REGION)
 
 
 def db_instance(name: str, schedule: str = "office-hours", **tags: str) -> str:
@@ -111,10 +109,6 @@ def test_a_service_that_cannot_be_listed_is_recorded_failed_and_the_others_are_s
 
 
 # ---------------------------------------------------------------------- Auto Scaling groups
-
-
-def autoscaling() -> Any:
-    return boto3.client("autoscaling", region_name=REGION)
 
 
 def group(name: str = "web", schedule: str = "office-hours", sizes: tuple[int, int, int] = (1, 4, 2)) -> str:
