@@ -34,9 +34,9 @@ def iam_clock(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _fresh_shared_clients() -> Iterator[None]:
-    """The access-key tests' shared clients start empty in every test."""
+    """The access-key tests' shared clients start empty in every test (their modules use it with `pytestmark`)."""
     forget_shared_clients()
     yield
     forget_shared_clients()

@@ -34,6 +34,8 @@ from tests.declared_calls import Guard
 from tests.notifications import message_body
 from tests.recording import RecordingClients
 
+pytestmark = pytest.mark.usefixtures("_fresh_shared_clients")
+
 
 def test_full_lifecycle_across_days(state_table: str, alerts: Alerts, iam_clock: Clock,
                                     lambda_context: LambdaContext, alice: tuple[str, str],

@@ -24,6 +24,8 @@ from tests.automations.scheduled.access_key_harness import (
 )
 from tests.recording import RecordingClients
 
+pytestmark = pytest.mark.usefixtures("_fresh_shared_clients")
+
 # ---------------------------------------------------------------------- bad input and failures
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from automations.scheduled.access_key_rotation import handler
 from tests.automations.conftest import Alerts, Clock, LambdaContext, scheduled_event
 from tests.automations.scheduled.access_key_harness import (
@@ -21,6 +23,8 @@ from tests.automations.scheduled.access_key_harness import (
 )
 from tests.notifications import message_body
 from tests.recording import RecordingClients
+
+pytestmark = pytest.mark.usefixtures("_fresh_shared_clients")
 
 # ---------------------------------------------------------------------- users not opted in
 
