@@ -14,7 +14,7 @@ from automations.core.spec import CONTINUATION_MARGIN
 from automations.scheduled.access_key_rotation import handler
 from tests.automations.conftest import Alerts, Clock, LambdaContext, scheduled_event
 from tests.automations.core.test_continuation_support import DrainingContext, SelfInvokes, drive
-from tests.automations.scheduled.test_access_key_rotation import (
+from tests.automations.scheduled.access_key_harness import (
     OPT_IN,
     actions,
     keys,

@@ -1,4 +1,4 @@
-"""EBS snapshots: selection, crash-consistent groups, retention, copies, dry-run and failure paths."""
+"""EBS snapshots: selection, crash-consistent groups, many volumes on the pool, dry-run and failure paths."""
 
 from __future__ import annotations
 
@@ -8,76 +8,22 @@ import boto3
 import pytest
 
 from automations.core.errors import SettingsError, StateLogError
-from automations.core.ledger import run_items
 from automations.core.mode_override import set_mode_override
 from automations.scheduled.ebs_snapshots import handler
-from tests.automations.conftest import REGION, Alerts, Clock, LambdaContext, scheduled_event
+from tests.automations.conftest import Alerts, Clock, LambdaContext, scheduled_event
+from tests.automations.scheduled.ebs_harness import (
+    BACKUP,
+    backup_volumes,
+    instance_with_volumes,
+    items,
+    our_snapshots,
+    run,
+    summary,
+    tag,
+    tags_of,
+    volume,
+)
 from tests.recording import RecordingClients
-
-BACKUP = {"caretaker:backup": "true"}
-
-
-def ec2(region: str = REGION) -> Any:
-    return boto3.client("ec2", region_name=region)
-
-
-def volume(tags: dict[str, str] | None = None, size: int = 8) -> str:
-    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
-    return str(ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=size, TagSpecifications=spec)["VolumeId"])
-
-
-def backup_volumes(n: int) -> list[str]:
-    """`n` volumes tagged for backup (one client for all), sorted by id: the order work is chunked in."""
-    client, spec = ec2(), [{"ResourceType": "volume", "Tags": [{"Key": "caretaker:backup", "Value": "true"}]}]
-    return sorted(client.create_volume(AvailabilityZone=f"{REGION}a", Size=1, TagSpecifications=spec)["VolumeId"]
-                  for _ in range(n))
-
-
-def tag(resource_id: str, tags: dict[str, str]) -> None:
-    ec2().create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-
-
-def our_snapshots(region: str = REGION) -> list[dict[str, Any]]:
-    return ec2(region).describe_snapshots(
-        OwnerIds=["self"], Filters=[{"Name": "tag:caretaker:automation", "Values": ["ebs-snapshots"]}])["Snapshots"]
-
-
-def tags_of(snapshot: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
-
-
-def run(clock: Clock, context: LambdaContext, clients: RecordingClients | None = None, **env: str) -> dict[str, Any]:
-    import os
-
-    environ = {**os.environ, **{f"CARETAKER_{k.upper()}": v for k, v in env.items()}}
-    return handler.invoke(scheduled_event(), context, environ=environ, clients=clients or RecordingClients(),
-                          clock=clock)
-
-
-def items(table: str, run_id: str) -> list[dict[str, Any]]:
-    return [i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "action"]
-
-
-def summary(table: str, run_id: str) -> dict[str, Any]:
-    return next(i for i in run_items(boto3.client("dynamodb"), table, run_id) if i["type"] == "run")
-
-
-def instance_with_volumes(data_volumes: int) -> tuple[str, str, list[str]]:
-    """An instance with its root volume and n attached data volumes: (instance, root, data)."""
-    client = ec2()
-    image_id = client.register_image(Name="base", RootDeviceName="/dev/sda1")["ImageId"]
-    instance = client.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
-                                    Placement={"AvailabilityZone": f"{REGION}a"})["Instances"][0]
-    instance_id = instance["InstanceId"]
-    root = client.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
-        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-    data = []
-    for n in range(data_volumes):
-        vol = volume()
-        client.attach_volume(VolumeId=vol, InstanceId=instance_id, Device=f"/dev/sd{'fghij'[n]}")
-        data.append(vol)
-    return instance_id, root, data
-
 
 # ---------------------------------------------------------------------- selection and creation
 
@@ -268,144 +214,6 @@ def test_state_log_failing_at_a_chunk_stops_before_its_calls(
     assert {s["VolumeId"] for s in our_snapshots()} == called
     scan = boto3.client("dynamodb").scan(TableName=state_table)["Items"]
     assert sorted(i["resource_id"]["S"] for i in scan if i.get("outcome", {}).get("S") == "planned") == vols[:25]
-
-
-# ---------------------------------------------------------------------- retention
-
-
-def test_prunes_beyond_the_newest_n_per_volume(state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    volume(BACKUP)
-    for _ in range(4):
-        run(clock, lambda_context, retention_count="3")
-        clock.advance(days=1)
-    assert len(our_snapshots()) == 3
-
-
-def test_prunes_everything_past_max_age_and_keeps_the_fresh_one(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    vol = volume(BACKUP)
-    run(clock, lambda_context)
-    first = {s["SnapshotId"] for s in our_snapshots()}
-    clock.advance(days=40)
-    result = run(clock, lambda_context, max_age_days="35")
-    remaining = our_snapshots()
-    assert len(remaining) == 1 and remaining[0]["SnapshotId"] not in first
-    deleted = [r for r in items(state_table, result["run_id"]) if r["action"] == "delete-snapshot"]
-    assert [(r["resource_id"], r["outcome"]) for r in deleted] == [(first.pop(), "planned"), (deleted[0]["resource_id"],
-                                                                                              "succeeded")]
-    assert "older than 35 days" in deleted[0]["reason"] and vol in deleted[0]["reason"]
-
-
-def test_never_deletes_snapshots_it_did_not_make_nor_protected_nor_ami_ones(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    vol = volume(BACKUP)
-    foreign = ec2().create_snapshot(VolumeId=vol, Description="made by someone else")["SnapshotId"]
-    run(clock, lambda_context)
-    clock.advance(days=1)
-    run(clock, lambda_context)
-    protected, behind_ami = (s["SnapshotId"] for s in our_snapshots())
-    tag(protected, {"caretaker:protect": "true"})
-    image_id = ec2().register_image(Name="golden", RootDeviceName="/dev/sda1")["ImageId"]
-    image_snapshot = ec2().describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
-        "SnapshotId"]
-    tag(image_snapshot, {"caretaker:automation": "ebs-snapshots", "caretaker:volume-id": vol})
-    clock.advance(days=100)
-
-    result = run(clock, lambda_context, backup_tag_key="nothing-is-tagged-so")
-
-    remaining = {s["SnapshotId"] for s in ec2().describe_snapshots(OwnerIds=["self"])["Snapshots"]}
-    assert {foreign, protected, image_snapshot} <= remaining
-    assert behind_ami not in remaining  # the unprotected, AMI-free one past max age is gone
-    skipped = {r["resource_id"]: r["reason"] for r in items(state_table, result["run_id"]) if r["outcome"] == "skipped"}
-    assert skipped[protected].startswith("protected") and skipped[image_snapshot] == "used by an AMI"
-
-
-def test_snapshot_already_gone_counts_as_deleted(state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    volume(BACKUP)
-    run(clock, lambda_context)
-    clock.advance(days=40)
-    clients = RecordingClients()
-    clients.fail("ec2", "DeleteSnapshot", code="InvalidSnapshot.NotFound")
-    result = run(clock, lambda_context, clients)
-    assert result["status"] == "ok"
-    assert result["snapshots_deleted"] == 1
-
-
-# ---------------------------------------------------------------------- cross-region copies
-
-
-def test_copies_to_a_second_region_once_and_prunes_there(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    vol = volume({**BACKUP, "Name": "db"})
-    first = run(clock, lambda_context, copy_region="us-west-2")
-    copies = our_snapshots("us-west-2")
-    assert len(copies) == 1 and first["snapshots_copied"] == 1
-    source = our_snapshots()[0]
-    copy_tags = tags_of(copies[0])
-    assert copy_tags["caretaker:source-snapshot"] == source["SnapshotId"]
-    assert copy_tags["caretaker:volume-id"] == vol and copy_tags["Name"] == "db"
-
-    clock.advance(days=1)
-    second = run(clock, lambda_context, copy_region="us-west-2")
-    assert second["snapshots_copied"] == 1  # only the new snapshot; the first is not copied again
-    assert len(our_snapshots("us-west-2")) == 2
-
-    clock.advance(days=40)
-    third = run(clock, lambda_context, copy_region="us-west-2", max_age_days="35")
-    assert third["copies_deleted"] == 2
-    assert len(our_snapshots("us-west-2")) == 1
-
-
-def test_encrypted_snapshots_are_copied_under_the_target_regions_key_from_the_setting(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    source_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
-    target_key = boto3.client("kms", region_name="us-west-2").create_key()["KeyMetadata"]["Arn"]
-    encrypted = str(ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True, KmsKeyId=source_key,
-                                        TagSpecifications=[{"ResourceType": "volume", "Tags": [
-                                            {"Key": "caretaker:backup", "Value": "true"}]}])["VolumeId"])
-    plain = volume(BACKUP)
-    clients = RecordingClients()
-
-    result = run(clock, lambda_context, clients, copy_region="us-west-2", copy_kms_key_id=target_key)
-
-    copies = {tags_of(s)["caretaker:volume-id"]: s for s in our_snapshots("us-west-2")}
-    assert set(copies) == {encrypted, plain}
-    assert copies[encrypted]["KmsKeyId"] == target_key and copies[encrypted]["Encrypted"]
-    calls = {body["SourceSnapshotId"]: body for svc, op, body in clients.calls if op == "CopySnapshot"}
-    by_volume = {s["VolumeId"]: s["SnapshotId"] for s in our_snapshots()}
-    assert calls[by_volume[encrypted]]["KmsKeyId"] == target_key and calls[by_volume[encrypted]]["Encrypted"]
-    assert "KmsKeyId" not in calls[by_volume[plain]]  # an unencrypted snapshot stays as it is
-    copied = [i for i in items(state_table, result["run_id"]) if i["action"] == "copy-snapshot"
-              and i["outcome"] == "succeeded"]
-    assert {i["details"].get("kms_key_id") for i in copied} == {target_key, None}
-
-
-def test_without_the_key_setting_an_encrypted_snapshot_is_copied_under_the_default_key(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    ec2().create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True, TagSpecifications=[
-        {"ResourceType": "volume", "Tags": [{"Key": "caretaker:backup", "Value": "true"}]}])
-    clients = RecordingClients()
-    result = run(clock, lambda_context, clients, copy_region="us-west-2")
-    assert result["snapshots_copied"] == 1
-    assert [body.get("KmsKeyId") for _, op, body in clients.calls if op == "CopySnapshot"] == [None]
-
-
-def test_a_repeated_run_does_not_snapshot_a_volume_twice_within_the_interval(
-        state_table: str, clock: Clock, lambda_context: LambdaContext) -> None:
-    vol = volume(BACKUP)
-    run(clock, lambda_context)
-    clock.advance(hours=2)
-    again = run(clock, lambda_context)  # e.g. Lambda retrying the scheduled event after a crash
-    assert len(our_snapshots()) == 1
-    [skipped] = items(state_table, again["run_id"])
-    assert (skipped["resource_id"], skipped["outcome"]) == (vol, "skipped")
-    assert "min_snapshot_interval_hours" in skipped["reason"]
-    clock.advance(hours=11)
-    run(clock, lambda_context)
-    assert len(our_snapshots()) == 2
-    run(clock, lambda_context, min_snapshot_interval_hours="0")
-    assert len(our_snapshots()) == 3
-
 
 # ---------------------------------------------------------------------- modes
 
