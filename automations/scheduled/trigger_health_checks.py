@@ -168,5 +168,5 @@ def expected_here(specs: Sequence[FunctionSpec], region: str, home_region: str) 
     (rotation, IAM rules and schedules: `member_scope`) lives in the home region only."""
     if not home_region or region == home_region:
         return list(specs), []
-    here = [s for s in specs if member_scope(s) != "account"]
-    return here, sorted(s.name for s in specs if member_scope(s) == "account")
+    home_only = {s.name for s in specs if member_scope(s) == "account"}
+    return [s for s in specs if s.name not in home_only], sorted(home_only)
