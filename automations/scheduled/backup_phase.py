@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from automations.core.errors import tolerate_gone
@@ -103,11 +104,7 @@ def prune_phase(run: Run, phase: str, action: str, candidates: Iterable[Candidat
         if not source:
             run.skip(backup_id, action, why)
             return None
-        return Act.one(backup_id, f"{why} ({source_label} {source})", _bind(delete, backup_id),
+        return Act.one(backup_id, f"{why} ({source_label} {source})", partial(delete, backup_id),
                        details={f"{source_label}_id": source})
 
     return len(act_phase(run, phase, action, work, lambda w: w[0], one))
-
-
-def _bind(delete: Callable[[str], Any], backup_id: str) -> Callable[[], Any]:
-    return lambda: delete(backup_id)
