@@ -126,7 +126,7 @@ API_RATE_SHARE = Setting(
 #: Declared by functions that act on many resources on a bounded pool of threads
 #: (`automations.core.executor`, `automations.core.steps`); the rate limiter still holds them to their share.
 MAX_CONCURRENCY = Setting(
-    "max_concurrency", "int", 16,
+    "max_concurrency", "int", 32,
     "AWS calls in flight at once when acting; the client-side rate limiter (api_rate_share) keeps the "
     "request rate within the function's share of the account's buckets.",
     minimum=1, maximum=32)
