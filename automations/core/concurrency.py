@@ -5,7 +5,8 @@ them out stays flat in memory). `BoundedExecutor.submit` blocks while `max_in_fl
 or running, so a producer (for example one that writes write-ahead records before handing out the
 actions) never races far ahead of the workers. The first exception a task raises is kept: the next `submit` re-raises it
 in the producer's thread and no further work is accepted; `close()` waits for what is running and
-re-raises it too. Tasks that must not stop the run catch their own errors.
+re-raises it too. Tasks that must not stop the run catch their own errors. `in_background` runs one
+call on a thread of its own, for a read that overlaps the caller's next call.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Upper bound for any `max_concurrency` setting: more threads would only queue on the client's pool.
 MAX_WORKERS_LIMIT = 64
@@ -118,3 +121,21 @@ def ordered_stream(fn: Callable[[Any], Any], items: Iterable[Any], max_workers: 
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def in_background(fn: Callable[[], T], *, name: str = "caretaker-background") -> Future[T]:
+    """Start `fn()` on a thread of its own and return its future (for one read that can overlap the caller's
+    next call: the caller waits on `result()` when it needs the answer). Whatever `fn` raises, `Killed`-like
+    BaseExceptions included, is kept for `result()` to re-raise in the caller's thread."""
+    future: Future[T] = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the caller, who decides
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return future

@@ -18,10 +18,12 @@ with dry_run=true, and changes nothing in AWS (no tags either).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from automations.core.concurrency import in_background
 from automations.core.continuation import Checkpoint
 from automations.core.executor import CHUNK, run_batched
 from automations.core.pending import PendingRecord, PendingStore
@@ -136,7 +138,7 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     concurrency = int(settings["max_concurrency"])
     now = run.clock()
     store = PendingStore.beside(run.state)
-    records = store.load()
+    records = store.loading()  # read while the family surveys AWS; the first look at it waits
     ctx = Context(run, now, records)
     survey = family.survey(ctx)
     report_reason = family.report_only(ctx)
@@ -181,10 +183,15 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
         run.carry("notice", notice.carried())
         run.carry("candidates", candidates)
         raise
-    store.flush()
-    run.state.flush()
-
-    notice.send(run)
+    # the notification goes out while the last records are written: both are the run's last calls, and
+    # neither needs the other's answer (a state log that fails still fails the run, which then alerts)
+    sending = in_background(lambda: notice.send(run), name="caretaker-notice")
+    try:
+        store.flush()
+        run.state.flush()
+    finally:
+        wait([sending])
+    sending.result()
     return {"candidates": candidates, **notice.figures()}
 
 
