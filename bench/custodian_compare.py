@@ -4,6 +4,7 @@
     .venv/bin/python bench/custodian_compare.py [--volumes 2000] [--snapshot-volumes 500]
                                                 [--latency 0.05] [--tight-refill 40] [--quick]
                                                 [--warm-volumes 40] [--ec2-latency 0.1] [--bookkeeping-latency 0.01]
+                                                [--repeat 3] [--timeline]
 
 Scenarios (each tool gets a fresh moto account with the same resources and a fresh simulator with
 the same settings; see tests/throttling/simulator.py):
@@ -20,13 +21,15 @@ the same settings; see tests/throttling/simulator.py):
       first runs once on an empty account in the same process (Caretaker through its Lambda entry
       point with no injected session, so it keeps the execution environment's session and clients;
       Custodian with its session cache, as in its own Lambda mode), then the timed run. The cold run
-      (a fresh session; for Caretaker a reset of the shared clients) is printed too. Target: Caretaker
-      warm >= 3x faster than Custodian warm.
+      (a fresh session; for Caretaker a reset of the shared clients) is printed too. Each warm row is the
+      median of `--repeat` (3) timed runs in that process. Target: Caretaker warm >= 3x faster than
+      Custodian warm. `--timeline` prints the last warm Caretaker run call by call
+      (bench/call_timeline.py).
 
 Cloud Custodian runs its own pull-mode policies in-process (`c7n.policy.Policy`), with its own
 session factory whose sessions go through the same simulator. Caretaker runs
 `cleanup-ebs-volumes` (enforce, grace 0, min age 0, no final snapshot, default settings
-otherwise: share 50%, max_concurrency 16; `--more-concurrency N` adds a row to (a) and (d) with another
+otherwise: share 50%, max_concurrency 32; `--more-concurrency N` adds a row to (a) and (d) with another
 max_concurrency) and `ebs-snapshots` (defaults) through their Lambda entry points. Printed per tool: wall
 time, AWS calls by operation, HTTP attempts, throttling errors, failed operations (resources left
 undone, counted in moto afterwards), and the Caretaker/Custodian ratios.
@@ -35,6 +38,7 @@ undone, counted in moto afterwards), and the Caretaker/Custodian ratios.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from call_timeline import CallTimeline
 
 from automations.core.throttle import AWS_LIMITS, Bucket, RateTable
 from tests.throttling import scenarios
@@ -141,10 +147,12 @@ def snapshot_volumes(tool: str, volumes: int, table: RateTable, latency: float) 
 
 
 def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], warm: bool,
-                        session_per_invocation: bool = False, concurrency: int | None = None) -> Outcome:
-    """Scenario (d): one run, after a first run of the same tool on an empty account when `warm`.
+                        session_per_invocation: bool = False, concurrency: int | None = None, repeat: int = 1,
+                        timeline: CallTimeline | None = None) -> Outcome:
+    """Scenario (d): one run, after a first run of the same tool on an empty account when `warm`; with
+    `repeat` > 1, that many timed runs in the same process (new volumes each time), and the median wall time.
     `session_per_invocation`: Caretaker as it was before 2026-12-02, a new boto3 session (and clients) in
-    every invocation."""
+    every invocation. `timeline`: time Caretaker's calls (the last timed run is what it holds)."""
     import boto3
     from moto import mock_aws
 
@@ -160,12 +168,16 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
         if tool == "custodian":
             if warm:
                 run_custodian(DELETE_POLICY, simulator)  # nothing to delete yet: it only warms the process
-            simulator.stats = SimulatorStats()
-            ids = scenarios.make_volumes(volumes)
-            wall = run_custodian(DELETE_POLICY, simulator, warm=warm)
+            walls = []
+            for _ in range(repeat):
+                simulator.stats = SimulatorStats()
+                ids = scenarios.make_volumes(volumes)
+                walls.append(run_custodian(DELETE_POLICY, simulator, warm=warm))
         else:
             reset_shared_clients()  # a new execution environment, with the simulator on its session
             simulator.attach(shared_clients().session, tool)
+            if timeline is not None:
+                timeline.attach(shared_clients().session)
             table, topic = scenarios.state_table_and_topic()
             settings = {**CLEANUP_SETTINGS, **({"max_concurrency": str(concurrency)} if concurrency else {})}
             environ = scenarios.caretaker_environment(table, topic, **settings)
@@ -175,6 +187,8 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
                 if session_per_invocation:
                     session = boto3.session.Session()
                     simulator.attach(session, tool)
+                    if timeline is not None:
+                        timeline.attach(session)
                     clients = Clients(session, limiter=limiter)
                 else:
                     clients = Clients(limiter=limiter)  # no session: the execution environment's shared clients
@@ -183,14 +197,22 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
 
             if warm:
                 invoke()  # nothing to delete yet: the first invocation of this execution environment
-            simulator.stats = SimulatorStats()
-            ids = scenarios.make_volumes(volumes)
-            started = time.perf_counter()
-            result = invoke()
-            wall = time.perf_counter() - started
+            walls = []
+            for _ in range(repeat):
+                simulator.stats = SimulatorStats()
+                ids = scenarios.make_volumes(volumes)
+                if timeline is not None:
+                    timeline.start()
+                started = time.perf_counter()
+                result = invoke()
+                walls.append(time.perf_counter() - started)
+                if timeline is not None:
+                    timeline.wall_s = walls[-1]
             reset_shared_clients()
             notes.append(f"run status {result['status']}, {result['counts']['failed']} failed in its state log")
-        found = scenarios.outcome(tool, simulator, tool, wall, scenarios.remaining_volumes(ids))
+        found = scenarios.outcome(tool, simulator, tool, statistics.median(walls), scenarios.remaining_volumes(ids))
+    if repeat > 1:
+        notes.append("wall times of the timed runs: " + ", ".join(f"{w:.2f} s" for w in walls) + " (median shown)")
     found.notes = notes
     return found
 
@@ -275,15 +297,21 @@ def scenario_d(args: argparse.Namespace) -> list[bool]:
     print(f"\n(d) delete {args.warm_volumes} unattached volumes, EC2 at {args.ec2_latency * 1000:.0f} ms per call, "
           f"DynamoDB and SNS at {args.bookkeeping_latency * 1000:.0f} ms, generous bucket: cold, then in a warm "
           f"process")
-    rows = [(f"{name} {'warm' if warm else 'cold'}", delete_volumes_warm(tool, args.warm_volumes, latency, warm))
+    timeline = CallTimeline() if args.timeline else None
+    rows = [(f"{name} {'warm' if warm else 'cold'}",
+             delete_volumes_warm(tool, args.warm_volumes, latency, warm, repeat=args.repeat if warm else 1,
+                                 timeline=timeline if warm and tool == "caretaker" else None))
             for warm in (False, True) for tool, name in (("custodian", "Cloud Custodian"), ("caretaker", "Caretaker"))]
     rows.append(("Caretaker warm, old", delete_volumes_warm("caretaker", args.warm_volumes, latency, True,
-                                                           session_per_invocation=True)))
+                                                           session_per_invocation=True, repeat=args.repeat)))
     if args.more_concurrency:
         rows.append((f"Caretaker warm, max_conc. {args.more_concurrency}",
                      delete_volumes_warm("caretaker", args.warm_volumes, latency, True,
-                                         concurrency=args.more_concurrency)))
+                                         concurrency=args.more_concurrency, repeat=args.repeat)))
     table_of(rows)
+    if timeline is not None:
+        print(f"   Caretaker warm, its last timed run call by call (wall {timeline.wall_s:.2f} s):")
+        timeline.report()
     print("   (\"old\": a new boto3 session and clients in every invocation, as before 2026-12-02)")
     found = dict(rows)
     cold = found["Cloud Custodian cold"].wall_s / found["Caretaker cold"].wall_s
@@ -317,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="abcd", help="which scenarios to run, e.g. 'ac'")
     parser.add_argument("--more-concurrency", type=int, default=0,
                         help="also run (a) and (d) with this cleanup max_concurrency (default: don't)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed warm runs per row in (d), in one process; the median is shown")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print the last warm Caretaker run of (d) call by call")
     parser.add_argument("--quick", action="store_true", help="a tenth of the resources")
     args = parser.parse_args(argv)
     if not custodian_available():
