@@ -9,6 +9,7 @@ two ran one after the other, the wait would time out and the test would fail, wh
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,29 +38,36 @@ def is_pending_read(params: dict[str, Any]) -> bool:
     return "PENDING#" in str(params.get("ExpressionAttributeValues"))
 
 
-def when_called(clients: RecordingClients, service: str, operation: str) -> threading.Event:
-    """An event set when the run starts a call of `operation`."""
+def is_outcome_write(params: dict[str, Any]) -> bool:
+    return "succeeded" in str(params)  # the deletion's outcome, written by the run's last flush
+
+
+Which = Callable[[dict[str, Any]], bool]
+
+
+def waits_for(clients: RecordingClients, call: tuple[str, str, Which], other: tuple[str, str]) -> list[bool]:
+    """Make each `call` (service, operation, which of its calls) wait, up to GUARD_S, for the run to start a call
+    of `other` (service, operation); the list returned says, per call held, whether `other` started meanwhile."""
     started = threading.Event()
+    overlapped: list[bool] = []
 
     def mark(**_: Any) -> None:
         started.set()
 
-    clients.session.events.register(f"before-call.{service}.{operation}", mark)
-    return started
+    def hold(params: dict[str, Any]) -> None:
+        if call[2](params):
+            overlapped.append(started.wait(GUARD_S))
+        return None  # moto answers
+
+    clients.session.events.register(f"before-call.{other[0]}.{other[1]}", mark)
+    clients.answer(call[0], call[1], hold)
+    return overlapped
 
 
 def test_the_pending_records_are_read_while_the_family_surveys(h: Harness) -> None:
     volume_id = volume()
     clients = RecordingClients()
-    surveying = when_called(clients, "ec2", "DescribeVolumes")
-    overlapped: list[bool] = []
-
-    def pending_read(params: dict[str, Any]) -> None:
-        if is_pending_read(params):
-            overlapped.append(surveying.wait(GUARD_S))
-        return None  # moto answers
-
-    clients.answer("dynamodb", "Query", pending_read)
+    overlapped = waits_for(clients, ("dynamodb", "Query", is_pending_read), ("ec2", "DescribeVolumes"))
     result = h.invoke(clients)
     assert overlapped == [True]
     assert result["status"] == "ok" and result["volumes_acted"] == 1
@@ -89,15 +97,7 @@ def run_ids(clients: RecordingClients) -> list[str]:
 def test_the_notification_goes_out_while_the_last_records_are_written(h: Harness) -> None:
     volume_id = volume()
     clients = RecordingClients()
-    notifying = when_called(clients, "sns", "Publish")
-    overlapped: list[bool] = []
-
-    def outcome_write(params: dict[str, Any]) -> None:
-        if "succeeded" in str(params):  # the deletion's outcome, written by the run's last flush
-            overlapped.append(notifying.wait(GUARD_S))
-        return None
-
-    clients.answer("dynamodb", "BatchWriteItem", outcome_write)
+    overlapped = waits_for(clients, ("dynamodb", "BatchWriteItem", is_outcome_write), ("sns", "Publish"))
     result = h.invoke(clients)
     assert overlapped == [True]
     assert (volume_id, "delete-volume", "succeeded") in h.outcomes(result["run_id"])
@@ -108,8 +108,7 @@ def test_a_state_log_that_fails_at_the_end_fails_the_run_and_the_notification_st
         h: Harness) -> None:
     volume_id = volume()
     clients = RecordingClients()
-    clients.fail("dynamodb", "BatchWriteItem", "InternalServerError", status=500,
-                 when=lambda params: "succeeded" in str(params))
+    clients.fail("dynamodb", "BatchWriteItem", "InternalServerError", status=500, when=is_outcome_write)
     with pytest.raises(StateLogError, match="batch_write_item"):
         h.invoke(clients)
     assert volume_id not in existing_volumes()  # the deletion happened before the state log failed
