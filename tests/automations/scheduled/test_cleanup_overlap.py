@@ -64,14 +64,22 @@ def waits_for(clients: RecordingClients, call: tuple[str, str, Which], other: tu
     return overlapped
 
 
-def test_the_pending_records_are_read_while_the_family_surveys(h: Harness) -> None:
+@pytest.mark.parametrize(("held", "meanwhile"), [
+    (("dynamodb", "Query", is_pending_read), ("ec2", "DescribeVolumes")),
+    (("dynamodb", "BatchWriteItem", is_outcome_write), ("sns", "Publish")),
+], ids=["the pending records are read while the family surveys",
+        "the notification goes out while the last records are written"])
+def test_calls_that_do_not_need_each_others_answer_run_side_by_side(
+        h: Harness, held: tuple[str, str, Which], meanwhile: tuple[str, str]) -> None:
     volume_id = volume()
     clients = RecordingClients()
-    overlapped = waits_for(clients, ("dynamodb", "Query", is_pending_read), ("ec2", "DescribeVolumes"))
+    overlapped = waits_for(clients, held, meanwhile)
     result = h.invoke(clients)
     assert overlapped == [True]
     assert result["status"] == "ok" and result["volumes_acted"] == 1
     assert volume_id not in existing_volumes()
+    assert (volume_id, "delete-volume", "succeeded") in h.outcomes(result["run_id"])
+    assert h.notification(result["run_id"])["body"]["acted"] == [volume_id]
 
 
 def test_a_pending_read_that_fails_fails_the_run_before_anything_is_acted_on(h: Harness) -> None:
@@ -92,16 +100,6 @@ def run_ids(clients: RecordingClients) -> list[str]:
     """The runs the handler started (from its run-start writes)."""
     return sorted({params["Item"]["run_id"]["S"] for params in clients.called("dynamodb", "PutItem")
                    if "run_id" in params["Item"]})
-
-
-def test_the_notification_goes_out_while_the_last_records_are_written(h: Harness) -> None:
-    volume_id = volume()
-    clients = RecordingClients()
-    overlapped = waits_for(clients, ("dynamodb", "BatchWriteItem", is_outcome_write), ("sns", "Publish"))
-    result = h.invoke(clients)
-    assert overlapped == [True]
-    assert (volume_id, "delete-volume", "succeeded") in h.outcomes(result["run_id"])
-    assert h.notification(result["run_id"])["body"]["acted"] == [volume_id]
 
 
 def test_a_state_log_that_fails_at_the_end_fails_the_run_and_the_notification_still_says_what_was_done(
