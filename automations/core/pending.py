@@ -16,15 +16,13 @@ Writes and deletes are buffered and sent with BatchWriteItem (25 per call); a fa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from automations.core import state_schema as schema
 from automations.core.codec import iso, parse_iso, serialize
-from automations.core.concurrency import in_background
 from automations.core.store import BATCH_SIZE, TableStore, key_of, query_items
 
 if TYPE_CHECKING:
@@ -68,25 +66,6 @@ class PendingRecord:
         return replace(self, **changes)
 
 
-class LoadingRecords(Mapping[str, PendingRecord]):
-    """Pending records still being read (`PendingStore.loading`): a read-only mapping that waits for them."""
-
-    def __init__(self, future: Future[dict[str, PendingRecord]]) -> None:
-        self._future = future
-
-    def _records(self) -> dict[str, PendingRecord]:
-        return self._future.result()
-
-    def __getitem__(self, resource_id: str) -> PendingRecord:
-        return self._records()[resource_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._records())
-
-    def __len__(self) -> int:
-        return len(self._records())
-
-
 class PendingStore(TableStore):
     """Reads and writes one automation's pending records. Thread-safe buffering."""
 
@@ -103,11 +82,6 @@ class PendingStore(TableStore):
         """Every record of this automation, by resource id (strongly consistent, paginated)."""
         records = (from_item(item) for item in self.query_partition(partition(self.automation)))
         return {record.resource_id: record for record in records}
-
-    def loading(self) -> LoadingRecords:
-        """`load()` on a thread of its own, started now: the run surveys AWS while DynamoDB answers. The
-        first look at the returned mapping waits for the records (and re-raises what the read raised)."""
-        return LoadingRecords(in_background(self.load, name="caretaker-pending"))
 
     # ------------------------------------------------------------------ writing (buffered)
 

@@ -138,9 +138,9 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
     concurrency = int(settings["max_concurrency"])
     now = run.clock()
     store = PendingStore.beside(run.state)
-    records = store.loading()  # read while the family surveys AWS; the first look at it waits
-    ctx = Context(run, now, records)
+    ctx = Context(run, now, in_background(store.load, name="caretaker-pending"))
     survey = family.survey(ctx)
+    records = ctx.records
     report_reason = family.report_only(ctx)
     decision = decide(survey, records, now=now, grace_days=grace, dry_run=run.dry_run, run_id=run.run_id,
                       report_only=report_reason is not None, stale=lambda r: store.needs_refresh(r, now))
@@ -184,7 +184,7 @@ def run_cleanup(run: Run, family: Family) -> dict[str, Any]:
         run.carry("candidates", candidates)
         raise
     # the notification goes out while the last records are written: both are the run's last calls, and
-    # neither needs the other's answer (a state log that fails still fails the run, which then alerts)
+    # neither needs the other's answer (a state log that fails still fails the run: StateLogError)
     sending = in_background(lambda: notice.send(run), name="caretaker-notice")
     try:
         store.flush()

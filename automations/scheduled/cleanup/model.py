@@ -8,6 +8,7 @@ The flow (`flow.py`) and the notice (`notice.py`) both import it; it imports nei
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -104,7 +105,13 @@ class Survey:
 class Context:
     run: Run
     now: datetime
-    records: Mapping[str, PendingRecord]
+    #: the pending records of earlier runs (`PendingStore.load`), read while the family surveys AWS
+    loading: Future[dict[str, PendingRecord]]
+
+    @property
+    def records(self) -> Mapping[str, PendingRecord]:
+        """The pending records by resource id; the first look waits for the read (and re-raises what it raised)."""
+        return self.loading.result()
 
     def first_seen(self, resource_id: str) -> datetime:
         record = self.records.get(resource_id)
