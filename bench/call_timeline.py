@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 
@@ -55,19 +56,17 @@ class CallTimeline:
         """Print the folded timeline of what was timed since `start()`, and the run's wall time."""
         with self._lock:
             spans = sorted(self.spans, key=lambda s: s.start)
-        groups: list[list[Span]] = []
-        for span in spans:
-            if groups and groups[-1][0].operation == span.operation:
-                groups[-1].append(span)
-            else:
-                groups.append([span])
-        ms = lambda t: (t - self.origin) * 1000  # noqa: E731 - a local unit conversion
+        groups = [list(run) for _, run in groupby(spans, key=lambda s: s.operation)]
+
+        def ms(t: float) -> float:
+            return (t - self.origin) * 1000
+
         busy_until = self.origin
         print(f"{indent}{'call':32} {'count':>5} {'start ms':>9} {'end ms':>8} {'gap before ms':>14}")
         for group in groups:
             first = min(s.start for s in group)
             last = max(s.end or s.start for s in group)
-            gap = max(0.0, (first - busy_until) * 1000)
+            gap = max(0.0, ms(first) - ms(busy_until))
             print(f"{indent}{group[0].operation:32} {len(group):>5} {ms(first):>9.0f} {ms(last):>8.0f} {gap:>14.0f}")
             busy_until = max(busy_until, last)
         print(f"{indent}{'after the last call':32} {'':>5} {'':>9} {self.wall_s * 1000:>8.0f} "
