@@ -23,7 +23,7 @@ from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, gone_when_missing
 from automations.security.findings import CloudTrailEvent
 from automations.security.iam_policy import PolicyDocumentError, parse_document
 from automations.security.iam_state import ROLES
@@ -68,13 +68,9 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
                     "and services", {"role": role})
     boundary = organization_boundary(run, event.account, allowed)
     iam = run.clients("iam")
-    try:
+    with gone_when_missing(resource, f"role {role}"):
         current = parse_document(iam.get_role(RoleName=role)["Role"].get("AssumeRolePolicyDocument"))
         tags = tag_map(iam.list_role_tags(RoleName=role).get("Tags"))
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise ResourceGoneError(resource, f"role {role} no longer exists") from None
-        raise
     outside = openings(requested, boundary)
     found = openings(current, boundary)
     details: dict[str, Any] = {"role": role, "organization": boundary.org_id or None,

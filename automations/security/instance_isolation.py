@@ -14,15 +14,12 @@ from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from automations.core import iam_rules
-from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, PROTECT_TAG, tag_map
 from automations.core.spec import GuardDuty, Permission, Setting
 from automations.security import quarantine
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, ResourceGoneError, gone_when_missing
 from automations.security.event_kinds import GUARDDUTY
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 from automations.security.service_events import GuardDutyFinding
@@ -47,7 +44,6 @@ SPEC = rule_spec(
     trigger=GuardDuty("Instance"),
     default_mode="audit",  # it takes the instance's network access away
     timeout=120,
-    memory=256,
     permissions=(
         Permission(("ec2:DescribeInstances", "ec2:DescribeSecurityGroups"),
                    why="the instance, its interfaces and volumes, the VPC's quarantine group; no resource scoping"),
@@ -154,12 +150,8 @@ def _filtered(run: Run, event: GuardDutyFinding) -> str | None:
 
 
 def _instance(ec2: Any, instance_id: str) -> Mapping[str, Any]:
-    try:
+    with gone_when_missing(instance_id, f"instance {instance_id}", _GONE):
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(instance_id, f"instance {instance_id} no longer exists") from None
-        raise
     instances = [i for r in reservations for i in r.get("Instances", [])]
     if not instances or instances[0].get("State", {}).get("Name") in ("shutting-down", "terminated"):
         raise ResourceGoneError(instance_id, f"instance {instance_id} is terminated or terminating")

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import tag_map
 from automations.core.spec import CloudTrail, Permission
-from automations.security.errors import ResourceGoneError
+from automations.security.errors import gone_when_missing
 from automations.security.findings import CloudTrailEvent
 from automations.security.reactive import Decision, Remediate, Skip, protected, rule_handler, rule_spec
 
@@ -39,12 +36,8 @@ def decide(run: Run, event: CloudTrailEvent) -> Decision:
     """Cancel a pending key deletion and re-enable the key."""
     key_id = event.param_text("keyId")
     kms = run.clients("kms", event.region)
-    try:
+    with gone_when_missing(key_id, f"KMS key {key_id}", _GONE):
         metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(key_id, f"KMS key {key_id} no longer exists") from None
-        raise
     key_arn = str(metadata.get("Arn") or key_id)
     state = str(metadata.get("KeyState", ""))
     details = {"key_id": metadata.get("KeyId", key_id), "key_arn": key_arn, "key_state": state,

@@ -67,8 +67,9 @@ RULE_MEMORY_MB = 256
 def rule_spec(*, name: str, description: str, trigger: EventTrigger, default_mode: Mode,
               permissions: tuple[Permission, ...], settings: tuple[Setting, ...] = (), timeout: int = RULE_TIMEOUT_S,
               memory: int = RULE_MEMORY_MB) -> FunctionSpec:
-    """Declare and register a reactive rule: the shared timeout, memory and settings (`security_settings`) unless
-    it declares its own; its module's `handler = rule_handler(SPEC, decide)` is bound by `registry.discover()`."""
+    """Declare and register a reactive rule: the shared timeout and memory unless it declares its own, and its own
+    settings after the shared ones (`security_settings`); its module's `handler = rule_handler(SPEC, decide)` is
+    bound by `registry.discover()`."""
     return register(FunctionSpec(name=name, description=description, trigger=trigger, default_mode=default_mode,
                                  permissions=permissions, settings=security_settings(*settings), timeout=timeout,
                                  memory=memory))

@@ -22,7 +22,7 @@ from automations.core.runtime import Run
 from automations.core.selection import tag_map
 from automations.core.spec import ObjectCreated, Permission, Setting
 from automations.security import object_copy, service_events
-from automations.security.errors import ResourceGoneError
+from automations.security.errors import ResourceGoneError, gone_when_missing
 from automations.security.event_kinds import S3_OBJECT_CREATED
 from automations.security.findings import arn_account
 from automations.security.object_copy import ObjectVersion
@@ -97,15 +97,11 @@ def required_key(kms: Any, value: str, account: str) -> str:
 
 
 def head(s3: Any, bucket: str, key: str, version_id: str) -> Mapping[str, Any]:
-    try:
+    with gone_when_missing(resource_of(bucket, key),
+                           f"s3://{bucket}/{key}{f' version {version_id}' if version_id else ''}", _GONE):
         found: Mapping[str, Any] = s3.head_object(Bucket=bucket, Key=key,
                                                   **({"VersionId": version_id} if version_id else {}))
-        return found
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(resource_of(bucket, key), f"s3://{bucket}/{key}"
-                                    f"{f' version {version_id}' if version_id else ''} no longer exists") from None
-        raise
+    return found
 
 
 def stored_key(s3: Any, bucket: str, key: str, version_id: str) -> tuple[str, Mapping[str, Any]]:
@@ -188,7 +184,6 @@ SPEC = rule_spec(
     trigger=ObjectCreated(),
     default_mode="audit",  # it rewrites data
     timeout=900,  # a multipart copy of max_object_size_gb must fit in one invocation
-    memory=256,
     permissions=PERMISSIONS,
     settings=SETTINGS,
 )

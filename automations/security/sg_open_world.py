@@ -21,7 +21,7 @@ from automations.core.errors import error_code
 from automations.core.runtime import Run
 from automations.core.selection import NOT_PROTECTED, tag_map
 from automations.core.spec import CloudTrail, Permission, Setting
-from automations.security.errors import BadEventError, ResourceGoneError
+from automations.security.errors import BadEventError, ResourceGoneError, gone_when_missing
 from automations.security.findings import CloudTrailEvent
 from automations.security.ip_ranges import (
     DEFAULT_MIN_PREFIX_IPV4,
@@ -205,16 +205,11 @@ def protocol_name(value: Any) -> str:
 
 def describe_group(ec2: Any, event: CloudTrailEvent) -> Mapping[str, Any]:
     group_id, group_name = group_reference(event)
-    try:
+    with gone_when_missing(group_id or group_name, f"security group {group_id or group_name}", _GONE):
         if group_id:
             groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
         else:
             groups = ec2.describe_security_groups(GroupNames=[group_name])["SecurityGroups"]
-    except ClientError as exc:
-        if error_code(exc) in _GONE:
-            raise ResourceGoneError(group_id or group_name,
-                                    f"security group {group_id or group_name} no longer exists") from None
-        raise
     if not groups:
         raise ResourceGoneError(group_id or group_name, f"security group {group_id or group_name} no longer exists")
     group: Mapping[str, Any] = groups[0]

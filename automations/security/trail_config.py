@@ -15,11 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from automations.core.errors import error_code
 from automations.core.selection import GUARD_TRAIL_TAG, is_protected, tag_map
-from automations.security.errors import ResourceGoneError
+from automations.security.errors import gone_when_missing
 
 GONE = ("TrailNotFoundException", "TrailNotFound")
 #: CloudTrail's selectors when none were put: every management event, read and write.
@@ -131,16 +128,12 @@ class TrailConfig:
 
 def read_trail(cloudtrail: Any, trail: str) -> TrailConfig:
     """The trail (name or ARN) as it is now in AWS; `ResourceGoneError` when it does not exist."""
-    try:
+    with gone_when_missing(trail, f"trail {trail}", GONE):
         described = cloudtrail.get_trail(Name=trail)["Trail"]
         arn = str(described["TrailARN"])
         status = cloudtrail.get_trail_status(Name=arn)
         selectors = cloudtrail.get_event_selectors(TrailName=arn)
         tagged = cloudtrail.list_tags(ResourceIdList=[arn]).get("ResourceTagList", [])
-    except ClientError as exc:
-        if error_code(exc) in GONE:
-            raise ResourceGoneError(trail, f"trail {trail} no longer exists") from None
-        raise
     tags: dict[str, str] = {}
     for entry in tagged:
         tags.update(tag_map(entry.get("TagsList")))
