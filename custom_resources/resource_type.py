@@ -160,9 +160,8 @@ class Request:
         A `StateLogError` from the plan propagates before AWS is called. A failing call is
         recorded as `failed` (redacted) and raised as a `ProviderError` that names the action.
         """
-        records = self.executor.plan([(resource_id, reason or f"{self.request_type} requested by "
-                                       f"{self.logical_id} in {self.stack_name}", details)], action)
-        outcome = self.executor.carry_out(records, call)
+        outcome = self.executor.act([(resource_id, reason or f"{self.request_type} requested by "
+                                      f"{self.logical_id} in {self.stack_name}", details)], action, call)
         if outcome.error is not None:
             raise ProviderError(f"{action} ({resource_id}) failed: {outcome.reason}") from outcome.error
         return cast(T, outcome.result)

@@ -193,15 +193,11 @@ class Run:
         return self.executor.act(targets, action, call, outcome_details=outcome_details).result
 
     def carry_out(self, records: Sequence[ActionRecord], call: Callable[[], T], *,
-                  outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None,
-                  failed: Callable[[str], None] | None = None) -> T | None:
+                  outcome_details: Callable[[T], Mapping[str, Mapping[str, Any]]] | None = None) -> T | None:
         """Make the call the `planned` records announce (already written) and record its outcome on each
         (`Executor.carry_out`). Returns the call's result, or None when it failed (recorded as `failed`
-        with the AWS error, which `failed(reason)` also gets); a `StateLogError` propagates."""
-        outcome = self.executor.carry_out(records, call, outcome_details=outcome_details)
-        if outcome.error is not None and failed is not None:
-            failed(outcome.reason)
-        return outcome.result
+        with the AWS error); a `StateLogError` propagates."""
+        return self.executor.carry_out(records, call, outcome_details=outcome_details).result
 
     def fail(self, record: ActionRecord, reason: str) -> None:
         self.state.outcome(record, "failed", reason)
