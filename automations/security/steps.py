@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from automations.core.runtime import Run, describe_error
+from automations.core.runtime import Run
 
 
 class StepFailed(Exception):
@@ -29,21 +29,12 @@ def run_steps(run: Run, resource_id: str, steps: Sequence[Step], *, keep_going: 
     done: list[str] = []
     failed: list[str] = []
     for index, (action, what, call) in enumerate(steps):
-        errors: list[str] = []
-
-        def attempt(call: Callable[[], Any] = call, errors: list[str] = errors) -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                errors.append(describe_error(exc))
-                raise
-
-        run.act(resource_id, action, what, attempt, details={"step_of": resource_id, **(details or {})})
-        if errors and not keep_going:
-            raise StepFailed(f"{action} failed ({errors[0]}); not done: "
+        outcome = run.executor.act([(resource_id, what, {"step_of": resource_id, **(details or {})})], action, call)
+        if outcome.error is not None and not keep_going:
+            raise StepFailed(f"{action} failed ({outcome.reason}); not done: "
                              f"{', '.join(a for a, _, _ in steps[index + 1:]) or 'nothing'}")
-        if errors:
-            failed.append(f"{action} ({errors[0]})")
+        if outcome.error is not None:
+            failed.append(f"{action} ({outcome.reason})")
         else:
             done.append(action)
     if failed:
