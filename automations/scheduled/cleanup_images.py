@@ -10,8 +10,9 @@ another AMI also uses, or that is protected, is kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -218,13 +219,9 @@ class Images(Ec2Family, action="deregister-image", noun="AMIs", verb="deregister
             else:
                 steps.append(single_call_step(
                     snapshot_id, "delete-snapshot", f"snapshot of deregistered {image_id}",
-                    _delete_snapshot(ec2, snapshot_id), _SNAPSHOT_GONE,
+                    partial(ec2.delete_snapshot, SnapshotId=snapshot_id), _SNAPSHOT_GONE,
                     details={"image_id": image_id}, subject=image_id))
         return steps
-
-
-def _delete_snapshot(ec2: Any, snapshot_id: str) -> Callable[[], Any]:
-    return lambda: ec2.delete_snapshot(SnapshotId=snapshot_id)
 
 
 handler = entrypoint(SPEC)(family_handler(Images))

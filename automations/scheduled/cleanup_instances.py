@@ -165,8 +165,7 @@ class StoppedInstances(Ec2Family, action="terminate-instance", noun="instances",
 
     def prepare(self, ctx: Context, due: list[Candidate]) -> None:
         ec2 = self.client(ctx)
-        recorded = {c.resource_id: FINAL.recorded(ctx.records[c.resource_id])
-                    for c in due if c.resource_id in ctx.records}
+        recorded = {c.resource_id: FINAL.recorded(ctx.records.get(c.resource_id)) for c in due}
         self.unrecorded = self._unrecorded(ec2, [c.resource_id for c in due if not recorded.get(c.resource_id)])
         ids = [s for found in (*recorded.values(), *self.unrecorded.values()) for s in found]
         self.snapshot_states = snapshot_states(ec2, ids)

@@ -259,7 +259,7 @@ def handler(run: Run, event: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(wanted - {s.name for s in specs})
     if unknown:
         run.notes.append(f"functions setting names unknown functions: {', '.join(unknown)}")
-    specs, in_home_region = expected_here(specs, run.clients("lambda").meta.region_name, run.settings["home_region"])
+    specs, in_home_region = expected_here(specs, run.clients.region, run.settings["home_region"])
     observed, not_deployed = observe(run, specs)
     grace = timedelta(minutes=int(run.settings["run_grace_minutes"]))
     expectations = expect_runs(observed, run.clock() - grace)
