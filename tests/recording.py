@@ -147,9 +147,6 @@ class RecordingClients(Clients):
         """Operation -> how many calls (of `service`)."""
         return Counter(op for svc, op, _ in self.calls if service is None or svc == service)
 
-    def services_called(self) -> set[str]:
-        return {s for s, _, _ in self.calls}
-
     # ------------------------------------------------------------------ hooks
 
     def _record(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:

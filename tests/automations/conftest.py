@@ -19,8 +19,8 @@ REGION = "us-east-1"
 
 
 def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, access_key: str = "testing", secret_key: str = "testing",
-                         session_token: str | None = "testing") -> None:
-    """Fake credentials (no session token when None) and the test region; no endpoint or profile of the caller's."""
+                         session_token: str | None = "testing", region: str = REGION) -> None:
+    """Fake credentials (no session token when None) and the region; no endpoint or profile of the caller's."""
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
@@ -29,7 +29,7 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, access_key: str = "tes
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     else:
         monkeypatch.setenv("AWS_SESSION_TOKEN", session_token)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
 
 
 @pytest.fixture(autouse=True)

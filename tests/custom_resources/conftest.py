@@ -33,7 +33,7 @@ from automations.core.aws import Clients
 from automations.core.ledger import run_items
 from automations.core.settings import clear_cache
 from custom_resources.provider import Provider
-from tests.automations.conftest import Clock, create_state_table
+from tests.automations.conftest import Clock, create_state_table, fake_aws_environment
 from tests.lookups import found
 from tests.recording import RecordingClients
 
@@ -152,14 +152,11 @@ def shared_session() -> boto3.session.Session:
 def aws(monkeypatch: pytest.MonkeyPatch, certificate: Certificate, responder: Responder,
         shared_session: boto3.session.Session) -> Iterator[None]:
     """In-process moto, fake credentials, the state table, a trusted responder, fresh containers."""
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_SAM_LOCAL", "SSL_CERT_DIR"):
+    fake_aws_environment(monkeypatch)
+    for key in ("AWS_REGION", "AWS_SAM_LOCAL", "SSL_CERT_DIR"):
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in __import__("os").environ if k.startswith("CARETAKER_")]:
         monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert_file))
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AMI tests register their own images
     clear_cache()

@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from automations.cli.moto_compat import moto_fixes
 from builder.cli import main
+from tests.automations.conftest import fake_aws_environment
 from tests.moto_organization import HOME, make_organization
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -62,12 +63,8 @@ def member_session(account: str, region: str = HOME) -> boto3.Session:
 def org(built_dist: Path) -> Iterator[Org]:
     """The organization, deployed once by the real CLI; moto's state lives for the module."""
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": HOME,
-                           "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
-            patch.setenv(key, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        patch.delenv("AWS_PROFILE", raising=False)
+        fake_aws_environment(patch, region=HOME)
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         with mock_aws(), moto_fixes():
             root, ou, members = make_organization()
             organization = Org(root=root, ou=ou, members=members, dist=built_dist)

@@ -154,8 +154,10 @@ class Harness:
 
     def fail(self, service: str, operation: str, code: str, message: str | None = None, **kwargs: Any) -> None:
         """From now on, invoke on clients of this test's own on which `operation` fails with `code`
-        (`RecordingClients.fail`): the shared recording session keeps no fault."""
-        self.clients = RecordingClients()
+        (`RecordingClients.fail`; a second call adds its fault to the first): the shared recording session keeps
+        no fault."""
+        if self.clients is shared_clients():
+            self.clients = RecordingClients()
         self.clients.fail(service, operation, code, message, **kwargs)
 
     def mode(self, mode: str) -> None:
