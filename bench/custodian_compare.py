@@ -150,7 +150,8 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
                         session_per_invocation: bool = False, concurrency: int | None = None, repeat: int = 1,
                         timeline: CallTimeline | None = None) -> Outcome:
     """Scenario (d): one run, after a first run of the same tool on an empty account when `warm`; with
-    `repeat` > 1, that many timed runs in the same process (new volumes each time), and the median wall time.
+    `repeat` > 1, that many timed runs in the same process (new volumes each time): the median wall time, the
+    calls and attempts of the last run, and the volumes left undone by any run.
     `session_per_invocation`: Caretaker as it was before 2026-12-02, a new boto3 session (and clients) in
     every invocation. `timeline`: time Caretaker's calls (the last timed run is what it holds)."""
     import boto3
@@ -168,10 +169,10 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
         if tool == "custodian":
             if warm:
                 run_custodian(DELETE_POLICY, simulator)  # nothing to delete yet: it only warms the process
-            walls = []
+            walls, ids = [], []  # every run's volumes: one left undone in any run counts as failed
             for _ in range(repeat):
                 simulator.stats = SimulatorStats()
-                ids = scenarios.make_volumes(volumes)
+                ids += scenarios.make_volumes(volumes)
                 walls.append(run_custodian(DELETE_POLICY, simulator, warm=warm))
         else:
             reset_shared_clients()  # a new execution environment, with the simulator on its session
@@ -197,10 +198,10 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
 
             if warm:
                 invoke()  # nothing to delete yet: the first invocation of this execution environment
-            walls = []
+            walls, ids = [], []  # every run's volumes: one left undone in any run counts as failed
             for _ in range(repeat):
                 simulator.stats = SimulatorStats()
-                ids = scenarios.make_volumes(volumes)
+                ids += scenarios.make_volumes(volumes)
                 if timeline is not None:
                     timeline.start()
                 started = time.perf_counter()
@@ -212,7 +213,8 @@ def delete_volumes_warm(tool: str, volumes: int, latency: Mapping[str, float], w
             notes.append(f"run status {result['status']}, {result['counts']['failed']} failed in its state log")
         found = scenarios.outcome(tool, simulator, tool, statistics.median(walls), scenarios.remaining_volumes(ids))
     if repeat > 1:
-        notes.append("wall times of the timed runs: " + ", ".join(f"{w:.2f} s" for w in walls) + " (median shown)")
+        notes.append("wall times of the timed runs: " + ", ".join(f"{w:.2f} s" for w in walls)
+                     + " (median shown; the calls are the last run's)")
     found.notes = notes
     return found
 
