@@ -32,22 +32,34 @@ _REGISTRY: dict[str, FunctionSpec] = {}
 
 
 def register(spec: FunctionSpec) -> FunctionSpec:
-    """Record a spec; a second, different spec with the same name is an error (re-importing a module is not)."""
+    """Record a spec; a second, different spec with the same name is an error, and so is an equal one once the
+    first is bound to its module (a copied module that keeps the name; re-registering the same object is not)."""
     existing = _REGISTRY.get(spec.name)
-    if existing is not None and existing is not spec and existing != spec:
-        where = existing.handler or "another module"
-        raise ValueError(f"function {spec.name!r} declared twice: in {where} and again")
+    if existing is not None and existing is not spec and (existing != spec or existing.handler):
+        _declared_twice(existing)
     if spec.handler and stack_of(spec) is None:
         raise ValueError(f"{spec.handler} is not in a handler package {sorted(HANDLER_PACKAGES)}")
     _REGISTRY[spec.name] = spec
     return spec
 
 
+def _declared_twice(existing: FunctionSpec) -> None:
+    where = existing.handler or "another module"
+    raise ValueError(f"function {existing.name!r} declared twice: in {where} and again")
+
+
 def bind(module: ModuleType) -> None:
-    """Bind the spec of the module's `handler` (if it has one and registered it) to `<module>.handler`."""
+    """Bind the spec of the module's `handler` (if it has one and registered it) to `<module>.handler`. A handler
+    built from a spec that another spec of the same name replaced in the registry is an error: one of the two
+    modules would silently not be deployed."""
     spec = getattr(getattr(module, HANDLER_ATTRIBUTE, None), "spec", None)
-    if isinstance(spec, FunctionSpec) and _REGISTRY.get(spec.name) is spec:
+    if not isinstance(spec, FunctionSpec):
+        return
+    registered = _REGISTRY.get(spec.name)
+    if registered is spec:
         spec.bind_handler(f"{module.__name__}.{HANDLER_ATTRIBUTE}")
+    elif registered is not None:
+        _declared_twice(registered)
 
 
 def _check_bound(specs: list[FunctionSpec]) -> None:

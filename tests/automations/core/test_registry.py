@@ -3,6 +3,7 @@ spec to the module whose `handler` was built from it."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from collections.abc import Iterator
@@ -67,6 +68,17 @@ def test_discover_finds_a_family_module_in_a_subpackage(nested_package: Path) ->
 def test_discover_fails_loudly_for_a_spec_without_a_handler_built_from_it(nested_package: Path) -> None:
     (nested_package / "sub" / "handlerless.py").write_text(UNBOUND_SOURCE)
     with pytest.raises(LookupError, match="no handler bound for handlerless-family"):
+        registry.discover()
+
+
+@pytest.mark.parametrize("imported_first", [False, True], ids=["found by discover", "imported before discover"])
+def test_a_copied_module_that_keeps_the_name_is_declared_twice(nested_package: Path, imported_first: bool) -> None:
+    # the same declaration to the letter: equal specs, but only one of the two modules could be deployed
+    (nested_package / "sub" / "family_copy.py").write_text(FAMILY_SOURCE)
+    if imported_first:  # both registered before either is bound: the copy's spec replaced the first's
+        importlib.import_module("caretaker_fixture_pkg.sub.family")
+        importlib.import_module("caretaker_fixture_pkg.sub.family_copy")
+    with pytest.raises(ValueError, match="function 'nested-family' declared twice"):
         registry.discover()
 
 
