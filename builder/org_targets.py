@@ -6,9 +6,10 @@ functions are not) is an operator's decision, not a side effect of a shorter lis
 no longer targeted, neither deleted nor counted in the deploy's outcome (docs/organizations.md).
 
 An instance is targeted when its region is one of the stack set's regions and, for SERVICE_MANAGED, the OU or root
-recorded on it (`OrganizationalUnitId`, the one its request named) or its account is a target; for SELF_MANAGED, its
-account is one of `--accounts`. moto records no OU on an instance: then the accounts under the OU targets are read
-from Organizations once (walked down the tree) and the account decides.
+recorded on it (`OrganizationalUnitId`, the one its request named) or its account is a target, or its account is
+under an OU target (OUs nest: a deploy that targets a parent or a child of the recorded OU still targets it); for
+SELF_MANAGED, its account is one of `--accounts`. The accounts under the OU targets are read from Organizations once
+(walked down the tree), and only when the recorded OU is not a target (moto records none).
 """
 
 from __future__ import annotations
@@ -70,13 +71,16 @@ class Targeting:
             return False
         if instance.account in self.accounts:
             return True
-        if self.config.self_managed or not self.units:
+        if not self.units:  # self-managed, or only accounts named
             return False
-        if instance.organizational_unit:
-            return instance.organizational_unit in self.units
-        return instance.account in self._accounts_of_units()
+        # the recorded OU (the one its request named) decides when it is a target; else its account does,
+        # because OUs nest: an OU inside a target, or a target inside the recorded OU (moto records none)
+        return instance.organizational_unit in self.units or instance.account in self._accounts_of_units()
 
     def split(self, instances: Sequence[P], regions: Sequence[str]) -> tuple[list[P], list[P]]:
         """(the targeted instances, those no longer targeted)."""
-        targeted = [i for i in instances if self.targets(i, regions)]
-        return targeted, [i for i in instances if not self.targets(i, regions)]
+        targeted: list[P] = []
+        dropped: list[P] = []
+        for instance in instances:
+            (targeted if self.targets(instance, regions) else dropped).append(instance)
+        return targeted, dropped
