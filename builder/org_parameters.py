@@ -18,7 +18,13 @@ from automations.core.spec import MODES, FunctionSpec
 from builder.errors import DeployError
 from templates import names
 from templates.member import HOME_REGION_PARAMETER, HUB_ACCOUNT_PARAMETER, HUB_REGION_PARAMETER
-from templates.member_settings import DEPLOYMENT_SETTINGS, SettingsValueError, pack, settings_parameter_name, unpack
+from templates.member_settings import (
+    SettingsValueError,
+    pack,
+    packed_settings,
+    settings_parameter_name,
+    unpack,
+)
 from templates.parameters import setting_parameter_name
 
 #: Set by deploy itself, never by an override.
@@ -49,9 +55,8 @@ def _settings_owner(stack_set: Mapping[str, Any]) -> dict[str, tuple[FunctionSpe
     owners: dict[str, tuple[FunctionSpec, str]] = {}
     for function in stack_set.get("functions", []):
         spec = registry.get(function)
-        for setting in spec.all_settings:
-            if setting.name not in DEPLOYMENT_SETTINGS:  # the deployment's own: no override sets it
-                owners[setting_parameter_name(spec, setting)] = (spec, setting.name)
+        for setting in packed_settings(spec):  # the deployment's own settings: no override sets them
+            owners[setting_parameter_name(spec, setting)] = (spec, setting.name)
     return owners
 
 

@@ -39,13 +39,14 @@ def settings_parameter_name(spec: FunctionSpec) -> str:
     return f"{pascal(spec.name)}Settings"
 
 
-def _packed(spec: FunctionSpec) -> list[Setting]:
+def packed_settings(spec: FunctionSpec) -> list[Setting]:
+    """The settings whose values travel in the one settings parameter: all but the deployment's own."""
     return [setting for setting in spec.all_settings if setting.name not in DEPLOYMENT_SETTINGS]
 
 
 def field_names(spec: FunctionSpec) -> list[str]:
     """The setting names in the order their values travel (the deployment's own settings left out)."""
-    return [setting.name for setting in _packed(spec)]
+    return [setting.name for setting in packed_settings(spec)]
 
 
 def deployment_parameters(spec: FunctionSpec) -> list[str]:
@@ -59,7 +60,7 @@ def pack(spec: FunctionSpec, values: Mapping[str, str]) -> str:
     if unknown:
         raise SettingsValueError(f"{spec.name} has no setting {', '.join(unknown)}")
     fields: list[str] = []
-    for setting in _packed(spec):
+    for setting in packed_settings(spec):
         raw = values.get(setting.name, setting.render(setting.default))
         if SEPARATOR in raw:
             raise SettingsValueError(f"{setting_parameter_name(spec, setting)}: a value may not contain "
