@@ -104,7 +104,8 @@ def rollout(ou: str, accounts: int, regions: list[str], server: Any) -> None:
 
 
 def report(accounts: list[str], regions: list[str], args: argparse.Namespace, server: Any) -> Any:
-    """Seed, then the report at two sizes with its memory; returns the recorded answers of the full one."""
+    """Seed, then the report at two sizes with its memory. Returns what `replay` needs: (the recorder holding the
+    full report's answers, its `since` and `now`, its account-regions)."""
     from org_report import Recorder, describe, peak_memory, run_report, seed_ledgers
 
     now = datetime.now(UTC)
