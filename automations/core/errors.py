@@ -79,3 +79,9 @@ def tolerate_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any
             return {"already_gone": True}
         raise
     return {}
+
+
+def delete_or_gone(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
+    """`tolerate_gone` for a delete whose outcome records say which it was: `{"deleted": True}`, or
+    `{"already_gone": True}` when AWS answered with a code in `gone`."""
+    return tolerate_gone(call, gone) or {"deleted": True}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.errors import error_code, tolerate_gone
+from automations.core.errors import delete_or_gone, error_code
 from automations.core.selection import tag_map
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ def last_used(iam: IAMClient, key_id: str) -> datetime | None:
 
 def delete_key(iam: IAMClient, user: str, key_id: str) -> dict[str, Any]:
     """Delete one access key; a key already gone counts as deleted (`already_gone` in the result)."""
-    return tolerate_gone(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key_id), ("NoSuchEntity",)) \
-        or {"deleted": True}
+    return delete_or_gone(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key_id), ("NoSuchEntity",))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from automations.core.errors import tolerate_gone
 from automations.core.executor import CHUNK, Act, ActionPool
 from automations.core.runtime import Run
 from automations.core.selection import AUTOMATION_TAG, RUN_ID_TAG
@@ -60,11 +59,6 @@ def too_recent(verb: str, at: datetime, label: str) -> str:
     return f"{verb} at {at:%Y-%m-%d %H:%M} UTC ({label}): within min_snapshot_interval_hours"
 
 
-def delete_backup(call: Callable[[], Any], gone: Iterable[str]) -> dict[str, Any]:
-    """Make the delete call; an error code in `gone` ("already gone") counts as done."""
-    return tolerate_gone(call, gone) or {"deleted": True}
-
-
 # ---------------------------------------------------------------------- pruning
 
 
@@ -83,7 +77,7 @@ def prune_phase(run: Run, phase: str, action: str, candidates: Iterable[Candidat
                 now: datetime, delete: Callable[[str], Any], *, source_label: str = "source") -> int:
     """Delete the candidates retention does not keep; returns how many deletions succeeded.
 
-    `delete(backup_id)` makes the AWS call (treating "already gone" as done, e.g. through `delete_backup`);
+    `delete(backup_id)` makes the AWS call (treating "already gone" as done, e.g. through `core.errors.delete_or_gone`);
     `source_label` names the source in the reason ("volume", "database", "table").
     """
     if run.phase_done(phase):

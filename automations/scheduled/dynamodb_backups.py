@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.core.errors import error_code
+from automations.core.errors import delete_or_gone, error_code
 from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, describe_error, entrypoint
@@ -200,4 +200,4 @@ def prune(run: Run, ddb: Any, protected_tables: set[str], now: datetime) -> int:
                                          ready=b.status == "AVAILABLE") for b in list_backups(ddb)]
     return backup_phase.prune_phase(
         run, "prune", "delete-backup", candidates, retention_policy(run.settings), now,
-        lambda arn: backup_phase.delete_backup(partial(ddb.delete_backup, BackupArn=arn), _GONE), source_label="table")
+        lambda arn: delete_or_gone(partial(ddb.delete_backup, BackupArn=arn), _GONE), source_label="table")

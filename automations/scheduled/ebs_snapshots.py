@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.core.errors import delete_or_gone
 from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
@@ -280,7 +281,7 @@ def _source_volume(snapshot: Mapping[str, Any], tags: Mapping[str, str]) -> str 
 
 
 def _delete_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
-    return backup_phase.delete_backup(lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE)
+    return delete_or_gone(lambda: ec2.delete_snapshot(SnapshotId=snapshot_id), _GONE)
 
 
 # ---------------------------------------------------------------------- cross-region copies

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from automations.core.errors import delete_or_gone
 from automations.core.executor import Act
 from automations.core.registry import register
 from automations.core.runtime import Run, entrypoint
@@ -275,7 +276,7 @@ def prune(run: Run, rds: Any, now: datetime, *, phase: str) -> int:
 
 def _delete(rds: Any, snapshot: Snapshot) -> dict[str, Any]:
     delete = getattr(rds, snapshot.kind.delete)
-    return backup_phase.delete_backup(lambda: delete(**{snapshot.kind.snapshot_id: snapshot.identifier}), _GONE)
+    return delete_or_gone(lambda: delete(**{snapshot.kind.snapshot_id: snapshot.identifier}), _GONE)
 
 
 # ---------------------------------------------------------------------- cross-region copies
